@@ -1,0 +1,1 @@
+"""Specs, the batched runner and the result store."""

@@ -1,0 +1,11 @@
+"""Batched functional optimizers of the papers, and torch.optim adapters.
+
+``get(name, **options)`` builds an optimizer (options are structural: variant, base
+optimizer, ...); ``opt.init(x0, **hyper_parameters)`` and ``opt.step(state, grad, loss)`` run it.
+``torch_optimizer(name, params, **hp)`` wraps one for a model's parameters.
+"""
+
+from .adapter import TorchAdapter, torch_optimizer
+from .base import HP, OPTIMIZERS, Optimizer, get, names, register
+
+__all__ = ["HP", "OPTIMIZERS", "Optimizer", "TorchAdapter", "get", "names", "register", "torch_optimizer"]

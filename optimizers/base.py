@@ -1,0 +1,179 @@
+"""The functional, batched optimizer contract.
+
+An optimizer runs B independent runs at once on iterates x of shape [B, d]:
+
+    state = opt.init(x0, **hp)                 # hp: scalars or tensors [B] (one call sweeps a grid)
+    state, info = opt.step(state, grad, loss)  # grad [B, d] at state["x"]; loss [B] or None
+
+Rules every subclass follows (checked by tests/optimizers/test_contract.py):
+
+- ``state["x"]`` is the point where the next gradient is evaluated; other iterates a method
+  keeps (dual sequence z, averages) are further entries of the state;
+- every reduction is per run (over the last dim), so a batch of B runs equals B separate
+  runs bit for bit in float64;
+- no ``.item()``, no host sync, no data-dependent Python branch inside ``_step``;
+- ``info`` maps names to tensors [B]: the internal scalars the theory needs (``lr``, ``d``,
+  ``d_hat``, ...);
+- a run whose gradient, loss or new iterate is non-finite is frozen at its last finite state
+  and flagged in ``state["diverged"]``; the other runs are untouched (done here, once, for
+  every method).
+
+Subclasses declare ``hyperparams`` (name -> HP) and implement ``_init`` and ``_step``.
+Hyper-parameters are validated once, in ``init`` (a host sync there is fine), and live in
+``state["hp"]`` as tensors [B] of the iterate's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ratecheck.errors import RatecheckError, out_of_range
+from ratecheck.registry import Registry
+
+State = dict[str, Any]
+Info = dict[str, torch.Tensor]
+
+OPTIMIZERS: Registry[Callable[..., "Optimizer"]] = Registry("optimizer", "ratecheck.optimizers")
+
+
+def register(name: str):
+    """Register a factory ``f(**options) -> Optimizer`` (a class works) under ``name``."""
+    return OPTIMIZERS.register(name)
+
+
+def get(name: str, **options: Any) -> "Optimizer":
+    return OPTIMIZERS.get(name)(**options)
+
+
+def names() -> list[str]:
+    return OPTIMIZERS.names()
+
+
+@dataclass(frozen=True)
+class HP:
+    """A scalar hyper-parameter (broadcast to one value per run) with its allowed range."""
+
+    default: float | None  # None: required
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    doc: str = ""
+
+    def allowed(self) -> str:
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        return f"{lo}{self.low:g}, {self.high:g}{hi}"
+
+    def contains(self, v: torch.Tensor) -> torch.Tensor:
+        ok = (v > self.low) if self.low_open else (v >= self.low)
+        return ok & ((v < self.high) if self.high_open else (v <= self.high))
+
+
+def positive(default: float | None, doc: str = "") -> HP:
+    return HP(default, 0.0, math.inf, low_open=True, doc=doc)
+
+
+def nonneg(default: float | None, doc: str = "") -> HP:
+    return HP(default, 0.0, math.inf, doc=doc)
+
+
+def unit(default: float | None, doc: str = "") -> HP:
+    """A value in [0, 1): momentum, betas."""
+    return HP(default, 0.0, 1.0, high_open=True, doc=doc)
+
+
+class Optimizer:
+    name: str = "optimizer"
+    reference: str = ""  # paper and arXiv id, or the code it mirrors
+    hyperparams: Mapping[str, HP] = {}
+    needs_loss: bool = False  # step() requires loss (Polyak-type methods)
+
+    # -- public API -------------------------------------------------------------------------
+    def init(self, x0: torch.Tensor, **hp: Any) -> State:
+        if not isinstance(x0, torch.Tensor) or x0.ndim != 2 or not x0.is_floating_point():
+            shape = tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__
+            raise RatecheckError(f"x0 must be a float tensor of shape [B, d]; got {shape}")
+        B = x0.shape[0]
+        extra = {k: hp.pop(k) for k in list(hp) if k not in self.hyperparams}
+        values = {name: self._hp_tensor(name, spec, hp.get(name, spec.default), x0) for name, spec in self.hyperparams.items()}
+        state: State = {
+            "x": x0.clone(),
+            "k": 0,
+            "diverged": torch.zeros(B, dtype=torch.bool, device=x0.device),
+            "hp": values,
+        }
+        state.update(self._init(x0, values, **extra))
+        return state
+
+    def step(self, state: State, grad: torch.Tensor, loss: torch.Tensor | None = None) -> tuple[State, Info]:
+        x = state["x"]
+        if grad.shape != x.shape:
+            raise RatecheckError(f"grad has shape {tuple(grad.shape)}; expected {tuple(x.shape)} like x")
+        if self.needs_loss and loss is None:
+            raise RatecheckError(f"{self.name} needs the loss: call step(state, grad, loss)")
+        new, info = self._step(state, grad, loss)
+        bad = ~torch.isfinite(grad).all(dim=-1) | ~torch.isfinite(new["x"]).all(dim=-1)
+        if loss is not None:
+            bad = bad | ~torch.isfinite(loss)
+        frozen = state["diverged"] | bad
+        B = x.shape[0]
+        for key, val in new.items():
+            old = state.get(key)
+            if isinstance(val, torch.Tensor) and isinstance(old, torch.Tensor) and val.ndim >= 1 and val.shape[0] == B:
+                new[key] = torch.where(frozen.view(B, *([1] * (val.ndim - 1))), old, val)
+        new["diverged"] = frozen
+        new["k"] = state["k"] + 1
+        new["hp"] = state["hp"]
+        info["diverged"] = frozen
+        return new, info
+
+    # -- subclass hooks -----------------------------------------------------------------------
+    def _init(self, x0: torch.Tensor, hp: dict[str, torch.Tensor], **extra: Any) -> State:
+        if extra:
+            raise RatecheckError(
+                f"unknown hyper-parameter(s) {sorted(extra)} for {self.name}; allowed: {sorted(self.hyperparams)}"
+            )
+        return {}
+
+    def _step(self, state: State, grad: torch.Tensor, loss: torch.Tensor | None) -> tuple[State, Info]:
+        raise NotImplementedError
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _hp_tensor(self, name: str, spec: HP, value: Any, x0: torch.Tensor) -> torch.Tensor:
+        if value is None:
+            raise RatecheckError(f"{self.name}: hyper-parameter {name!r} is required; allowed: {spec.allowed()}")
+        B = x0.shape[0]
+        t = torch.as_tensor(value, dtype=torch.float64)
+        if t.ndim == 0:
+            t = t.expand(B)
+        if t.shape != (B,):
+            raise RatecheckError(f"{self.name}: {name} has shape {tuple(t.shape)}; allowed: a scalar or shape [{B}]")
+        ok = spec.contains(t)
+        if not bool(ok.all()):
+            bad = t[~ok][0].item()
+            raise out_of_range(f"{self.name}: {name}", bad, spec.allowed())
+        return t.to(device=x0.device, dtype=x0.dtype).contiguous()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def norm(v: torch.Tensor) -> torch.Tensor:
+    """Per-run Euclidean norm: [B, d] -> [B]."""
+    return torch.linalg.vector_norm(v, dim=-1)
+
+
+def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-run inner product: [B, d], [B, d] -> [B]."""
+    return (a * b).sum(dim=-1)
+
+
+def col(v: torch.Tensor) -> torch.Tensor:
+    """A per-run scalar [B] as a column [B, 1] for broadcasting against [B, d]."""
+    return v[:, None]
