@@ -93,6 +93,10 @@ class Optimizer:
     reference: str = ""  # paper and arXiv id, or the code it mirrors
     hyperparams: Mapping[str, HP] = {}
     needs_loss: bool = False  # step() requires loss (Polyak-type methods)
+    needs_indices: bool = False  # step() requires the minibatch's sample indices (TAPS/MOTAPS)
+    info_keys: tuple[str, ...] = ()  # what ``info`` holds besides "diverged", documented per class
+    # Valid hyper-parameters for the generic contract tests (required ones must appear here).
+    example_hp: Mapping[str, Any] = {}
 
     # -- public API -------------------------------------------------------------------------
     def init(self, x0: torch.Tensor, **hp: Any) -> State:

@@ -10,6 +10,8 @@ class SGD(Optimizer):
     name = "sgd"
     reference = "Robbins & Monro (1951)"
     hyperparams = {"lr": positive(None, "step size")}
+    info_keys = ("lr",)
+    example_hp = {"lr": 0.1}
 
     def _step(self, state, grad, loss):
         lr = state["hp"]["lr"]
