@@ -77,10 +77,10 @@ def run(
             loss = problem.component_value(x, idx)
             g = problem.component_grad(x, idx)
         else:
-            loss, g = fx, problem.grad(x)
+            loss, g, idx = fx, problem.grad(x), None
         put("grad_norm", t, torch.linalg.vector_norm(g, dim=-1))
         put("loss", t, loss)
-        state, info = optimizer.step(state, g, loss)
+        state, info = optimizer.step(state, g, loss, idx)
         for k, v in info.items():
             if k != "diverged":
                 put(k, t, v)

@@ -115,13 +115,22 @@ class Optimizer:
         state.update(self._init(x0, values, **extra))
         return state
 
-    def step(self, state: State, grad: torch.Tensor, loss: torch.Tensor | None = None) -> tuple[State, Info]:
+    def step(
+        self, state: State, grad: torch.Tensor, loss: torch.Tensor | None = None, idx: torch.Tensor | None = None
+    ) -> tuple[State, Info]:
+        """One step of every run. ``idx`` [B, m]: the minibatch's sample indices, passed to
+        ``_step`` only for methods with ``needs_indices`` (per-datapoint state, TAPS/MOTAPS)."""
         x = state["x"]
         if grad.shape != x.shape:
             raise RatecheckError(f"grad has shape {tuple(grad.shape)}; expected {tuple(x.shape)} like x")
         if self.needs_loss and loss is None:
             raise RatecheckError(f"{self.name} needs the loss: call step(state, grad, loss)")
-        new, info = self._step(state, grad, loss)
+        if self.needs_indices:
+            if idx is None:
+                raise RatecheckError(f"{self.name} needs the minibatch indices: call step(state, grad, loss, idx)")
+            new, info = self._step(state, grad, loss, idx=idx)
+        else:
+            new, info = self._step(state, grad, loss)
         bad = ~torch.isfinite(grad).all(dim=-1) | ~torch.isfinite(new["x"]).all(dim=-1)
         if loss is not None:
             bad = bad | ~torch.isfinite(loss)
