@@ -39,6 +39,8 @@ def run(
     B, d = x0.shape
     dev, dt = x0.device, x0.dtype
     hp = dict(hp or {})
+    for name in optimizer.problem_kwargs:
+        hp.setdefault(name, getattr(problem, name))
     state = optimizer.init(x0, **hp)
     stochastic = batch_size is not None
     if stochastic:

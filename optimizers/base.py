@@ -95,6 +95,8 @@ class Optimizer:
     needs_loss: bool = False  # step() requires loss (Polyak-type methods)
     needs_indices: bool = False  # step() requires the minibatch's sample indices (TAPS/MOTAPS)
     info_keys: tuple[str, ...] = ()  # what ``info`` holds besides "diverged", documented per class
+    # Problem attributes passed to ``init`` by the runner (e.g. "n", "f_star" for TAPS).
+    problem_kwargs: tuple[str, ...] = ()
     # Valid hyper-parameters for the generic contract tests (required ones must appear here).
     example_hp: Mapping[str, Any] = {}
 
@@ -135,11 +137,7 @@ class Optimizer:
         if loss is not None:
             bad = bad | ~torch.isfinite(loss)
         frozen = state["diverged"] | bad
-        B = x.shape[0]
-        for key, val in new.items():
-            old = state.get(key)
-            if isinstance(val, torch.Tensor) and isinstance(old, torch.Tensor) and val.ndim >= 1 and val.shape[0] == B:
-                new[key] = torch.where(frozen.view(B, *([1] * (val.ndim - 1))), old, val)
+        new = _freeze(new, state, frozen)
         new["diverged"] = frozen
         new["k"] = state["k"] + 1
         new["hp"] = state["hp"]
@@ -175,6 +173,20 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _freeze(new: State, old: State, frozen: torch.Tensor) -> State:
+    """Keep ``old`` values for frozen runs in every per-run tensor, recursing into nested
+    states (a wrapped base optimizer's state)."""
+    B = frozen.shape[0]
+    out = dict(new)
+    for key, val in new.items():
+        prev = old.get(key)
+        if isinstance(val, dict) and isinstance(prev, dict):
+            out[key] = _freeze(val, prev, frozen)
+        elif isinstance(val, torch.Tensor) and isinstance(prev, torch.Tensor) and val.ndim >= 1 and val.shape[0] == B:
+            out[key] = torch.where(frozen.view(B, *([1] * (val.ndim - 1))), prev, val)
+    return out
 
 
 def norm(v: torch.Tensor) -> torch.Tensor:
