@@ -1,11 +1,18 @@
 """Run one (problem, optimizer) batch: all runs as one tensor, recording a Trace.
 
-The hot loop is oracle -> optimizer.step -> record, with no host sync: recorded scalars are
-written into preallocated [T+1, B] tensors on the device and moved to the host once at the end.
+The hot loop is oracle -> optimizer.step -> record, with no host sync. Per-step scalars
+([B] tensors) are kept in Python lists and stacked once at the end, which costs less than
+writing a row of a preallocated tensor per quantity per step (one kernel each).
+
+Quantities that need a full pass over the objective beyond what the oracle computed
+(f at the average iterate, and f at the last iterate under a stochastic oracle) are computed
+only at ``checkpoints`` when given; every other quantity (distance, gradient norm, loss,
+optimizer info) is recorded at every step, so bounds built from running sums lose nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -27,12 +34,19 @@ def run(
     seeds: torch.Tensor | None = None,
     batch_size: int | None = None,
     keep_iterates: bool = False,
+    checkpoints: torch.Tensor | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> Trace:
     """Run T steps of ``optimizer`` on ``problem`` from x0 [B, d].
 
     ``batch_size=None``: deterministic full gradients. Otherwise a finite-sum problem's
     stochastic oracle with ``batch_size`` samples per step, drawn per run from ``seeds`` [B].
     The loss passed to the optimizer is the minibatch loss (the full loss when deterministic).
+
+    ``checkpoints``: steps in [0, T] where the objective-only quantities (``subopt_avg``,
+    ``dist_avg``, and ``subopt`` under a stochastic oracle) are evaluated; their other rows hold
+    NaN. None: every step. ``on_step(t)`` is called after each step (a progress hook; it must
+    not read device tensors).
     """
     if T < 1:
         raise RatecheckError(f"T={T} is out of range; allowed: integers >= 1")
@@ -48,44 +62,89 @@ def run(
             raise RatecheckError(f"{problem.name} is not a finite sum; run it with batch_size=None")
         seeds = torch.arange(B) if seeds is None else seeds
         seeds = seeds.to(device=dev, dtype=torch.int64)
-    f_star = torch.tensor(problem.f_star, device=dev, dtype=dt)
     x_star = problem.x_star_tensor(x0)
+    if checkpoints is None:
+        cp_list = list(range(T + 1))
+    else:
+        cp_list = sorted({int(t) for t in torch.as_tensor(checkpoints).tolist()})
+        if not cp_list or cp_list[0] < 0 or cp_list[-1] > T:
+            raise RatecheckError(f"checkpoints must lie in [0, {T}]; got {cp_list[:3]}...{cp_list[-3:]}")
+    cp_set = set(cp_list)
 
-    rec: dict[str, torch.Tensor] = {}
+    f_rows: list[torch.Tensor] = []  # f(x_t) at every step, deterministic oracle only
+    cp_x: list[torch.Tensor] = []  # x_t at checkpoints (stochastic oracle: f evaluated after the loop)
+    cp_avg: list[torch.Tensor] = []  # the average iterate at checkpoints
+    dist: list[torch.Tensor] = []
+    gnorm: list[torch.Tensor] = []
+    losses: list[torch.Tensor] = []
+    div: list[torch.Tensor] = []
+    info_rows: dict[str, list[torch.Tensor]] = {}
+    iters: list[torch.Tensor] = []
 
-    def put(name: str, t: int, v: torch.Tensor) -> None:
-        if name not in rec:
-            rec[name] = torch.full((T + 1, B), float("nan"), device=dev, dtype=dt)
-        rec[name][t] = v.to(dt)
-
-    iters = {"x": []} if keep_iterates else {}
     x_sum = torch.zeros_like(x0)
     for t in range(T + 1):
         x = state["x"]
-        fx = problem.value(x)
-        x_sum = x_sum + x
-        x_avg = x_sum / (t + 1)
-        put("subopt", t, fx - f_star)
-        put("dist", t, torch.linalg.vector_norm(x - x_star, dim=-1))
-        put("subopt_avg", t, problem.value(x_avg) - f_star)
-        put("dist_avg", t, torch.linalg.vector_norm(x_avg - x_star, dim=-1))
-        put("diverged", t, state["diverged"])
+        x_sum.add_(x)
+        dist.append(torch.linalg.vector_norm(x - x_star, dim=-1))
+        div.append(state["diverged"])
         if keep_iterates:
-            iters["x"].append(x.clone())
+            iters.append(x.clone())
+        if not stochastic:
+            fx = problem.value(x)
+            f_rows.append(fx)
+        if t in cp_set:
+            # Objective-only quantities are evaluated after the loop, all checkpoints in a few
+            # large calls: per-call overhead, not arithmetic, dominates small batches.
+            if stochastic:
+                cp_x.append(x)
+            cp_avg.append(x_sum / (t + 1))
         if t == T:
             break
         if stochastic:
             idx = problem.sample_indices(seeds, t, batch_size)
             loss = problem.component_value(x, idx)
             g = problem.component_grad(x, idx)
+            losses.append(loss)
         else:
             loss, g, idx = fx, problem.grad(x), None
-        put("grad_norm", t, torch.linalg.vector_norm(g, dim=-1))
-        put("loss", t, loss)
+        gnorm.append(torch.linalg.vector_norm(g, dim=-1))
         state, info = optimizer.step(state, g, loss, idx)
         for k, v in info.items():
             if k != "diverged":
-                put(k, t, v)
+                info_rows.setdefault(k, []).append(v)
+        if on_step is not None:
+            on_step(t)
+
+    cp = torch.tensor(cp_list, dtype=torch.long)
+    cp_dev = cp.to(dev)
+    nan_row = torch.full((1, B), float("nan"), device=dev, dtype=dt)
+
+    def sparse(rows: torch.Tensor) -> torch.Tensor:
+        out = torch.full((T + 1, B), float("nan"), device=dev, dtype=dt)
+        out[cp_dev] = rows.to(dt)
+        return out
+
+    def per_step(rows: list[torch.Tensor]) -> torch.Tensor:
+        # Rows for t = 0..T-1; row T (no step taken) is NaN.
+        return torch.cat([torch.stack(rows).to(dt), nan_row])
+
+    f_star = torch.tensor(problem.f_star, device=dev, dtype=dt)
+    avg = torch.stack(cp_avg)  # [K, B, d]
+    rec: dict[str, torch.Tensor] = {}
+    if stochastic:
+        rec["subopt"] = sparse(_values(problem, torch.stack(cp_x))) - f_star
+        rec["loss"] = per_step(losses)
+    else:
+        fx_all = torch.stack(f_rows).to(dt)
+        rec["subopt"] = fx_all - f_star
+        rec["loss"] = torch.cat([fx_all[:-1], nan_row])
+    rec["dist"] = torch.stack(dist).to(dt)
+    rec["subopt_avg"] = sparse(_values(problem, avg)) - f_star
+    rec["dist_avg"] = sparse(torch.linalg.vector_norm(avg - x_star, dim=-1))
+    rec["diverged"] = torch.stack(div).to(dt)
+    rec["grad_norm"] = per_step(gnorm)
+    for k, rows in info_rows.items():
+        rec[k] = per_step([r.expand(B) if r.ndim == 0 else r for r in rows])
 
     meta = {
         "problem": problem.name,
@@ -96,7 +155,19 @@ def run(
         "batch_size": batch_size,
         "seeds": None if seeds is None else seeds.cpu(),
         "dtype": str(dt),
+        "checkpoints": None if checkpoints is None else cp,
     }
     data = {k: v.cpu() for k, v in rec.items()}
-    it = {k: torch.stack(v).cpu() for k, v in iters.items()}
+    it = {"x": torch.stack(iters).cpu()} if keep_iterates else {}
     return Trace(torch.arange(T + 1), data, meta, it)
+
+
+def _values(problem: Problem, xs: torch.Tensor, max_rows: int = 256) -> torch.Tensor:
+    """f at every point of [K, B, d], in calls of at most max(B, max_rows) rows: [K, B].
+
+    A few checkpoints per call amortise the per-call overhead on small batches; larger calls do
+    not pay off (finite sums build [rows, n] intermediates that leave the cache)."""
+    K, B, d = xs.shape
+    flat = xs.reshape(K * B, d)
+    step = max(B, max_rows)
+    return torch.cat([problem.value(flat[i : i + step]) for i in range(0, K * B, step)]).reshape(K, B)

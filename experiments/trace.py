@@ -63,3 +63,17 @@ def log_checkpoints(T: int, n: int = 200) -> torch.Tensor:
     """About n distinct log-spaced steps in [0, T], always including 0 and T."""
     pts = torch.unique(torch.round(torch.logspace(0, torch.log10(torch.tensor(float(T + 1))), n)).long() - 1)
     return torch.unique(torch.cat([torch.tensor([0, T]), pts.clamp(0, T)]))
+
+
+def concat(traces: list[Trace]) -> Trace:
+    """Join traces of the same cell run in chunks along the run axis (B)."""
+    if len(traces) == 1:
+        return traces[0]
+    first = traces[0]
+    data = {k: torch.cat([t.data[k] for t in traces], dim=1) for k in first.data}
+    meta = dict(first.meta)
+    meta["hp"] = {k: torch.cat([t.meta["hp"][k] for t in traces]) for k in first.meta.get("hp", {})}
+    if first.meta.get("seeds") is not None:
+        meta["seeds"] = torch.cat([t.meta["seeds"] for t in traces])
+    iterates = {k: torch.cat([t.iterates[k] for t in traces], dim=1) for k in first.iterates}
+    return Trace(first.steps, data, meta, iterates)

@@ -58,6 +58,19 @@ def names() -> list[str]:
     return PROBLEMS.names()
 
 
+def default_radius(x_star: np.ndarray) -> float:
+    """Radius of the ball around x* on which ball-scoped constants are stated: 2 (1 + ||x*||).
+
+    The default start ``Problem.x0(scale=1)`` lies at distance 1 + ||x*|| from x*, so runs that
+    do not move more than that again away from x* stay inside the ball.
+    """
+    return 2.0 * (1.0 + float(np.linalg.norm(x_star)))
+
+
+def ball_scope(r: float) -> str:
+    return f"ball(x*, {r:.6g})"
+
+
 @dataclass
 class Certificate:
     """How a minimizer was established. ``residual <= tol`` always holds for a stored one."""
@@ -84,13 +97,14 @@ class Problem:
     tags: frozenset[str]
     certificate: Certificate
     G: float | None = None
-    G_scope: str = "global"
+    G_scope: str = "global"  # "global" or "ball(x*, r)" with r = G_radius
     L: float | None = None
     mu: float = 0.0
     n: int | None = None  # number of components of a finite sum
     x_star_unique: bool = True
     params: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    G_radius: float | None = None  # r of the ball around x* on which G holds; None if global
 
     def __post_init__(self) -> None:
         bad = set(self.tags) - TAGS

@@ -74,6 +74,9 @@ class Result:
     # Optional: (trace, problem) -> Tensor [B] bool; runs where the assumptions of the
     # result do not hold (e.g. a step size above its allowed range) are not checked.
     applies: Callable | None = None
+    # Optional: (trace, problem) -> Tensor [T', B] >= 0, the magnitude of the terms that were
+    # added to form observed/bound; round-off is relative to it (cancellation), see ``compare``.
+    scale: Callable | None = None
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -132,9 +135,16 @@ class CheckResult:
         return self.provenance.assertable
 
 
-def compare(observed: torch.Tensor, bound: torch.Tensor, kind: str = "bound") -> torch.Tensor:
-    """Elementwise pass/fail [T', B] with the package tolerance; NaN rows (no data) pass."""
-    slack = RTOL * (observed.abs() + bound.abs()) + ATOL
+def compare(observed: torch.Tensor, bound: torch.Tensor, kind: str = "bound", scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Elementwise pass/fail [T', B] with the package tolerance; NaN rows (no data) pass.
+
+    ``scale``: magnitude of the terms summed into observed/bound (default 0); the relative
+    tolerance applies to |observed| + |bound| + scale, never to anything larger.
+    """
+    mag = observed.abs() + bound.abs()
+    if scale is not None:
+        mag = mag + scale.abs().nan_to_num(0.0)
+    slack = RTOL * mag + ATOL
     diff = observed - bound
     ok = diff.abs() <= slack if kind == "identity" else diff <= slack
     return ok | observed.isnan() | bound.isnan()
@@ -156,9 +166,12 @@ def check(result: Result, trace, problem) -> CheckResult:
         alive = trace["diverged"][: obs.shape[0]] == 0
         obs = torch.where(alive, obs, torch.nan)
         bnd = torch.where(alive, bnd, torch.nan)
+    scale = None
+    if result.scale is not None and not result.in_expectation:
+        scale = result.scale(trace, problem).to(torch.float64)
     if result.in_expectation:
         obs, bnd, checked = _mean_with_margin(obs, bnd, checked, trace)
-    ok = compare(obs, bnd, result.kind)
+    ok = compare(obs, bnd, result.kind, scale)
     holds = ok.all(dim=0)
     bad_rows = (~ok).to(torch.int64)
     first = torch.where(holds, -1, bad_rows.argmax(dim=0))

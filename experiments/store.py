@@ -1,0 +1,275 @@
+"""The result store: one folder per spec, one npz + JSON pair per cell, a manifest, a check table.
+
+Layout of ``<out>/<spec name>-<spec hash>/`` (documented in docs/cli.md)::
+
+    spec.toml             the spec as read
+    spec.json             the normalised spec (what the hash is computed from)
+    manifest.json         spec hash, package version, git commit, library versions, device,
+                          wall time per cell
+    cells/<id>.npz        arrays of one cell (below)
+    cells/<id>.json       metadata and check summaries of one cell; written last, so a cell
+                          counts as done only once its JSON exists
+    checks.csv            the bound-check table, one row per (cell, result)
+    figures/              images written by ``ratecheck plot``
+
+Arrays of ``cells/<id>.npz`` (B runs = hyper-parameter grid points x seeds, grid-major):
+
+    steps                       int64 [T']: the recorded steps (all, or the checkpoints)
+    trace/<name>                [T', B]: subopt, dist, subopt_avg, dist_avg, grad_norm, loss,
+                                diverged, and every optimizer info key (lr, d, ...)
+    hp/<name>                   [B] per-run hyper-parameters; seeds [B]
+    result/<key>/steps          [R'] steps of the stored observed/bound rows
+    result/<key>/observed       [R', B] (or [R', groups] for results in expectation)
+    result/<key>/bound          same shape
+    result/<key>/holds|checked  bool [B or groups]; worst_ratio [.]; first_violation [.] (step, -1: none)
+    pep/<key>/steps, pep/<key>/value   PEP worst-case points, when a result provides them
+
+Every write goes through ``ratecheck.atomic`` (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ratecheck.atomic import atomic_write, atomic_write_json
+from ratecheck.errors import RatecheckError
+
+FORMAT = 1
+CHECK_COLUMNS = ("problem", "optimizer", "result", "provenance", "iterate", "checked", "violated", "worst_ratio", "first_violation", "status")
+
+
+def spec_dir(out: str | Path, spec) -> Path:
+    return Path(out) / f"{spec.name}-{spec.hash[:10]}"
+
+
+@dataclass
+class StoredCell:
+    """One cell read back: its JSON metadata and a lazy view of its arrays."""
+
+    path: Path  # the .json file
+    meta: dict[str, Any]
+    _arrays: dict[str, np.ndarray] | None = None
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            with np.load(self.path.with_suffix(".npz"), allow_pickle=False) as z:
+                self._arrays = {k: z[k] for k in z.files}
+        return self._arrays
+
+    def trace(self, name: str) -> np.ndarray:
+        return self.arrays[f"trace/{name}"]
+
+    def has(self, name: str) -> bool:
+        return f"trace/{name}" in self.arrays
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self.arrays["steps"]
+
+    @property
+    def label(self) -> str:
+        return self.meta["optimizer"]["label"]
+
+    @property
+    def problem_label(self) -> str:
+        return self.meta["problem"]["label"]
+
+
+class Store:
+    """Read and write one spec's results folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.cells_dir = self.root / "cells"
+
+    # -- writing ---------------------------------------------------------------------------
+    def prepare(self, spec) -> None:
+        self.cells_dir.mkdir(parents=True, exist_ok=True)
+        # Temp files of an atomic write interrupted by SIGKILL are never renamed into place.
+        for tmp in self.cells_dir.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        if spec.text:
+            atomic_write(self.root / "spec.toml", lambda f: f.write(spec.text.encode()))
+        atomic_write_json(self.root / "spec.json", {"name": spec.name, "hash": spec.hash, **spec.canonical()})
+
+    def has_cell(self, cell) -> bool:
+        j = self.cells_dir / f"{cell.id}.json"
+        if not (j.is_file() and j.with_suffix(".npz").is_file()):
+            return False
+        try:
+            return json.loads(j.read_text()).get("cell_hash") == cell.hash
+        except (OSError, json.JSONDecodeError):
+            return False
+
+    def write_cell(self, cell_id: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+        npz = self.cells_dir / f"{cell_id}.npz"
+
+        def save(f):
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            f.write(buf.getvalue())
+
+        atomic_write(npz, save)
+        return atomic_write_json(self.cells_dir / f"{cell_id}.json", {"format": FORMAT, **meta})
+
+    def update_manifest(self, spec, device: str, cell_times: dict[str, dict] | None = None, complete: bool | None = None) -> dict:
+        path = self.root / "manifest.json"
+        man = self.manifest() if path.is_file() else {}
+        if not man:
+            man = {
+                "spec": spec.name,
+                "spec_hash": spec.hash,
+                "source": spec.source,
+                "created": _now(),
+                "cells": {},
+            }
+        man.update(
+            {
+                "package_version": _version("ratecheck"),
+                "git_commit": _git_commit(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "libraries": {n: _version(n) for n in ("torch", "numpy", "scipy", "matplotlib", "cvxpy", "PEPit")},
+                "device": device,
+                "dtype": spec.dtype,
+                "updated": _now(),
+            }
+        )
+        if cell_times:
+            man["cells"].update(cell_times)
+        if complete is not None:
+            man["complete"] = complete
+        atomic_write_json(path, man)
+        return man
+
+    def write_checks(self, rows: list[dict]) -> Path:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=CHECK_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in CHECK_COLUMNS})
+        return atomic_write(self.root / "checks.csv", lambda f: f.write(buf.getvalue().encode()))
+
+    # -- reading ---------------------------------------------------------------------------
+    def manifest(self) -> dict:
+        path = self.root / "manifest.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return {}
+        except json.JSONDecodeError as e:
+            raise RatecheckError(f"{path}: damaged manifest ({e})") from None
+
+    def cells(self) -> list[StoredCell]:
+        out = []
+        for j in sorted(self.cells_dir.glob("*.json")):
+            if not j.with_suffix(".npz").is_file():
+                continue
+            try:
+                meta = json.loads(j.read_text())
+            except json.JSONDecodeError as e:
+                raise RatecheckError(f"{j}: damaged cell file ({e}); rerun with --force") from None
+            out.append(StoredCell(j, meta))
+        # Spec order (problem entry, then optimizer entry) rather than file-name order.
+        out.sort(key=lambda c: (c.meta.get("problem_index", 0), c.meta.get("optimizer_index", 0)))
+        return out
+
+
+def open_results(path: str | Path) -> Store:
+    """A results folder written by ``ratecheck run``; a clear error if ``path`` is not one."""
+    root = Path(path)
+    if not root.is_dir():
+        raise RatecheckError(f"results folder {str(root)!r} not found")
+    if not (root / "manifest.json").is_file() or not (root / "cells").is_dir():
+        raise RatecheckError(f"{str(root)!r} is not a results folder (no manifest.json and cells/); pass a folder written by `ratecheck run`")
+    return Store(root)
+
+
+# -- the check table -----------------------------------------------------------------------
+
+
+def check_rows(cells: list[StoredCell]) -> list[dict]:
+    """One row per (cell, result) from the stored summaries."""
+    rows = []
+    for c in cells:
+        for r in c.meta.get("results", []):
+            rows.append(
+                {
+                    "problem": c.problem_label,
+                    "optimizer": c.label,
+                    "result": r["key"],
+                    "provenance": r["provenance"],
+                    "iterate": r.get("iterate", ""),
+                    "checked": r.get("checked", 0),
+                    "violated": r.get("violated", 0),
+                    "worst_ratio": r.get("worst_ratio"),
+                    "first_violation": r.get("first_violation", -1),
+                    "status": r["status"],
+                }
+            )
+    return rows
+
+
+def failing(rows: list[dict]) -> list[dict]:
+    """Rows of asserted (non-[UNVERIFIED]) results that are violated or failed to evaluate."""
+    return [r for r in rows if r["status"] in ("VIOLATED", "ERROR")]
+
+
+def format_table(rows: list[dict]) -> str:
+    if not rows:
+        return "(no theory results applied to these cells)"
+    cols = CHECK_COLUMNS
+
+    def cell(r, c):
+        v = r.get(c)
+        if c == "worst_ratio":
+            return "-" if v is None or v != v else f"{v:.3g}"
+        if c == "first_violation":
+            return "-" if v in (None, -1) else str(v)
+        if c == "checked" and r.get("units") == "groups":
+            return f"{v} groups"
+        return str(v)
+
+    cells = [[cell(r, c) for c in cols] for r in rows]
+    width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, width)).rstrip()
+    return "\n".join([line(cols), line(["-" * w for w in width]), *map(line, cells)])
+
+
+# -- environment ---------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> dict[str, Any] | None:
+    """HEAD of the checkout this package is imported from, and whether it has local changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5)
+        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,199 @@
+"""Exact worst cases of fixed-step first-order methods by performance estimation (PEPit).
+
+Each function builds a PEP (Drori & Teboulle 2014; Taylor, Hendrickx & Glineur 2017) for one
+method with fixed step sizes, solves the SDP and returns ``PepValue(value, status)``: the dual
+value, i.e. a certified upper bound on the worst case over the function class and all starting
+points with ||x_0 - x*|| <= D, equal to the worst case up to the solver's accuracy.
+
+Function classes (``function_class``):
+- "lipschitz": convex with every subgradient norm <= G (PEPit ``ConvexLipschitzFunction``);
+- "smooth": convex and L-smooth (``SmoothConvexFunction``);
+- "qg": convex with the quadratic-growth upper bound QG+ (``ConvexQGFunction``; used by
+  PEPit's heavy-ball example).
+
+The metric is f(x_n) - f* at the last iterate, or min_t f(x_t) - f* over x_0..x_n
+(``best=True``; PEPit maximises the minimum of repeated metrics).
+
+Solver accuracy: ``PEP_RTOL`` (relative) and ``PEP_ATOL`` state how far a solved value may sit
+from the exact worst case; comparisons against runs and bounds use exactly these, never more.
+PEPit and cvxpy are imported lazily. Reference: Goujaud et al., PEPit, Math. Prog. Comp. 16
+(2024); PerformanceEstimation/PEPit examples (subgradient_method.py,
+heavy_ball_momentum_qg_convex.py). See reference_implementations.md section 4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ratecheck.errors import RatecheckError, out_of_range, unknown
+
+PEP_RTOL = 1e-6  # Clarabel interior-point accuracy on these SDPs (observed <= 5e-8), relative
+PEP_ATOL = 1e-7
+CLASSES = ("lipschitz", "smooth", "qg")
+SOLVERS = ("CLARABEL", "SCS", "MOSEK")
+
+
+@dataclass(frozen=True)
+class PepValue:
+    value: float
+    status: str  # the solver's status, e.g. "optimal"; anything else is not trustworthy
+    solver: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "optimal"
+
+
+def _steps(name: str, a: Sequence[float] | np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(a)):
+        raise RatecheckError(f"{name} must be finite; got {a[~np.isfinite(a)][:3]}")
+    return a
+
+
+def _positive(name: str, v) -> float:
+    if v is None or not np.isfinite(v) or v <= 0:
+        raise out_of_range(name, v, "(0, inf)")
+    return float(v)
+
+
+def _start(function_class: str, D: float, G: float | None, L: float | None):
+    """A PEP with one function of the class, its minimiser, and x_0 with ||x_0 - x*|| <= D."""
+    try:
+        from PEPit import PEP
+        from PEPit.functions import ConvexLipschitzFunction, ConvexQGFunction, SmoothConvexFunction
+    except ImportError as e:  # pragma: no cover - PEPit is a test dependency
+        raise RatecheckError("PEPit is not installed; install the 'pep' extra (pip install PEPit)") from e
+    if function_class not in CLASSES:
+        raise unknown("function class", function_class, CLASSES)
+    D = _positive("D", D)
+    problem = PEP()
+    if function_class == "lipschitz":
+        func = problem.declare_function(ConvexLipschitzFunction, M=_positive("G", G))
+    elif function_class == "smooth":
+        func = problem.declare_function(SmoothConvexFunction, L=_positive("L", L))
+    else:
+        func = problem.declare_function(ConvexQGFunction, L=_positive("L", L))
+    xs = func.stationary_point()
+    fs = func(xs)
+    x0 = problem.set_initial_point()
+    problem.set_initial_condition((x0 - xs) ** 2 <= D**2)
+    return problem, func, xs, fs, x0
+
+
+def _solve(problem, solver: str) -> PepValue:
+    if solver not in SOLVERS:
+        raise unknown("solver", solver, SOLVERS)
+    value = problem.solve(wrapper="cvxpy", solver=solver, verbose=0)
+    prob = getattr(problem.wrapper, "prob", None)
+    status = str(getattr(prob, "status", "unknown"))
+    return PepValue(float(value), status, solver)
+
+
+def sgd_worst_case(steps, D: float = 1.0, *, G: float | None = None, L: float | None = None,
+                   function_class: str = "lipschitz", best: bool = False, solver: str = "CLARABEL") -> PepValue:
+    """Worst case of f(x_n) - f* (or min_t, ``best``) for x_{t+1} = x_t - eta_t g_t, t < n.
+
+    ``steps`` = eta_0..eta_{n-1} (any fixed sequence, including zeros).
+    """
+    eta = _steps("steps", steps)
+    problem, func, xs, fs, x = _start(function_class, D, G, L)
+    for e in eta:
+        g, f = func.oracle(x)
+        if best:
+            problem.set_performance_metric(f - fs)
+        x = x - float(e) * g
+    problem.set_performance_metric(func(x) - fs)
+    return _solve(problem, solver)
+
+
+def spa_worst_case(eta, c, D: float = 1.0, *, L: float | None = None, G: float | None = None,
+                   function_class: str = "smooth", solver: str = "CLARABEL") -> PepValue:
+    """Worst case of f(x_n) - f* for SPA: z_{k+1} = z_k - eta_k g_k, x_{k+1} = (1 - c_{k+1}) x_k + c_{k+1} z_{k+1}.
+
+    ``eta`` = eta_0..eta_{n-1}; ``c`` = c_1..c_n (the averaging weight used to form x_{k+1}).
+    Defazio, arXiv 2010.00406 (SPA form); z_0 = x_0.
+    """
+    eta, c = _steps("eta", eta), _steps("c", c)
+    if eta.shape != c.shape:
+        raise RatecheckError(f"eta and c need the same length; got {eta.size} and {c.size}")
+    problem, func, xs, fs, x = _start(function_class, D, G, L)
+    z = x
+    for e, ck in zip(eta, c):
+        g = func.gradient(x)
+        z = z - float(e) * g
+        x = (1 - float(ck)) * x + float(ck) * z
+    problem.set_performance_metric(func(x) - fs)
+    return _solve(problem, solver)
+
+
+def heavy_ball_worst_case(alpha, beta, D: float = 1.0, *, L: float | None = None, G: float | None = None,
+                          function_class: str = "smooth", solver: str = "CLARABEL") -> PepValue:
+    """Worst case of f(x_n) - f* for x_{k+1} = x_k - alpha_k g_k + beta_k (x_k - x_{k-1}), x_{-1} = x_0."""
+    alpha, beta = _steps("alpha", alpha), _steps("beta", beta)
+    if alpha.shape != beta.shape:
+        raise RatecheckError(f"alpha and beta need the same length; got {alpha.size} and {beta.size}")
+    problem, func, xs, fs, x = _start(function_class, D, G, L)
+    x_prev = x
+    for a, b in zip(alpha, beta):
+        g = func.gradient(x)
+        x, x_prev = x - float(a) * g + float(b) * (x - x_prev), x
+    problem.set_performance_metric(func(x) - fs)
+    return _solve(problem, solver)
+
+
+def sgd_momentum_worst_case(lr, beta: float, D: float = 1.0, *, L: float | None = None, G: float | None = None,
+                            function_class: str = "smooth", solver: str = "CLARABEL") -> PepValue:
+    """Worst case of f(x_n) - f* for PyTorch SGD+M: m_{k+1} = beta m_k + g_k, x_{k+1} = x_k - lr_k m_{k+1}, m_0 = 0."""
+    lr = _steps("lr", lr)
+    problem, func, xs, fs, x = _start(function_class, D, G, L)
+    m = None
+    for a in lr:
+        g = func.gradient(x)
+        m = g if m is None else float(beta) * m + g
+        x = x - float(a) * m
+    problem.set_performance_metric(func(x) - fs)
+    return _solve(problem, solver)
+
+
+# -- closed forms known to be tight (for cross-checks) -------------------------------------------
+
+
+def subgradient_best_iterate_tight(n: int, D: float, G: float) -> tuple[float, float]:
+    """(gamma, value): constant step gamma = D / (G sqrt(n+1)) has worst best-iterate gap G D / sqrt(n+1).
+
+    Tight; [CODE] PEPit examples/unconstrained_convex_minimization/subgradient_method.py
+    (Drori & Teboulle 2016).
+    """
+    gamma = D / (G * np.sqrt(n + 1))
+    return float(gamma), float(G * D / np.sqrt(n + 1))
+
+
+def gd_smooth_tight(n: int, D: float, L: float) -> float:
+    """GD with step 1/L on L-smooth convex f: worst f(x_n) - f* = L D^2 / (4n + 2), tight.
+
+    Drori & Teboulle, Math. Prog. 145 (2014); attained by a Huber function.
+    """
+    return float(L * D * D / (4 * n + 2))
+
+
+def spa_uniform_qg_tight(n: int, D: float, L: float) -> float:
+    """SPA with c_k = 1/(k+1), eta = 1/L on QG+ convex: worst f(x_n) - f* = L D^2 / (2(n+1)), tight.
+
+    [CODE] PEPit examples/unconstrained_convex_minimization/heavy_ball_momentum_qg_convex.py
+    (heavy ball alpha_k = 1/(L(k+2)), beta_k = k/(k+2); spa_momentum.md section 5 item 6).
+    """
+    return float(L * D * D / (2 * (n + 1)))
+
+
+def within_solver_tolerance(value: float, reference: float) -> bool:
+    """|value - reference| <= PEP_RTOL |reference| + PEP_ATOL."""
+    return abs(value - reference) <= PEP_RTOL * abs(reference) + PEP_ATOL
+
+
+def below_with_solver_tolerance(lower: float, upper: float) -> bool:
+    """lower <= upper allowing the stated solver accuracy on either side."""
+    return lower <= upper + PEP_RTOL * abs(upper) + PEP_ATOL
