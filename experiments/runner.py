@@ -162,12 +162,9 @@ def run(
     return Trace(torch.arange(T + 1), data, meta, it)
 
 
-def _values(problem: Problem, xs: torch.Tensor, max_rows: int = 256) -> torch.Tensor:
-    """f at every point of [K, B, d], in calls of at most max(B, max_rows) rows: [K, B].
+def _values(problem: Problem, xs: torch.Tensor) -> torch.Tensor:
+    """f at every point of [K, B, d]: [K, B], one call per checkpoint.
 
-    A few checkpoints per call amortise the per-call overhead on small batches; larger calls do
-    not pay off (finite sums build [rows, n] intermediates that leave the cache)."""
-    K, B, d = xs.shape
-    flat = xs.reshape(K * B, d)
-    step = max(B, max_rows)
-    return torch.cat([problem.value(flat[i : i + step]) for i in range(0, K * B, step)]).reshape(K, B)
+    Calls of exactly B rows, as inside the loop, so that a run's values do not depend on how
+    many other runs share its batch (a matmul's result can depend on the row count)."""
+    return torch.stack([problem.value(x) for x in xs])

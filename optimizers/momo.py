@@ -35,7 +35,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range
 
-from .base import HP, Optimizer, col, dot, nonneg, positive, register, unit
+from .base import HP, Optimizer, col, dot, nonneg, register, unit
 
 _REFERENCE = "Schaipp et al., MoMo, arXiv 2305.07583; code: momo-opt 0.1.0 (fabian-sp/MoMo)"
 _INFO = ("tau", "t1", "h", "nom", "rho", "lb", "lb_next", "f_avg", "d_norm_sq")

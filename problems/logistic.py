@@ -95,25 +95,24 @@ def build_logistic(
     return prob
 
 
-def _check_task(dataset, task):
+def _check_task(task):
+    # Checked before any data is loaded; breast_cancer with 'multinomial' is a 2-class softmax,
+    # over-parameterised but well posed with the ridge.
     if task not in ("binary", "multinomial"):
         raise out_of_range("task", task, "'binary', 'multinomial'")
-    if dataset == "breast_cancer" and task == "multinomial":
-        # Two classes: the softmax model is over-parameterised but still well posed with a ridge.
-        pass
 
 
 @register("logistic")
 def logistic(dataset: str = "breast_cancer", task: str = "binary", lam: float | None = None, libsvm: str | None = None):
     """L2 logistic regression; ``dataset`` in breast_cancer, wine, iris, digits, or a LIBSVM file via ``libsvm``."""
-    _check_task(dataset, task)
+    _check_task(task)
     return build_logistic("logistic", dataset, task, lam, libsvm,
                           {"dataset": dataset, "task": task, "libsvm": libsvm})
 
 
 def _named(dataset: str):
     def factory(task: str = "multinomial", lam: float | None = None):
-        _check_task(dataset, task)
+        _check_task(task)
         return build_logistic(f"logistic_{dataset}", dataset, task, lam, None, {"dataset": dataset, "task": task})
 
     factory.__doc__ = f"L2 logistic regression on sklearn {dataset} (multinomial by default)."

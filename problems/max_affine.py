@@ -14,7 +14,6 @@ of a max at x* is the hull of the active gradients.]
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ratecheck.errors import out_of_range
 

@@ -18,7 +18,6 @@ d = k (0 when d > k: f is then flat in the extra coordinates and x* is the point
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ratecheck.errors import out_of_range
 

@@ -29,12 +29,16 @@ DOC = "docs/theory/spa_momentum.md"
 # -- exact equivalences (pure; section 2 of the note) -------------------------------------------
 
 
-def spa_from_pytorch(lr, beta, dampening: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def spa_from_pytorch(lr, beta, dampening: float = 0.0, stable: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(eta, c) of the SPA form of PyTorch SGD+M with steps lr_0..lr_{n-1} and momentum beta (scalar or per step).
 
     Via heavy ball: alpha_0 = lr_0, alpha_k = (1 - tau) lr_k, b_k = beta_k lr_k / lr_{k-1}; then
     c_1 = 1 - beta_0, c_{k+1} = b_k c_k / (1 - c_k), eta_k = alpha_k / c_{k+1}. Constant (lr, beta),
     tau = 0: c = 1 - beta, eta = lr / (1 - beta). [DERIVED] (note section 2; tau from the same line)
+
+    The forward recursion has the unstable fixed point 1 - beta (slope 1/beta): round-off grows
+    like beta^-k. ``stable=True`` uses the other exact representation fixed by the last weight
+    instead (``spa_from_heavy_ball_backward``, slope beta); use it for long runs.
     """
     lr = np.asarray(lr, dtype=np.float64)
     beta = np.broadcast_to(np.asarray(beta, dtype=np.float64), lr.shape)
@@ -44,6 +48,8 @@ def spa_from_pytorch(lr, beta, dampening: float = 0.0) -> tuple[np.ndarray, np.n
     alpha[..., 1:] *= 1.0 - dampening
     if lr.shape[-1] and np.all(beta == 0):
         return alpha, np.ones_like(lr)
+    if stable:
+        return spa_from_heavy_ball_backward(alpha, b, 1.0 - beta[..., -1])
     return spa_from_heavy_ball(alpha, b, 1.0 - beta[..., 0])
 
 
@@ -76,6 +82,23 @@ def spa_from_heavy_ball(alpha, b, c1) -> tuple[np.ndarray, np.ndarray]:
         full = prev == 1.0  # x_k = z_k: plain SGD so far; b_k must be 0 and c stays 1
         with np.errstate(divide="ignore", invalid="ignore"):
             c[..., k] = np.where(full, 1.0, b[..., k] * prev / (1.0 - prev))
+    return alpha / c, c
+
+
+def spa_from_heavy_ball_backward(alpha, b, c_last) -> tuple[np.ndarray, np.ndarray]:
+    """The SPA form fixed by its last weight: c_n = ``c_last``, c_k = c_{k+1} / (b_k + c_{k+1}), eta_k = alpha_k / c_{k+1}.
+
+    The same relation b_k = c_{k+1} (1 - c_k) / c_k solved for c_k; contracting (slope b/(b+c)^2),
+    so round-off does not grow. Every c_k lies in (0, 1] when b >= 0. [DERIVED]
+    """
+    alpha, b = np.asarray(alpha, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    c = np.empty_like(alpha)
+    n = alpha.shape[-1]
+    if n == 0:
+        return alpha.copy(), c
+    c[..., n - 1] = c_last
+    for k in range(n - 2, -1, -1):
+        c[..., k] = c[..., k + 1] / (b[..., k + 1] + c[..., k + 1])
     return alpha / c, c
 
 
@@ -205,7 +228,8 @@ def spa_params(trace) -> tuple[np.ndarray, np.ndarray]:
     """(eta [T, B], c [T, B]): each run's SPA form from its recorded per-step parameters.
 
     sgd: (lr, 1); sgd_momentum: info lr and momentum, hp dampening; heavy_ball: info lr (alpha)
-    and momentum (beta), c_1 = 1 - beta_0; spa: info lr (eta) and c.
+    and momentum (beta); both in the stable representation with c_T = 1 - beta_{T-1} (constant
+    parameters give exactly c = 1 - beta); spa: info lr (eta) and c.
     """
     opt = trace.meta.get("optimizer")
     if opt not in FORMS:
@@ -219,11 +243,9 @@ def spa_params(trace) -> tuple[np.ndarray, np.ndarray]:
     eta, c = np.empty_like(lr), np.empty_like(lr)
     for b in range(lr.shape[1]):
         if opt == "sgd_momentum":
-            eta[:, b], c[:, b] = spa_from_pytorch(lr[:, b], mom[:, b], float(_hp(trace, "dampening")[b]))
+            eta[:, b], c[:, b] = spa_from_pytorch(lr[:, b], mom[:, b], float(_hp(trace, "dampening")[b]), stable=True)
         else:
-            alpha, bb = lr[:, b], mom[:, b].copy()
-            bb[0] = 0.0
-            eta[:, b], c[:, b] = spa_from_heavy_ball(alpha, bb, 1.0 - mom[0, b])
+            eta[:, b], c[:, b] = spa_from_heavy_ball_backward(lr[:, b], mom[:, b], 1.0 - mom[-1, b])
     return eta, c
 
 

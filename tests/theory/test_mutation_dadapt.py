@@ -6,14 +6,13 @@ while the unmutated method passes the same checks on the same runs.
 """
 
 import dataclasses
-import math
 
 import pytest
 import torch
 
 from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
-from ratecheck.optimizers.base import col, dot
+from ratecheck.optimizers.base import col
 from ratecheck.problems import get as get_problem
 from ratecheck.theory import applicable, check, get
 

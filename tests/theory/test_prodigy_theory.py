@@ -8,12 +8,12 @@ import math
 
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ratecheck.theory import dadaptation as da
 from ratecheck.theory import prodigy as pr
-from ratecheck.theory.base import RTOL, compare
+from ratecheck.theory.base import compare
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -28,14 +28,16 @@ def _grads(seed, n, d=3):
 
 
 @HYP
-@given(seed=st.integers(0, 10**6), beta=st.floats(0.0, 0.99), data=st.data())
-def test_pytorch_equals_spa_and_heavy_ball_time_varying_lr(seed, beta, data):
-    n = data.draw(st.integers(1, 40))
+@given(seed=st.integers(0, 10**6), beta=st.floats(0.0, 0.99), stable=st.booleans(), data=st.data())
+def test_pytorch_equals_spa_and_heavy_ball_time_varying_lr(seed, beta, stable, data):
+    # The note's forward recursion amplifies round-off by 1/beta per step: keep it short there.
+    n = data.draw(st.integers(1, 60 if stable else 12))
     lr = data.draw(arrays(np.float64, n, elements=st.floats(1e-3, 2.0)))
     g = _grads(seed, n)
     x0 = np.random.default_rng(seed + 1).standard_normal(3)
     xp, _ = P.pytorch_iterates(x0, g, lr, beta)
-    eta, c = P.spa_from_pytorch(lr, beta)
+    eta, c = P.spa_from_pytorch(lr, beta, stable=stable)
+    assert np.all((c > 0) & (c <= 1)) or not stable
     xs, _ = P.spa_iterates(x0, g, eta, c)
     alpha, b = P.heavy_ball_from_pytorch(lr, beta)
     xh = P.heavy_ball_iterates(x0, g, alpha, b)
@@ -65,7 +67,7 @@ def test_constant_parameters_gap_is_rescaled_buffer(seed, lr, beta):
     g = _grads(seed, n)
     x0 = np.ones(3)
     xp, m = P.pytorch_iterates(x0, g, np.full(n, lr), beta)
-    eta, c = P.spa_from_pytorch(np.full(n, lr), beta)
+    eta, c = P.spa_from_pytorch(np.full(n, lr), beta, stable=True)
     np.testing.assert_allclose(c, 1 - beta, rtol=1e-12)
     np.testing.assert_allclose(eta, lr / (1 - beta), rtol=1e-12)
     xs, z = P.spa_iterates(x0, g, eta, c)
@@ -80,8 +82,9 @@ def test_step_drop_numbers_of_the_note():
     assert c[k0] == pytest.approx(0.01, rel=1e-12)  # (beta/10)(1-beta)/beta
     assert c[k0 + 1] == pytest.approx(0.9 * 0.01 / 0.99, rel=1e-12)
     assert eta[k0] == pytest.approx(eta[k0 - 1], rel=1e-12)  # eta unchanged at the drop
-    assert c[k0 + 150] == pytest.approx(1.69e-9, rel=1e-2)
-    assert eta[k0 + 150] == pytest.approx(3.0e6, rel=2e-2)
+    # The note's c_{k0+150} is c[k0 + 149] here (c[k] holds c_{k+1}).
+    assert c[k0 + 149] == pytest.approx(1.69e-9, rel=1e-2)
+    assert eta[k0 + 149] == pytest.approx(3.0e6, rel=2e-2)
     # Asymptotically geometric with ratio beta, and matching the closed recursion.
     assert c[k0 + 150] / c[k0 + 149] == pytest.approx(beta, rel=1e-6)
     np.testing.assert_allclose(P.step_drop_c(0.01, beta, 151), c[k0 : k0 + 151], rtol=1e-12)
