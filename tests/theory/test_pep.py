@@ -100,7 +100,7 @@ def test_observed_below_pep_below_bounds_lipschitz(schedule):
         assert pep.below_with_solver_tolerance(worst, thm_b)
         if schedule == "linear":
             lin = float(S.linear_decay_bound(steps[0] * (T + 1) / T, T, D, p.G))
-            assert worst == pytest.approx(lin, rel=CLOSED)  # tight
+            assert pep.below_with_solver_tolerance(worst, lin)  # tight near eta* (test above), not for huge steps
 
 
 def test_observed_below_pep_smooth_momentum():
