@@ -155,6 +155,7 @@ def run(
         "batch_size": batch_size,
         "seeds": None if seeds is None else seeds.cpu(),
         "dtype": str(dt),
+        "x0": x0.cpu(),  # [B, d]: start points, for results that need x_0 without all iterates
         "checkpoints": None if checkpoints is None else cp,
     }
     data = {k: v.cpu() for k, v in rec.items()}

@@ -61,6 +61,7 @@ TOP_KEYS = {
     "dtype": "float64 | float32 | bfloat16",
     "record": '"all" or a number of log-spaced checkpoints',
     "results": '"auto" or a list of result keys',
+    "exclude_results": "result keys not to evaluate (e.g. slow ones)",
     "max_batch": "runs per tensor batch",
     "x0_scale": "distance scale of the start",
     "x0_seed": '"run" or an integer',
@@ -135,6 +136,7 @@ class Spec:
     optimizers: list[OptimizerEntry]
     description: str = ""
     text: str = ""  # the TOML as read
+    exclude_results: list[str] = field(default_factory=list)
     _problem_cache: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def canonical(self) -> dict[str, Any]:
@@ -145,6 +147,7 @@ class Spec:
             "dtype": self.dtype,
             "record": self.record,
             "results": self.results,
+            "exclude_results": self.exclude_results,
             "x0_scale": self.x0_scale,
             "x0_seed": self.x0_seed,
             "problems": [p.__dict__ for p in self.problems],
@@ -202,6 +205,7 @@ class Cell:
             "dtype": s.dtype,
             "record": s.record,
             "results": s.results,
+            "exclude_results": s.exclude_results,
             "x0_scale": s.x0_scale,
             "x0_seed": s.x0_seed,
         }
@@ -297,11 +301,17 @@ def validate(raw: dict[str, Any], src: str = "spec.toml", default_name: str = "s
     x0_scale = float(get("x0_scale", 1.0, lambda v: _is_num(v) and v > 0 and math.isfinite(v), "a number > 0"))
     x0_seed = get("x0_seed", "run", lambda v: v == "run" or (_is_int(v) and v >= 0), '"run" or an integer >= 0')
 
-    if isinstance(results, list):
+    exclude = get("exclude_results", [], lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "a list of result keys")
+    if isinstance(results, list) or exclude:
         from ratecheck import theory
 
         known = theory.names()
-        for i, key in enumerate(results):
+        for i, key in enumerate(exclude):
+            if key not in known:
+                raise RatecheckError(
+                    f"{_where(src, loc, 'exclude_results')} #{i + 1}: unknown result {key!r}; known results: {', '.join(known) or '(none registered)'}"
+                )
+        for i, key in enumerate(results if isinstance(results, list) else []):
             if key not in known:
                 raise RatecheckError(
                     f"{_where(src, loc, 'results')} #{i + 1}: unknown result {key!r}; known results: {', '.join(known) or '(none registered)'}"
@@ -333,7 +343,7 @@ def validate(raw: dict[str, Any], src: str = "spec.toml", default_name: str = "s
     spec = Spec(
         name=name, source=src, T=T, seeds=seeds, oracle=oracle, batch_size=batch_size, device=device, dtype=dtype,
         record=record, results=results, max_batch=max_batch, x0_scale=x0_scale, x0_seed=x0_seed,
-        problems=prob_entries, optimizers=opt_entries, description=description,
+        problems=prob_entries, optimizers=opt_entries, description=description, exclude_results=list(exclude),
     )
     _dry_run(spec, src, optimizers)
     return spec

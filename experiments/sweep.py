@@ -213,6 +213,7 @@ def evaluate_theory(cell: Cell, trace: Trace, problem) -> tuple[list[dict], dict
     wanted = cell.spec.results
     if wanted != "auto":
         results = [r for r in results if r.key in wanted]
+    results = [r for r in results if r.key not in cell.spec.exclude_results]
     summaries, arrays = [], {}
     for r in results:
         info = {

@@ -73,6 +73,8 @@ def concat(traces: list[Trace]) -> Trace:
     data = {k: torch.cat([t.data[k] for t in traces], dim=1) for k in first.data}
     meta = dict(first.meta)
     meta["hp"] = {k: torch.cat([t.meta["hp"][k] for t in traces]) for k in first.meta.get("hp", {})}
+    if first.meta.get("x0") is not None:
+        meta["x0"] = torch.cat([t.meta["x0"] for t in traces])
     if first.meta.get("seeds") is not None:
         meta["seeds"] = torch.cat([t.meta["seeds"] for t in traces])
     iterates = {k: torch.cat([t.iterates[k] for t in traces], dim=1) for k in first.iterates}

@@ -22,8 +22,11 @@ from ratecheck.errors import RatecheckError
 
 from .base import Optimizer, get
 
-# Keys of a param group that are not arguments of the method's init.
-_GROUP_KEYS = frozenset({"params", "info", "param_names"})
+# Keys of a param group that are not arguments of the method's init: torch's own and the
+# bookkeeping torch.optim.lr_scheduler adds (LRScheduler: initial_lr; OneCycleLR: the rest).
+_GROUP_KEYS = frozenset(
+    {"params", "info", "param_names", "initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"}
+)
 
 
 def _flat(params: list[torch.Tensor], attr: str | None = None) -> torch.Tensor:

@@ -189,6 +189,24 @@ def _freeze(new: State, old: State, frozen: torch.Tensor) -> State:
     return out
 
 
+def stable_pow(x: torch.Tensor, p: float | torch.Tensor) -> torch.Tensor:
+    """x ** p elementwise, with a result that does not depend on the batch layout.
+
+    CPU kernels of transcendental functions (pow with a non-integer exponent, exp, log) use a
+    vectorised path for full vector chunks and a scalar path for the tail, and the two can
+    differ in the last bit; an entry's path depends on where it sits in the flattened tensor.
+    Padding the last dimension to a multiple of 64 sends every entry of every row through the
+    vectorised path, so a run computes the same bits alone or inside any batch.
+    """
+    n = x.shape[-1]
+    pad = (-n) % 64
+    if pad:
+        x = torch.nn.functional.pad(x, (0, pad), value=1.0)
+        if isinstance(p, torch.Tensor) and p.ndim > 0:
+            p = torch.nn.functional.pad(p.expand(*x.shape[:-1], n), (0, pad), value=1.0)
+    return x.pow(p)[..., :n]
+
+
 def norm(v: torch.Tensor) -> torch.Tensor:
     """Per-run Euclidean norm: [B, d] -> [B]."""
     return torch.linalg.vector_norm(v, dim=-1)

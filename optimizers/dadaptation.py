@@ -29,7 +29,7 @@ import torch
 
 from ratecheck.errors import out_of_range, unknown
 
-from .base import HP, Optimizer, State, col, dot, nonneg, positive, register, unit
+from .base import HP, Optimizer, State, col, dot, nonneg, positive, register, stable_pow, unit
 
 __all__ = [
     "DAdaptDualAveraging",
@@ -369,7 +369,7 @@ class DAdaptSGDCode(Optimizer):
 def bias_correction(hp: dict[str, torch.Tensor], t: torch.Tensor) -> torch.Tensor:
     """Adam's factor sqrt(1 - beta2^(t+1)) / (1 - beta1^(t+1)) where enabled, else 1."""
     b1, b2 = hp["beta1"], hp["beta2"]
-    bc = torch.sqrt(1 - b2 ** (t + 1)) / (1 - b1 ** (t + 1))
+    bc = torch.sqrt(1 - stable_pow(b2, t + 1)) / (1 - stable_pow(b1, t + 1))
     return torch.where(hp["use_bias_correction"] == 1, bc, torch.ones_like(bc))
 
 

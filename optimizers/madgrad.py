@@ -20,7 +20,7 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, Optimizer, col, nonneg, positive, register, unit
+from .base import HP, Optimizer, col, nonneg, positive, register, stable_pow, unit
 
 _FLAG = HP(0.0, 0.0, 1.0, doc="0 or 1")
 
@@ -34,7 +34,7 @@ def _check_flag(opt: Optimizer, name: str, v: torch.Tensor) -> None:
 def _denominator(nu: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(raw, guarded): raw = nu^(1/3) + eps; guarded replaces exact zeros (eps = 0, coordinate
     never touched) by +inf so those coordinates do not move, as the authors' code does."""
-    raw = nu.pow(1 / 3) + col(eps)
+    raw = stable_pow(nu, 1 / 3) + col(eps)
     return raw, torch.where(raw == 0, torch.full_like(raw, math.inf), raw)
 
 
@@ -234,7 +234,7 @@ class MADGRADPaper(Optimizer):
         lam_next = lr * math.pow(k + 2, 0.5)
         s = state["s"] + col(lam) * grad
         nu = state["nu"] + col(lam) * (grad * grad)
-        d = (nu + col(lam_next * G * G)).pow(1 / 3)
+        d = stable_pow(nu + col(lam_next * G * G), 1 / 3)
         z = x0 - s / d
         S = state["S"] + lam_next
         c = lam_next / S if self.averaging == "lambda" else 1 - hp["momentum"]

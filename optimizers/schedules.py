@@ -209,7 +209,8 @@ class Scheduled(Optimizer):
     ``get(name, schedule=kind)`` picks the kind for the first scheduled hyper-parameter (the step
     size ``lr``); ``init(x0, lr=..., T=..., <kind's parameters>)`` builds it. Any scheduled
     hyper-parameter ``h`` also takes a custom multiplier array ``h_schedule=`` ([T] or [B, T]):
-    at step k the method uses ``h * h_schedule[k]`` (``lr_schedule`` needs schedule='custom').
+    at step k the method uses ``h * h_schedule[k]`` (``lr_schedule`` with the default
+    schedule='constant' or with schedule='custom'; with another kind it is an error).
     The arrays are kept in ``state["schedules"]`` as ``{name: (table,)}``, table [T] or [T, B]
     (the tuple keeps the per-run divergence freeze from copying the read-only table each step).
     """
@@ -247,6 +248,8 @@ class Scheduled(Optimizer):
                     f"{', '.join(s + '_schedule' for s in self.scheduled)}"
                 )
         tables: dict[str, torch.Tensor] = {}
+        if kind == "constant" and main in custom_tables:
+            kind = "custom"  # a constant times a custom array is that array
         if kind == "custom":
             if main not in custom_tables:
                 raise RatecheckError(f"{self.name}: schedule 'custom' needs {main}_schedule= (a [T] or [{B}, T] array)")

@@ -236,7 +236,7 @@ def load_norms(path: str):
                 a = a[:, -1]
             a = a[~np.isnan(a)] if a.size and np.isnan(a[0]) else a  # a header row reads as NaN
         elif suffix in (".txt", ".dat", ""):
-            a = np.loadtxt(p)
+            a = np.array(p.read_text().split(), dtype=np.float64)
         else:
             raise RatecheckError(f"norms file {path!r} has suffix {suffix!r}; allowed: .csv, .npy, .txt")
     except ValueError as e:
@@ -273,7 +273,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
     from .atomic import atomic_write
 
     body = "step,grad_norm,multiplier\n" + "".join(
-        f"{t},{norms[t] if t < len(norms) else float('nan')!r},{v!r}\n" for t, v in enumerate(sched)
+        f"{t},{float(norms[t]) if t < len(norms) else float('nan')!r},{float(v)!r}\n" for t, v in enumerate(sched)
     )
     atomic_write(csv_path, lambda f: f.write(body.encode()))
     from .figures.schedules import plot_refined

@@ -197,3 +197,23 @@ def within_solver_tolerance(value: float, reference: float) -> bool:
 def below_with_solver_tolerance(lower: float, upper: float) -> bool:
     """lower <= upper allowing the stated solver accuracy on either side."""
     return lower <= upper + PEP_RTOL * abs(upper) + PEP_ATOL
+
+
+def sgd_bracket(steps, D: float = 1.0, G: float = 1.0, solver: str = "CLARABEL") -> dict[str, float | str]:
+    """PEP worst case of the last iterate beside the paper's bounds, for one fixed SGD schedule.
+
+    Convex G-Lipschitz class, ||x_0 - x*|| <= D. Returns {"pep", "status", "thm10" (best virtual
+    step, all norms G), "thm_b" (best weighting, all norms G)}: the exact worst case must sit at
+    or below both bounds (within PEP_RTOL). For the CLI (`ratecheck pep`) and notebooks.
+    """
+    from .schedules import bound_weighted_best, thm10_prefix_bounds
+
+    eta = _steps("steps", steps)
+    g = np.full(eta.size + 1, _positive("G", G))
+    v = sgd_worst_case(eta, D, G=G, solver=solver)
+    return {
+        "pep": v.value,
+        "status": v.status,
+        "thm10": float(thm10_prefix_bounds(eta, D, g)[-1]),
+        "thm_b": float(bound_weighted_best(eta, D, g)) if np.all(eta > 0) else float("nan"),
+    }

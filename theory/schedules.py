@@ -1,13 +1,15 @@
-"""Pure array functions for last-iterate bounds of SGD with a step-size schedule.
+"""Last-iterate bounds of SGD with a step-size schedule, as array functions and registered results.
 
 Defazio, Cutkosky, Mehta, Mishchenko, "Optimal linear decay learning rate schedules and further
 refinements", arXiv 2310.07831. Proofs of every bound here: docs/theory/linear_decay_refinement.md.
 
 Indexing (0-based, as the runner records): iterates x_0..x_n, steps eta_0..eta_{n-1} with
 x_{t+1} = x_t - eta_t g_t, gradient norms G_0..G_n where G_n is at the last iterate x_n (the
-paper's x_1..x_T with T = n + 1). D = ||x_0 - x*||. Every function takes numpy arrays whose
-last axis is time and broadcasts over leading axes (runs); nothing here knows about traces,
-so the CLI and notebooks can call it directly.
+paper's x_1..x_T with T = n + 1). D = ||x_0 - x*||.
+
+The first part is pure: numpy arrays whose last axis is time, broadcasting over leading axes
+(runs), usable from the CLI and notebooks. The second part registers the results; their
+evaluate functions read a Trace and call the pure layer.
 """
 
 from __future__ import annotations
@@ -263,12 +265,14 @@ def constant_step_thm10(T: int, D=1.0, G=1.0) -> tuple[float, float]:
     return D / (G * math.sqrt(T * (1 + H))), D * G * math.sqrt((1 + H) / T)
 
 
-def thm10_prefix_bounds(steps, D, gnorm, n_golden: int = 60) -> np.ndarray:
+def thm10_prefix_bounds(steps, D, gnorm, n_golden: int = 60, virtual=None) -> np.ndarray:
     """Theorem 10 for every prefix: entry n bounds f(x_n) - f* using eta_0..eta_{n-1} and G_0..G_n.
 
     The virtual step eta_n is chosen per n by golden-section search on log eta_n (the bound is
     unimodal in it); any value is valid, so imprecision only loosens the bound. steps [.., T],
-    gnorm [.., T+1] -> [.., T+1]. NaN where G_n is NaN. [DERIVED]
+    gnorm [.., T+1] -> [.., T+1]. NaN where G_n is NaN. ``virtual`` [.., T+1]: use these virtual
+    steps instead of optimising (needed in expectation, where the choice must not depend on the
+    run's noise). [DERIVED]
     """
     steps, g = _arr(steps), _arr(gnorm)
     T = steps.shape[-1]
@@ -291,8 +295,11 @@ def thm10_prefix_bounds(steps, D, gnorm, n_golden: int = 60) -> np.ndarray:
     def val(v):  # v [.., T+1]
         return D[..., None] ** 2 / (2 * (E + v)) + 0.5 * (A / (R + v[..., None])).sum(-1) + 0.5 * v * Gn2
 
+    if virtual is not None:
+        return val(np.broadcast_to(np.asarray(virtual, dtype=np.float64), lead + (T + 1,)))
     # Bracket for log eta_n: the optimum lies between the smallest useful step and D / min G.
-    ref = np.maximum(np.max(steps, -1, initial=0.0), D / np.maximum(np.nanmax(g, -1), 1e-300))
+    gmax = np.nanmax(g, -1, initial=0.0)
+    ref = np.maximum(np.max(steps, -1, initial=0.0), D / np.where(gmax > 0, gmax, np.inf))
     ref = np.where(ref > 0, ref, 1.0)[..., None]
     lo = np.broadcast_to(np.log(ref) - 30.0, lead + (T + 1,))
     hi = np.broadcast_to(np.log(ref) + 30.0, lead + (T + 1,))
@@ -533,6 +540,26 @@ def thm10_every_step(trace, problem) -> torch.Tensor:
     return _tensor(out)
 
 
+def thm10_expected_bound(trace, problem) -> torch.Tensor:
+    """Row n: Theorem 10 with ||g_t||^2 observed and the fixed virtual step lr_n (lr_{T-1} at row T).
+
+    Linear in the ||g_t||^2 and D^2 with deterministic steps, so its mean over seeds is the
+    theorem's bound with E||g_t||^2. Row T needs ||g_T||: the global Lipschitz G, else NaN.
+    """
+    T = _full(trace)
+    g = _np(trace["grad_norm"])
+    B = g.shape[0]
+    has_G = problem.G is not None and getattr(problem, "G_scope", "global") == "global"
+    g[:, T] = float(problem.G) if has_G else np.nan
+    lr = _np(trace["lr"])
+    v = lr.copy()
+    v[:, T] = lr[:, T - 1]
+    with np.errstate(all="ignore"):
+        out = thm10_prefix_bounds(lr[:, :T], _np(trace["dist"])[:, 0], g, virtual=v)
+    del B
+    return _tensor(out)
+
+
 def refined_applies(trace, problem) -> torch.Tensor:
     """Runs whose lr is the optimal refined schedule of their own norms (norms known in advance)."""
     a = run_arrays(trace, problem)
@@ -588,6 +615,13 @@ register(Result(
     label="Theorem 10 (v2, App. F)", provenance="DERIVED", source=f"{DOC}#theorem-10", iterate="last",
     statement="f(x_n) - f* <= D^2/(2 eta_{0:n}) + 1/2 sum_{t<=n} eta_t^2 ||g_t||^2 / eta_{min(t+1,n):n}, eta_n free",
     observed=_subopt, bound=thm10_every_step, **_common,
+))
+register(Result(
+    key="schedules.thm10_expected", title="Last-iterate bound for an arbitrary schedule, stochastic gradients",
+    label="Theorem 10 (v2, App. F)", provenance="DERIVED", source=f"{DOC}#theorem-10", iterate="last",
+    statement="E[f(x_n) - f*] <= D^2/(2 eta_{0:n}) + 1/2 sum_{t<=n} eta_t^2 E||g_t||^2 / eta_{min(t+1,n):n}, eta_n = lr_n",
+    observed=_subopt, bound=thm10_expected_bound, in_expectation=True,
+    **{**_common, "oracle": "stochastic"},
 ))
 register(Result(
     key="schedules.refined", title="Refined schedule: D / sqrt(sum ||g_t||^-2)",

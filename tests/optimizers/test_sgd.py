@@ -108,6 +108,16 @@ def test_per_run_schedule_rows_and_lrs():
     assert torch.equal(info["lr"][:, 0], 0.1 * m[0]) and torch.equal(info["lr"][:, 1], 0.2 * m[1])
 
 
+def test_lr_schedule_with_the_default_schedule_is_custom():
+    opt = get("sgd")
+    s = opt.init(torch.zeros(2, 3), lr=0.5, lr_schedule=torch.tensor([1.0, 0.25]))
+    s, i0 = opt.step(s, torch.ones(2, 3))
+    s, i1 = opt.step(s, torch.ones(2, 3))
+    assert i0["lr"].tolist() == [0.5, 0.5] and i1["lr"].tolist() == [0.125, 0.125]
+    with pytest.raises(ValueError, match="beyond"):
+        opt.step(s, torch.ones(2, 3))
+
+
 def test_step_beyond_schedule_raises():
     opt = get("sgd", schedule="cosine")
     s = opt.init(torch.zeros(2, 3), lr=0.1, T=3)
@@ -130,7 +140,7 @@ def test_step_beyond_schedule_raises():
         ({"schedule": "custom"}, {"lr": 0.1, "lr_schedule": -torch.ones(5)}, r"lr_schedule entry=-1.0 is out of range; allowed: finite values >= 0"),
         ({"schedule": "custom"}, {"lr": 0.1, "lr_schedule": torch.ones(3, 5)}, r"shape \(3, 5\); allowed: \[T\] or \[2, T\]"),
         ({"schedule": "custom"}, {"lr": 0.1}, "needs lr_schedule"),
-        ({}, {"lr": 0.1, "lr_schedule": torch.ones(5)}, "needs schedule='custom'"),
+        ({"schedule": "linear"}, {"lr": 0.1, "T": 5, "lr_schedule": torch.ones(5)}, "needs schedule='custom'"),
         ({"schedule": "linear"}, {"lr": 0.1, "T": 5, "milestones": [2]}, r"\['milestones'\] not parameters of schedule 'linear'"),
         ({"schedule": "warmup_cosine"}, {"lr": 0.1, "T": 5, "warmup": 5}, r"warmup=5 is out of range; allowed: integers in \[0, T\)"),
         ({"schedule": "cosine"}, {"lr": 0.1, "T": 5, "min_factor": 1.5}, r"min_factor=1.5 is out of range; allowed: \[0, 1\]"),

@@ -120,6 +120,16 @@ def test_observed_below_pep_smooth_momentum():
         assert pep.below_with_solver_tolerance(float(tr["subopt"][T, b]), worst)
 
 
+def test_bracket_for_the_cli():
+    n = 6
+    eta = S.linear_decay_schedule(n, 1 / math.sqrt(n + 1))
+    out = pep.sgd_bracket(eta, 1.0, 1.0)
+    assert out["status"] == "optimal"
+    assert out["pep"] == pytest.approx(1 / math.sqrt(n + 1), rel=CLOSED)
+    assert out["thm_b"] == pytest.approx(1 / math.sqrt(n + 1), rel=1e-8)
+    assert pep.below_with_solver_tolerance(out["pep"], out["thm10"]) and out["thm10"] > 1.5 * out["thm_b"]
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="function class"):
         pep.sgd_worst_case([0.1], 1.0, G=1.0, function_class="strongly")
