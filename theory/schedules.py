@@ -129,7 +129,7 @@ def bound_weighted_best(steps, D, gnorm, n_grid: int = 32, n_refine: int = 40, r
     # eta_min by bisection in log space: feasibility is monotone in eta.
     lo = np.log(4.0 * steps.max(-1))  # u_k <= 1 so eta >= 4 max eta_k is necessary
     hi = lo + 40.0
-    for _ in range(50):  # 2^-50 of a 40-wide log bracket: far below what changes the bound
+    for _ in range(64):  # to the last ulp: near a double root the bound moves like sqrt(eta - eta_min)
         mid = 0.5 * (lo + hi)
         _, ok = weights_from_schedule(steps, np.exp(mid))
         hi = np.where(ok, mid, hi)
