@@ -75,9 +75,11 @@ CHECKS = '''
 ROWS = []  # the check table: one row per (run, result) or stated reference value
 
 
-def check_results(run_label, trace, problem, keys=None, stochastic=False):
-    """Check the registered results that apply to this run (or ``keys``); add rows; return {key: CheckResult}."""
+def check_results(run_label, trace, problem, keys=None, prefix="", stochastic=False):
+    """Check the registered results that apply to this run (or ``keys``) whose key starts with ``prefix``;
+    add rows to the table; return {key: CheckResult}."""
     found = theory.applicable(trace.meta["optimizer"], problem, stochastic) if keys is None else [theory.get(k) for k in keys]
+    found = [r for r in found if r.key.startswith(prefix)]
     out = {}
     for r in found:
         c = theory.check(r, trace, problem)
@@ -208,7 +210,7 @@ def nb01():
                 if sched == "refined":
                     hp["norms"] = runs[(name, "linear")][1]["grad_norm"][:T].T  # [B, T]: one norm log per run
                 tr = run(p, optimizers.get("sgd", schedule=sched), x0, T, hp=hp, keep_iterates=True)
-                runs[(name, sched)] = (p, tr, check_results(f"sgd/{sched}", tr, p))
+                runs[(name, sched)] = (p, tr, check_results(f"sgd/{sched}", tr, p, prefix="schedules."))
         print(f"{len(runs)} cells run and checked")
         """),
         code("""
@@ -812,7 +814,7 @@ def nb09():
             x0 = p.x0(1, seed=4).repeat(len(grid), 1)
             hp = {"lr": torch.tensor([f / L for f, _ in grid]), "momentum": torch.tensor([b for _, b in grid])}
             tr = run(p, optimizers.get("sgd_momentum"), x0, T, hp=hp, keep_iterates=True)
-            runs[name] = (p, tr, check_results("sgd_momentum", tr, p))
+            runs[name] = (p, tr, check_results("sgd_momentum", tr, p, prefix="spa."))
 
         fig, axes = plt.subplots(1, len(PROBLEMS), figsize=(5 * len(PROBLEMS), 3.4))
         k = np.arange(T + 1)

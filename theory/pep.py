@@ -217,3 +217,64 @@ def sgd_bracket(steps, D: float = 1.0, G: float = 1.0, solver: str = "CLARABEL")
         "thm10": float(thm10_prefix_bounds(eta, D, g)[-1]),
         "thm_b": float(bound_weighted_best(eta, D, g)) if np.all(eta > 0) else float("nan"),
     }
+
+
+# -- command line (`ratecheck pep`) ---------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`ratecheck pep`: the exact worst case of a fixed-schedule method beside the paper's bounds.
+
+    SGD on convex G-Lipschitz functions prints the PEP value with Theorem 10 and bound (B) of
+    arXiv 2310.07831 for the same steps; SGD on L-smooth convex functions, SPA, heavy ball and
+    PyTorch momentum print the PEP value (and the tight closed form for GD with step 1/L).
+    """
+    import argparse
+
+    from ratecheck.optimizers import schedules
+
+    p = argparse.ArgumentParser(prog="ratecheck pep", description=main.__doc__.splitlines()[0])
+    p.add_argument("--method", default="sgd", choices=("sgd", "spa", "heavy_ball", "sgd_momentum"))
+    p.add_argument("--schedule", default="linear", choices=("constant", "linear", "cosine"))
+    p.add_argument("-T", type=int, default=10, help="number of steps (PEP size grows as T^2; T <= 50 is quick)")
+    p.add_argument("--class", dest="function_class", default=None, choices=("lipschitz", "smooth"),
+                   help="function class (default: lipschitz for sgd, smooth for the momentum methods)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="base step (default: D/(G sqrt T) on Lipschitz functions, 1/L on smooth ones)")
+    p.add_argument("--momentum", type=float, default=0.9, help="beta of heavy ball / PyTorch momentum")
+    p.add_argument("--c", type=float, default=0.1, help="SPA averaging weight")
+    p.add_argument("-D", type=float, default=1.0, help="||x0 - x*|| <= D")
+    p.add_argument("-G", type=float, default=1.0, help="Lipschitz constant")
+    p.add_argument("-L", type=float, default=1.0, help="smoothness constant")
+    a = p.parse_args(argv)
+    if a.T < 1:
+        raise RatecheckError(f"-T {a.T} is out of range; allowed: integers >= 1")
+    fclass = a.function_class or ("lipschitz" if a.method == "sgd" else "smooth")
+    lip = fclass == "lipschitz"
+    base = a.lr if a.lr is not None else (a.D / (a.G * np.sqrt(a.T)) if lip else 1.0 / a.L)
+    steps = base * getattr(schedules, a.schedule)(a.T).numpy()
+    consts = {"G": a.G} if lip else {"L": a.L}
+    print(f"# {a.method}, {a.schedule} schedule, T={a.T}, base step {base:.6g}, {fclass} class, D={a.D}, "
+          + ", ".join(f"{k}={v}" for k, v in consts.items()))
+    if a.method == "sgd" and lip:
+        r = sgd_bracket(steps, a.D, a.G)
+        print(f"PEP worst case f(x_T)-f*   {r['pep']:.8g}   ({r['status']})")
+        print(f"Theorem 10 bound           {r['thm10']:.8g}   [DERIVED] arXiv 2310.07831")
+        print(f"bound (B), best weighting  {r['thm_b']:.8g}   [DERIVED] arXiv 2310.07831")
+        ok = below_with_solver_tolerance(r["pep"], min(r["thm10"], np.nan_to_num(r["thm_b"], nan=np.inf)))
+        print("PEP <= bounds: " + ("yes" if ok else "NO"))
+        return 0 if ok else 1
+    if a.method == "sgd":
+        v = sgd_worst_case(steps, a.D, L=a.L, function_class="smooth")
+        print(f"PEP worst case f(x_T)-f*   {v.value:.8g}   ({v.status})")
+        if a.schedule == "constant" and np.isclose(base * a.L, 1.0):
+            print(f"tight closed form L D^2/(4T+2) = {gd_smooth_tight(a.T, a.D, a.L):.8g}")
+        return 0
+    if a.method == "spa":
+        v = spa_worst_case(steps, np.full(a.T, a.c), a.D, **consts, function_class=fclass)
+    elif a.method == "heavy_ball":
+        v = heavy_ball_worst_case(steps, np.full(a.T, a.momentum), a.D, **consts, function_class=fclass)
+    else:
+        v = sgd_momentum_worst_case(steps, a.momentum, a.D, **consts, function_class=fclass)
+    print(f"PEP worst case f(x_T)-f*   {v.value:.8g}   ({v.status})")
+    return 0
