@@ -423,12 +423,12 @@ def nb02():
         QUICK = True  # False: longer runs, more starts, a finer SGD grid
 
         T_TOY = 100                                     # the paper's toy: 100 steps
-        T = 300 if QUICK else 3000
+        T = 1000 if QUICK else 5000                     # d_0 = 1e-6 D needs ~500 steps to reach its plateau
         STARTS = 3 if QUICK else 16                     # random starts per problem (one batch)
         D0 = 1e-6                                       # the authors' default d_0
-        PROBLEMS = ["l1_distance", "lad", "norm_residual", "max_affine", "logistic"] if QUICK else \\
+        PROBLEMS = ["l1_distance", "lad", "norm_residual", "logistic"] if QUICK else \\
                    ["l1_distance", "lad", "norm_residual", "max_affine", "logistic", "huber", "hinge_svm", "quadratic"]
-        SGD_LRS = torch.logspace(-4, 1, 11 if QUICK else 26)
+        SGD_LRS = torch.logspace(-4, 1, 9 if QUICK else 26)
         """),
         code(CHECKS),
         md("""
@@ -527,15 +527,16 @@ def nb02():
         ## 4. Against a hand-tuned learning-rate grid of SGD
 
         Constant-step subgradient descent (`sgd`) over a log grid of learning rates, all grid points
-        in one batch, from the same starts; final gap of the uniform average iterate and of the last
-        iterate. D-Adaptation (no tuning, d_0 = 1e-6) is drawn as horizontal lines.
-        This is shown, not asserted: the paper's claim is empirical.
+        in one batch, from the same starts; final gap of the last iterate and of the uniform average.
+        D-Adaptation (no tuning, d_0 = 1e-6) is drawn as horizontal lines: its last iterate, and the
+        d-weighted average of f(x_k) - f* (an upper bound on the gap of its output x-hat, by Jensen).
+        Medians over the starts. Shown, not asserted: the paper's claim is empirical.
         """),
         code("""
         fig, axes = plt.subplots(1, len(PROBLEMS), figsize=(3.6 * len(PROBLEMS), 3.2), squeeze=False)
         cmp_rows = []
         for ax, name in zip(axes[0], PROBLEMS):
-            p, tr_da, _ = lib[(name, "no G")]
+            p, tr_da, checks_da = lib[(name, "no G")]
             x0 = p.x0(STARTS, seed=1)
             xs = x0.repeat_interleave(len(SGD_LRS), 0)  # run b = (start b // N, lr b % N)
             lrs = SGD_LRS.repeat(STARTS)
@@ -545,14 +546,14 @@ def nb02():
             ax.plot(SGD_LRS, avg, "-o", ms=3, color=color(0), label="SGD, average iterate")
             ax.plot(SGD_LRS, last, "-o", ms=3, color=color(1), label="SGD, last iterate")
             da_last = float(tr_da["subopt"][-1].median())
-            da_avg = float(tr_da["subopt_avg"][-1].median())
-            ax.axhline(da_avg, color=color(0), label="D-Adaptation, average", **BOUND_STYLE)
+            da_avg = float(checks_da["dadaptation.weighted_average_bound"].observed[-1].median())
+            ax.axhline(da_avg, color=color(0), label="D-Adaptation, d-weighted average", **BOUND_STYLE)
             ax.axhline(da_last, color=color(1), label="D-Adaptation, last", **BOUND_STYLE)
             ax.set(xscale="log", yscale="log", xlabel="SGD lr", ylabel=f"f - f* after {T} steps", title=name)
             best = int(torch.argmin(torch.minimum(last, avg)))
             cmp_rows.append({"problem": name, "best SGD lr": float(SGD_LRS[best]),
                              "best SGD gap": float(torch.minimum(last, avg)[best]),
-                             "D-Adaptation gap (best of last/avg)": min(da_last, da_avg)})
+                             "D-Adaptation last": da_last, "D-Adaptation d-weighted average": da_avg})
         axes[0, 0].legend(frameon=False, fontsize=6)
         fig.tight_layout()
         plt.show()
@@ -599,10 +600,10 @@ def nb03():
         code("""
         QUICK = True  # False: longer runs, more starts and problems
 
-        T = 300 if QUICK else 3000
+        T = 1000 if QUICK else 5000
         STARTS = 3 if QUICK else 16
         D0 = 1e-6
-        PROBLEMS = ["abs_1d", "l1_distance", "lad", "logistic"] if QUICK else \\
+        PROBLEMS = ["abs_1d", "l1_distance", "lad"] if QUICK else \\
                    ["abs_1d", "l1_distance", "lad", "norm_residual", "max_affine", "logistic", "huber"]
         METHODS = [  # (label, optimizer name, options): Prodigy's three forms beside D-Adaptation's
             ("D-Adapt DA", "dadapt_da", {}),

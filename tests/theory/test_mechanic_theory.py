@@ -1,0 +1,106 @@
+"""Mechanic theory (theory/mechanic.py): tuner invariants, the exact regret decomposition, the
+average-iterate bound over SGD, the scale symmetry and the growth recursion, on runs of every
+applicable problem of the library."""
+
+import pytest
+import torch
+
+from ratecheck.experiments.runner import run
+from ratecheck.optimizers import get as get_opt
+from ratecheck.problems import get as get_problem
+from ratecheck.problems import names as problem_names
+from ratecheck.theory import applicable, check, get, names
+from ratecheck.theory import mechanic as M
+
+HEAVY_PROBLEMS = {"logistic_digits"}
+DEFAULT = [n for n in problem_names() if n not in HEAVY_PROBLEMS]
+
+# huge and tiny base lr, s_decay > 0 (decomposition not applied), large and tiny s_init
+HP = {"base_lr": torch.tensor([1e-3, 1.0, 1e3, 1.0, 0.1, 1.0]), "s_decay": torch.tensor([0.0, 0.0, 0.0, 0.01, 0.0, 0.0]),
+      "s_init": torch.tensor([1e-8, 1e-8, 1e-8, 1e-8, 1e-2, 1e-12])}
+
+
+def assert_results_hold(p, T, seed, opts=("mechanic", "mechanic_optax")):
+    seen = set()
+    bss = [None] + ([2] if p.is_finite_sum else [])
+    for opt in opts:
+        for bs in bss:
+            if bs is not None and opt == "mechanic_optax":
+                continue
+            tr = run(p, get_opt(opt), p.x0(6, seed=seed, scale=1.0 + seed), T, hp=HP, batch_size=bs, keep_iterates=True,
+                     seeds=torch.arange(6) + 10 * seed)
+            for r in applicable(opt, p, stochastic=bs is not None):
+                if not r.key.startswith("mechanic.") or not r.provenance.assertable:
+                    continue
+                c = check(r, tr, p)
+                bad = c.checked & ~c.holds
+                assert not bad.any(), f"{r.key} fails on {p.name} {opt} bs={bs}: runs {bad.nonzero().flatten().tolist()}"
+                if c.checked.any():
+                    seen.add(r.key)
+    return seen
+
+
+@pytest.mark.parametrize("name", DEFAULT)
+def test_results_hold_on_every_problem(name):
+    p = get_problem(name)
+    seen = assert_results_hold(p, 50, seed=0)
+    assert {"mechanic.wealth_floor", "mechanic.regret_decomposition", "mechanic.scale_nonneg"} <= seen
+    if "convex" in p.tags:
+        assert "mechanic.sgd_average_bound" in seen
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("name", problem_names())
+def test_results_hold_heavy(name, seed):
+    assert_results_hold(get_problem(name), 800, seed)
+
+
+def test_every_mechanic_result_is_checked():
+    keys = {k for k in names() if k.startswith("mechanic.")}
+    assert keys == {"mechanic.wealth_floor", "mechanic.reward_nonneg", "mechanic.scale_nonneg",
+                    "mechanic.max_and_sum_of_squares", "mechanic.regret_decomposition", "mechanic.sgd_average_bound"}
+    assert assert_results_hold(get_problem("quadratic"), 40, seed=0) == keys
+
+
+def test_decomposition_needs_lambda_zero():
+    """With s_decay > 0 the decay term enters h_t and the identity is off: it is not applied,
+    and it indeed fails there (so the condition is needed, and the check can fail)."""
+    p = get_problem("quadratic")
+    tr = run(p, get_opt("mechanic"), p.x0(2, seed=0), 200, hp={"base_lr": 1.0, "s_decay": 0.01}, keep_iterates=True)
+    c = check(get("mechanic.regret_decomposition"), tr, p)
+    assert not c.checked.any() and not c.holds.all()
+
+
+@pytest.mark.parametrize("variant", ["mechanic", "mechanic_optax"])
+@pytest.mark.parametrize("c", [2.0**10, 2.0**-6])
+def test_scale_symmetry(variant, c):
+    """(eta, s_init, m0, eps) -> (c eta, s_init/c, c m0, c eps) gives the same iterates [DERIVED].
+
+    Exact in exact arithmetic; in floats the base step u = (x - eta g) - x is rounded relative to
+    x, which c does not scale, so the runs differ by round-off. On a problem with sign-like
+    gradients that round-off is not amplified (on smooth problems the tuner's dynamics amplify it
+    to O(1) over hundreds of steps, as reference/mechanic.md §5.7 also saw)."""
+    p = get_problem("l1_distance")
+    x0 = p.x0(3, seed=1)
+    hp = {"base_lr": torch.tensor([1e-3, 1.0, 100.0]), "s_decay": 0.0, "s_init": 1e-8,
+          "m_init": 1e-6 if variant == "mechanic" else 0.0, "eps": 1e-8}
+    hp = {k: torch.as_tensor(v, dtype=torch.float64).expand(3).clone() for k, v in hp.items()}
+    a = run(p, get_opt(variant), x0, 300, hp=hp, keep_iterates=True)
+    b = run(p, get_opt(variant), x0, 300, hp=M.rescaled_hp(hp, c), keep_iterates=True)
+    assert (a.iterates["x"] - b.iterates["x"]).abs().max() < 1e-9
+    # Changing the base lr alone is not a symmetry: those runs end far apart.
+    d = run(p, get_opt(variant), x0, 300, hp=dict(hp, base_lr=hp["base_lr"] * c), keep_iterates=True)
+    assert ((a.iterates["x"] - d.iterates["x"]).abs().amax(dim=(0, 2)) > 0.1).all()
+
+
+@pytest.mark.parametrize("s_init,target,steps", [(1e-8, 1.0, 153), (1e-8, 1e3, 258), (1e-4, 1.0, 53), (1e-4, 1e3, 123)])
+def test_growth_steps_match_the_note(s_init, target, steps):
+    """reference/mechanic.md §4.5's table (computed there from the exact recursion)."""
+    assert M.growth_steps(s_init, target) == steps
+
+
+def test_growth_is_logarithmic_in_one_over_s_init():
+    # log(P_t/s_init) = sum_{k<t} log(1 + 1/sqrt k) ~ 2 sqrt t: halving log(1/s_init) cuts the steps a lot.
+    a, b = M.growth_steps(1e-16, 1.0), M.growth_steps(1e-8, 1.0)
+    assert b < a < 4 * b
