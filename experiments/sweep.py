@@ -36,6 +36,8 @@ class SweepSummary:
     rows: list[dict] = field(default_factory=list)
 
 
+ITERATE_BUDGET_BYTES = 256 * 2**20
+
 def run_spec(
     spec: Spec,
     out: str | Path = "results",
@@ -136,6 +138,9 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
     cp = log_checkpoints(spec.T, spec.record) if isinstance(spec.record, int) else None
     norms = refine_norms(cell, store, seeds) if cell.optimizer.refine_from is not None else None
     extra = init_extras(opt, cell.optimizer, spec.T, norms)
+    # Some results need every iterate (displacements, recomputed gradients); keep them when the
+    # [T+1, B, d] float tensor of one chunk fits the budget, else those results report an error.
+    keep = (spec.T + 1) * min(B, spec.max_batch) * problem.d * 8 <= ITERATE_BUDGET_BYTES
     traces = []
     for lo in range(0, B, spec.max_batch):
         hi = min(lo + spec.max_batch, B)
@@ -149,6 +154,7 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
                 seeds=torch.as_tensor(seeds[lo:hi]),
                 batch_size=cell.problem.batch_size,
                 checkpoints=cp,
+                keep_iterates=keep,
                 on_step=None if bar is None else bar.on_step,
             )
         )

@@ -283,7 +283,9 @@ def D_of(trace) -> torch.Tensor:
 
 
 def x0_of(trace) -> torch.Tensor:
-    """x_0 [B, d]; needs a trace recorded with keep_iterates=True."""
+    """x_0 [B, d]: the runner stores it in the trace's metadata (or the kept iterates have it)."""
+    if trace.meta.get("x0") is not None:
+        return trace.meta["x0"].to(torch.float64)
     if "x" not in trace.iterates:
         raise RatecheckError("this result needs x_0 (an l_inf distance or displacement); run with keep_iterates=True")
     return trace.iterates["x"][0].to(torch.float64)

@@ -54,11 +54,12 @@ def shadow(trace, problem) -> dict[str, torch.Tensor]:
     t), ``abar_pre`` (the mean target at an epoch end, before the shift), ``a_star`` (alpha^*_i of
     the sampled point), ``dist_alpha`` (||alpha_t - alpha^*||^2 before step t) and
     ``dist_alpha_next`` (after step t, epoch shift included)."""
-    key = (id(problem), problem.name)
+    T, B, n = steps(trace), trace.batch, problem.n
+    # Cached per (problem, recorded data): observed, bound and scale each need the replay.
+    key = (id(problem), problem.name, id(trace.data.get("loss")), tuple(sorted((k, v.data_ptr()) for k, v in trace.meta.get("hp", {}).items())))
     cached = trace.meta.get(_CACHE)
     if cached is not None and cached[0] == key:
         return cached[1]
-    T, B, n = steps(trace), trace.batch, problem.n
     idx = sample_indices(trace, problem)[..., 0]  # [T, B]
     loss, q = col(trace, "loss"), col(trace, "grad_norm") ** 2 + 1
     gamma = gamma_of(trace)

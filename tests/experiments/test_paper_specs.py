@@ -1,0 +1,119 @@
+"""The per-paper specs behind `ratecheck reproduce PAPER` (experiments/specs/<paper>.toml).
+
+Default run: every shipped paper spec validates (names, options, grids, result keys; each
+(problem, optimizer) pair initialised once) and has the shape the reproductions promise; two
+cheap specs also run end to end with --quick through the CLI and must exit 0, i.e. no asserted
+theory result is violated or fails to evaluate. Heavy run (`make test-heavy`): every spec
+through `ratecheck reproduce --quick`, figures included.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from ratecheck.cli import main, shipped_specs
+from ratecheck.experiments import spec as specmod
+
+PAPERS = (
+    "linear_decay_refinement",
+    "dadaptation",
+    "prodigy",
+    "mechanic",
+    "momo",
+    "madgrad",
+    "mda",
+    "motaps",
+    "spa_momentum",
+)
+
+# Specs whose quick reproduction currently fails because of a library defect outside the
+# spec (reported to the lead). strict: once the defect is fixed the test XPASSes and fails,
+# so the marker must be removed then.
+_SLACK_PLOT = (
+    "figures/rates.py slack: a panel whose best runs have no positive observed/bound ratio "
+    "(all n/a or <= 0) makes matplotlib raise 'Data cannot be log-scaled'"
+)
+KNOWN_FAILURES = {
+    "linear_decay_refinement": _SLACK_PLOT + " (logistic / SGD refined, schedules.thm10_expected)",
+    "dadaptation": _SLACK_PLOT + " (abs_1d / SGD)",
+    "motaps": _SLACK_PLOT + " (robust_cauchy / TAPS, MOTAPS)",
+    "spa_momentum": _SLACK_PLOT + " (logistic / SGD+M, heavy ball)",
+    "prodigy": "dadaptation.gd_identity VIOLATED at step 0 without kept iterates: the s_norm path "
+               "normalises by the terms' size but compares with RTOL on |obs|+|bnd| ~ 1e-11 only",
+}
+
+CHEAP = ("madgrad", "momo")  # run end to end in the default suite (~10 s each on a busy 2-core box)
+
+
+def _load(paper: str):
+    return specmod.load(shipped_specs()[paper])
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_paper_spec_validates(paper):
+    shipped = shipped_specs()
+    assert paper in shipped, f"experiments/specs/{paper}.toml is not shipped"
+    s = _load(paper)
+    assert s.name == paper  # the results folder and `reproduce PAPER` use this name
+    assert 16 <= len(s.seeds) <= 32
+    assert s.dtype == "float64"  # theory is checked in float64 only
+    assert s.results == "auto"  # results added later for these optimizers are picked up
+    q = s.quick()
+    assert q.T <= 200 and len(q.seeds) <= 4 and q.name == paper + "-quick"
+
+
+def test_every_paper_spec_is_a_reproduce_target():
+    papers = set(shipped_specs()) - {"demo"}
+    assert papers >= set(PAPERS)
+
+
+def test_reproduce_rejects_unknown_paper(capsys, tmp_path):
+    assert main(["reproduce", "no_such_paper", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown paper 'no_such_paper'" in err and "dadaptation" in err
+
+
+def _asserted_rows(result_root):
+    (folder,) = [p for p in result_root.iterdir() if p.is_dir()]
+    with open(folder / "checks.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return folder, rows
+
+
+def _check_outcome(paper, root):
+    folder, rows = _asserted_rows(root)
+    assert folder.name.startswith(paper + "-quick-")
+    bad = [r for r in rows if r["status"] in ("VIOLATED", "ERROR")]
+    assert not bad, bad
+    # The spec must actually test something: at least one asserted result checked on some run.
+    checked = [r for r in rows if r["status"] == "ok" and r["provenance"] != "UNVERIFIED" and int(r["checked"]) > 0]
+    assert checked, f"{paper}: no asserted result was checked on any run"
+    return folder
+
+
+@pytest.mark.parametrize("paper", CHEAP)
+def test_paper_spec_quick_run(paper, tmp_path):
+    code = main(["run", paper, "--quick", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    _check_outcome(paper, tmp_path)
+
+
+def _heavy_params():
+    out = []
+    for p in PAPERS:
+        marks = [pytest.mark.heavy]
+        if p in KNOWN_FAILURES:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[p]))
+        out.append(pytest.param(p, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("paper", _heavy_params())
+def test_paper_reproduce_quick(paper, tmp_path):
+    code = main(["reproduce", paper, "--quick", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    folder = _check_outcome(paper, tmp_path)
+    figures = list((folder / "figures").glob("*.png"))
+    assert figures and all(f.stat().st_size > 0 for f in figures)
