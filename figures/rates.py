@@ -73,8 +73,10 @@ def rate(cells, out: Path, fmt: str = "png") -> list[Path]:
                     bm = data.positive(data.band(b)[0]) if b.shape[1] else None
                     if bm is None or not np.isfinite(bm).any():
                         continue
-                    # Prefer bounds that reach the horizon, then the smallest there.
-                    final = (0 if np.isfinite(bm[-1]) else 1, bm[-1] if np.isfinite(bm[-1]) else bm[np.isfinite(bm)][-1])
+                    # Prefer bounds that reach the horizon, then curves over results evaluated at a
+                    # few steps only, then the smallest at the horizon.
+                    fin = np.isfinite(bm)
+                    final = (0 if fin[-1] else 1, 0 if fin.sum() >= 5 else 1, bm[-1] if fin[-1] else bm[fin][-1])
                     if best is None or final < best[0]:
                         best = (final, key, r, s, bm)
                     if f"pep/{key}/value" in c.arrays:
@@ -82,8 +84,9 @@ def rate(cells, out: Path, fmt: str = "png") -> list[Path]:
                                 markersize=3.5, markerfacecolor="none", label=f"{key} PEP worst case")
                 if best is not None:
                     _, key, r, s, bm = best
-                    k = s >= 1
-                    ax.plot(s[k], bm[k], color=color(i), label=f"bound {key} [{r['provenance']}]", **BOUND_STYLE)
+                    k = (s >= 1) & np.isfinite(bm)
+                    ax.plot(s[k], bm[k], color=color(i), label=f"bound {key} [{r['provenance']}]",
+                            marker="_" if k.sum() < 5 else None, markersize=14, **BOUND_STYLE)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("step t")
@@ -106,6 +109,7 @@ def slack(cells, out: Path, fmt: str = "png") -> list[Path]:
         for ax, c in zip(axes, with_results):
             mask = data.best_runs(c)
             j = 0
+            positive = False
             for r in c.meta.get("results", []):
                 key = r["key"]
                 if f"result/{key}/bound" not in c.arrays:
@@ -116,12 +120,16 @@ def slack(cells, out: Path, fmt: str = "png") -> list[Path]:
                     ratio = np.where(b > 0, o / b, np.nan)
                 med, lo, hi = data.band(ratio)
                 k = s >= 1
+                positive |= bool(np.any(np.isfinite(med[k]) & (med[k] > 0)))
                 ax.plot(s[k], data.positive(med)[k], color=color(j), label=f"{key} [{r['provenance']}]")
                 ax.fill_between(s[k], data.positive(lo)[k], data.positive(hi)[k], color=color(j), alpha=BAND_ALPHA, linewidth=0)
                 j += 1
             ax.axhline(1.0, color="black", linewidth=0.8)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
+            # Identities and sign conditions can have no positive ratio at all (nothing is drawn):
+            # log axes need positive data limits, so those panels stay linear.
+            scale = "log" if positive else "linear"
+            ax.set_xscale(scale)
+            ax.set_yscale(scale)
             ax.set_xlabel("step t")
             ax.set_ylabel("observed / bound")
             ax.set_title(f"{prob} / {c.label}")

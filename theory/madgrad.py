@@ -229,7 +229,10 @@ def potential_sides(trace, problem):
     T = steps(trace)
     lam = weights_of(trace)[:T]
     g = grads(trace, problem)
-    size = torch.cumsum(lam * torch.linalg.vector_norm(g, dim=-1) * (recovery_size(trace).roll(1, 0) + 1), 0)
+    z = dual_iterates(trace)[:T]
+    xs_norm = float(torch.linalg.vector_norm(torch.as_tensor(problem.x_star, dtype=F64)))
+    rec = torch.cat([torch.zeros_like(recovery_size(trace)[:1]), recovery_size(trace)[: T - 1]])
+    size = torch.cumsum(lam * torch.linalg.vector_norm(g, dim=-1) * (torch.linalg.vector_norm(z, dim=-1) + xs_norm + rec), 0)
     size = size + torch.cumsum(lam, 0) * col(trace, "subopt").abs()
     return phi, prev, size
 

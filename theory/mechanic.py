@@ -22,7 +22,8 @@ Trace conventions: row t holds x_t and the info of the step that produced x_{t+1
 ``r_i``, ``m_i``, ``v_i``, ``W_i`` after the step, and the base's ``base_lr``.
 
 All results assume the package's default ``store_delta=True`` (Mechanic's state keeps Delta_t
-exactly); a trace does not record that option (see docs/theory/mechanic.md).
+exactly); a trace from ``runner.run`` does not record that option (a sweep records it in
+``meta["options"]``, which is then honoured; see docs/theory/mechanic.md).
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ def _sgd_base_no_decay(trace, problem) -> torch.Tensor:
     weight_decay = 0, and its step is constant)."""
     names = {k for k in trace.meta.get("hp", {}) if k.startswith("base_")}
     sgd_like = names <= _SGD_BASE_HP and "base_lr" in trace
+    # Sweeps record the optimizer's options: then the base and store_delta are known exactly.
+    options = trace.meta.get("options") or {}
+    if options.get("store_delta", True) is not True or options.get("base", "sgd") != "sgd":
+        sgd_like = False
     if not sgd_like:
         return all_runs(trace, False)
     lr = col(trace, "base_lr")

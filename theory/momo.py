@@ -152,6 +152,12 @@ def model_gap(trace) -> torch.Tensor:
     return torch.clamp(col(trace, "h") - col(trace, "rho") * col(trace, "lb"), min=0.0)
 
 
+def gap_size(trace) -> torch.Tensor:
+    """|h_t| + rho_t |lb_t| [T, B]: the magnitude of the terms whose difference is the model gap
+    (near the solution a_t is a cancellation of O(|f*|) numbers)."""
+    return col(trace, "h").abs() + col(trace, "rho") * col(trace, "lb").abs()
+
+
 def fejer_sides(trace):
     """(||x_{t+1}-x*||^2 + tau_t a_t, ||x_t-x*||^2), each [T, B] (Lemma M1)."""
     return nxt(trace, "dist") ** 2 + col(trace, "tau") * model_gap(trace), col(trace, "dist") ** 2
@@ -191,7 +197,7 @@ _R(
     statement="||x_{t+1}-x*||^2 <= ||x_t-x*||^2 - tau_t (h_t - rho_t lb)_+  "
               "(convex samples, lb >= f(x*, s) for all s, weight_decay = 0; any beta, alpha, weight scheme)",
     observed=lambda tr, pb: fejer_sides(tr)[0], bound=lambda tr, pb: fejer_sides(tr)[1],
-    scale=lambda tr, pb: col(tr, "dist") ** 2 + nxt(tr, "dist") ** 2,
+    scale=lambda tr, pb: col(tr, "dist") ** 2 + nxt(tr, "dist") ** 2 + col(tr, "tau") * gap_size(tr),
     notes="Under a stochastic oracle lb must dominate every sample loss at x*: interpolation with lb = f* = 0 "
           "(the note's condition) or any larger lb.",
 )
@@ -202,6 +208,7 @@ _R(
     statement="sum_{k<=t} tau_k (h_k - rho_k lb)_+ <= ||x_0 - x*||^2",
     observed=lambda tr, pb: torch.cumsum(col(tr, "tau") * model_gap(tr), dim=0),
     bound=lambda tr, pb: (D_of(tr) ** 2).expand(steps(tr), -1),
+    scale=lambda tr, pb: torch.cumsum(col(tr, "tau") * gap_size(tr), dim=0),
 )
 _R(
     "min_model_gap", title="Best model gap decays like max(GD/sqrt K, D^2/(alpha K)) (Corollary M1c)",
@@ -209,6 +216,7 @@ _R(
     oracle="any", requires=frozenset({"convex"}), applies=lb_dominates_solution,
     statement="min_{k<=t} (h_k - rho_k lb)_+ <= max(G_t D/sqrt(t+1), D^2/(alpha (t+1))), G_t = max_{k<=t} ||g_k||",
     observed=lambda tr, pb: torch.cummin(model_gap(tr), dim=0).values, bound=lambda tr, pb: min_gap_bound(tr),
+    scale=lambda tr, pb: gap_size(tr),
     notes="beta = 0: the sampled gap f(x_k, s_k) - lb; beta > 0: only the model gap (reference/momo.md §7.2).",
 )
 _R(
@@ -235,7 +243,7 @@ _R(
     statement="weight_decay = 0, tau_t > 0: rho_t lb_t <= h_t - tau_t ||d_t||^2  (equality when uncapped)",
     observed=lambda tr, pb: nan_where(col(tr, "tau") > 0, col(tr, "rho") * col(tr, "lb")),
     bound=lambda tr, pb: col(tr, "h") - col(tr, "tau") * col(tr, "d_norm_sq"),
-    scale=lambda tr, pb: col(tr, "h").abs() + col(tr, "tau") * col(tr, "d_norm_sq"),
+    scale=lambda tr, pb: gap_size(tr) + col(tr, "tau") * col(tr, "d_norm_sq"),
     notes="The left side of the model's linear piece at x_{t+1} is h_t - tau_t ||d_t||^2 (P-norm for MoMo-Adam).",
 )
 _R(

@@ -44,7 +44,7 @@ KNOWN_FAILURES = {
                "normalises by the terms' size but compares with RTOL on |obs|+|bnd| ~ 1e-11 only",
 }
 
-CHEAP = ("madgrad", "momo")  # run end to end in the default suite (~10 s each on a busy 2-core box)
+CHEAP = ("prodigy", "momo")  # run end to end in the default suite (~10-15 s each on a busy 2-core box)
 
 
 def _load(paper: str):
