@@ -136,7 +136,13 @@ class CheckResult:
 
 
 def compare(observed: torch.Tensor, bound: torch.Tensor, kind: str = "bound", scale: torch.Tensor | None = None) -> torch.Tensor:
-    """Elementwise pass/fail [T', B] with the package tolerance; NaN rows (no data) pass.
+    """Elementwise pass/fail [T', B] with the package tolerance.
+
+    Rows without information pass: NaN on either side (no data), both sides infinite (an
+    overflowed run: inf - inf says nothing), for identities any infinite side (the two sides
+    are the same number computed two ways; overflow in one says nothing about the math), and,
+    for bounds, a bound of +inf (vacuous). An infinite observed value against a finite bound
+    fails.
 
     ``scale``: magnitude of the terms summed into observed/bound (default 0); the relative
     tolerance applies to |observed| + |bound| + scale, never to anything larger.
@@ -147,7 +153,15 @@ def compare(observed: torch.Tensor, bound: torch.Tensor, kind: str = "bound", sc
     slack = RTOL * mag + ATOL
     diff = observed - bound
     ok = diff.abs() <= slack if kind == "identity" else diff <= slack
-    return ok | observed.isnan() | bound.isnan()
+    # An infinite side would make the relative slack infinite: decide those rows exactly.
+    finite = observed.isfinite() & bound.isfinite()
+    ok = (ok & finite) | (observed == -torch.inf if kind != "identity" else torch.zeros_like(ok))
+    no_info = observed.isnan() | bound.isnan() | (observed.isinf() & bound.isinf())
+    if kind == "identity":
+        no_info = no_info | ~finite
+    else:
+        no_info = no_info | (bound == torch.inf)
+    return ok | no_info
 
 
 def check(result: Result, trace, problem) -> CheckResult:
