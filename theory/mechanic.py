@@ -165,7 +165,7 @@ _R(
     source=f"{DOC}#invariants (reference/mechanic.md §5.2, both variants)", optimizers=BOTH, kind="invariant",
     iterate="none", oracle="any",
     statement="for every tuner i: W_{t,i} >= (s_init/n) m_{t,i} >= 0",
-    observed=lambda tr, pb: torch.where(per_tuner(tr, "m").amin(dim=-1) >= 0, _wealth_gap(tr), math.inf),
+    observed=lambda tr, pb: torch.where(per_tuner(tr, "m").amin(dim=-1) < 0, math.inf, _wealth_gap(tr)),
     bound=lambda tr, pb: torch.zeros(steps(tr), tr.batch, dtype=F64),
     scale=lambda tr, pb: per_tuner(tr, "W").abs().amax(dim=-1),
 )

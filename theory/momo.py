@@ -233,7 +233,7 @@ _R(
     source=f"{DOC}#invariants (reference/momo.md §9.1, read off momo-opt's update)", optimizers=ALL_MOMO,
     kind="invariant", iterate="none", oracle="any",
     statement="0 <= tau_t <= alpha / rho_t",
-    observed=lambda tr, pb: torch.where(col(tr, "tau") >= 0, col(tr, "tau"), math.inf),
+    observed=lambda tr, pb: torch.where(col(tr, "tau") < 0, math.inf, col(tr, "tau")),
     bound=lambda tr, pb: hp(tr, "lr") / col(tr, "rho"),
 )
 _R(

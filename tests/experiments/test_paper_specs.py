@@ -28,22 +28,6 @@ PAPERS = (
     "spa_momentum",
 )
 
-# Specs whose quick reproduction currently fails because of a library defect outside the
-# spec (reported to the lead). strict: once the defect is fixed the test XPASSes and fails,
-# so the marker must be removed then.
-_SLACK_PLOT = (
-    "figures/rates.py slack: a panel whose best runs have no positive observed/bound ratio "
-    "(all n/a or <= 0) makes matplotlib raise 'Data cannot be log-scaled'"
-)
-KNOWN_FAILURES = {
-    "linear_decay_refinement": _SLACK_PLOT + " (logistic / SGD refined, schedules.thm10_expected)",
-    "dadaptation": _SLACK_PLOT + " (abs_1d / SGD)",
-    "motaps": _SLACK_PLOT + " (robust_cauchy / TAPS, MOTAPS)",
-    "spa_momentum": _SLACK_PLOT + " (logistic / SGD+M, heavy ball)",
-    "prodigy": "dadaptation.gd_identity VIOLATED at step 0 without kept iterates: the s_norm path "
-               "normalises by the terms' size but compares with RTOL on |obs|+|bnd| ~ 1e-11 only",
-}
-
 CHEAP = ("prodigy", "momo")  # run end to end in the default suite (~10-15 s each on a busy 2-core box)
 
 
@@ -100,17 +84,8 @@ def test_paper_spec_quick_run(paper, tmp_path):
     _check_outcome(paper, tmp_path)
 
 
-def _heavy_params():
-    out = []
-    for p in PAPERS:
-        marks = [pytest.mark.heavy]
-        if p in KNOWN_FAILURES:
-            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[p]))
-        out.append(pytest.param(p, marks=marks))
-    return out
-
-
-@pytest.mark.parametrize("paper", _heavy_params())
+@pytest.mark.heavy
+@pytest.mark.parametrize("paper", PAPERS)
 def test_paper_reproduce_quick(paper, tmp_path):
     code = main(["reproduce", paper, "--quick", "--out", str(tmp_path), "--no-progress"])
     assert code == 0
