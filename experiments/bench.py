@@ -8,7 +8,7 @@ batched matrix product for both sides):
    against a Python loop over one reference optimizer per run (oracle + reference step);
    target on the 2-core CPU: batched >= 20x the loop;
 2. the optimizer step alone against a plain elementwise pass over the same state bytes
-   (``t.mul_(1.0)`` on every per-run state tensor: one read and one write of each byte, the
+   (``t.neg_()`` on every per-run state tensor: one read and one write of each byte, the
    memory bound); target: step within 3x of that pass.
 
 Ratios are against baselines measured in the same run, so they do not depend on the machine's
@@ -128,7 +128,14 @@ def bench_batched(case: Case, oracle: LAD, x0: torch.Tensor, T: int) -> float:
 
 def bench_loop(case: Case, oracle: LAD, x0: torch.Tensor, T: int, runs: int) -> float:
     """Seconds for T steps of ``runs`` reference optimizers, one after the other."""
+    _loop(case, oracle, x0, 3, 1)  # warm-up (imports, allocator)
     t0 = time.perf_counter()
+    _loop(case, oracle, x0, T, runs)
+    _sync(x0.device)
+    return time.perf_counter() - t0
+
+
+def _loop(case: Case, oracle: LAD, x0: torch.Tensor, T: int, runs: int) -> None:
     for r in range(runs):
         p = torch.nn.Parameter(x0[r].clone())
         ref = case.reference([p])
@@ -139,8 +146,6 @@ def bench_loop(case: Case, oracle: LAD, x0: torch.Tensor, T: int, runs: int) -> 
                 ref.step(loss=loss[0])
             else:
                 ref.step()
-    _sync(x0.device)
-    return time.perf_counter() - t0
 
 
 def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int) -> tuple[float, float, int]:
@@ -164,7 +169,7 @@ def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int) -> 
     t0 = time.perf_counter()
     for _ in range(reps):
         for t in scratch:
-            t.mul_(1.0)
+            t.neg_()
     _sync(x0.device)
     return t_step, (time.perf_counter() - t0) / reps, nbytes
 
@@ -194,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="*", help="subset of method names (default: all with a reference)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--gpu-scale", action="store_true", help="large batch (B*d >= 1e8), step vs device copy")
+    ap.add_argument("--step-only", action="store_true",
+                    help="only the step-vs-elementwise-pass column (e.g. at a large --d, where the oracle would be slow)")
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
@@ -216,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
 
     x0 = torch.randn(args.batch, args.d, generator=g).to(device=device, dtype=dtype)
     print(f"# LAD n={args.n} d={args.d}, float32, B={args.batch}, T={args.steps}, device={device}, threads={torch.get_num_threads()}")
+    if args.step_only:
+        print(f"{'method':<22}{'state MB':>10}{'step ms':>10}{'pass ms':>10}{'step/pass':>11}")
+        for c in cases:
+            t_step, t_pass, nbytes = bench_step_vs_pass(c, oracle, x0, reps=20)
+            print(f"{c.name:<22}{nbytes / 1e6:>10.1f}{1e3 * t_step:>10.3f}{1e3 * t_pass:>10.3f}{t_step / t_pass:>10.2f}x")
+        return 0
     print(f"{'method':<22}{'batched run-steps/s':>20}{'loop run-steps/s':>18}{'speed-up':>10}{'step/pass':>11}")
     for c in cases:
         t_b = bench_batched(c, oracle, x0, args.steps)
