@@ -5,43 +5,32 @@ Every lemma here is an inequality or identity between sequences; the inputs are 
 """
 
 import math
+import os
+import sys
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from ratecheck.experiments.runner import run
+from ratecheck.optimizers import get as get_opt
+from ratecheck.problems import get as get_problem
+from ratecheck.theory import check, get, names
 from ratecheck.theory import dadaptation as da
-from ratecheck.theory.base import compare
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def leq(a, b):
-    """a <= b elementwise with the package tolerance."""
-    return bool(compare(torch.as_tensor(a), torch.as_tensor(b)).all())
-
-
-# -- random sequences ----------------------------------------------------------------------------
-
-@st.composite
-def nondecreasing(draw, min_len=2, max_len=80):
-    """d_0..d_{N+1}: positive, non-decreasing, with flat stretches and jumps of any size."""
-    n = draw(st.integers(min_len, max_len))
-    steps = draw(st.lists(st.one_of(st.just(0.0), st.floats(0.0, 0.3), st.floats(0.0, 12.0)), min_size=n - 1, max_size=n - 1))
-    d0 = draw(st.floats(1e-12, 10.0))
-    return d0 * torch.pow(2.0, torch.cumsum(torch.tensor([0.0] + steps, dtype=torch.float64), dim=0))
-
-
-@st.composite
-def grad_seq(draw, dim=3, max_len=40):
-    n = draw(st.integers(1, max_len))
-    seed = draw(st.integers(0, 2**31 - 1))
-    gen = torch.Generator().manual_seed(seed)
-    scale = torch.exp(2.0 * torch.randn(n, 1, generator=gen, dtype=torch.float64))
-    g = torch.randn(n, dim, generator=gen, dtype=torch.float64) * scale
-    return g, gen
-
+sys.path.insert(0, os.path.dirname(__file__))
+from _theory_testlib import (  # noqa: E402
+    FAST,
+    SETTINGS,
+    assert_cases_hold,
+    assert_cases_hold_heavy,
+    d0_grid,
+    exercised_keys,
+    grad_seq,
+    leq,
+    nondecreasing,
+)
 
 # -- Lemma 11 (sequence lemma) --------------------------------------------------------------------
 
@@ -183,64 +172,9 @@ def test_settle_index_matches_brute_force(d):
         assert int(got[n]) == want
 
 
-
-
 # =================================================================================================
 # Every registered result on real runs
 # =================================================================================================
-
-from ratecheck.experiments.runner import run  # noqa: E402
-from ratecheck.optimizers import get as get_opt  # noqa: E402
-from ratecheck.problems import get as get_problem  # noqa: E402
-from ratecheck.problems import names as problem_names  # noqa: E402
-from ratecheck.theory import applicable, check, get  # noqa: E402
-
-FAST = ("abs_1d", "l1_distance", "lad", "max_affine", "nesterov_nonsmooth", "quadratic")
-
-
-def convex_problems(fast_only):
-    out = []
-    for name in problem_names():
-        if fast_only and name not in FAST:
-            continue
-        try:
-            pb = get_problem(name)
-        except Exception as e:  # a problem that needs an unavailable solver or data set
-            pytest.skip(f"{name}: {e}")
-        # Full-batch oracles cost d * n per step; the largest data sets take minutes on 2 cores.
-        if "convex" in pb.tags and pb.G is not None and pb.d * (pb.n or 1) <= 2e5:
-            out.append(name)
-    return out
-
-
-def d0_grid(D):
-    """Adversarial d_0: tiny, small, a fraction of D, D itself, above D."""
-    return torch.tensor([1e-12, 1e-6, 1e-2 * D, D, 10.0 * D], dtype=torch.float64)
-
-
-def run_case(pname, opt_name, options, hp_fn, T=200, seed=0, scale=1.0):
-    pb = get_problem(pname)
-    x0 = pb.x0(5, scale=scale, seed=seed)
-    D = float((x0[0] - pb.x_star_tensor(x0)).norm())
-    opt = get_opt(opt_name, **options)
-    tr = run(pb, opt, x0, T, hp=hp_fn(pb, D), keep_iterates=True)
-    return pb, tr
-
-
-def assert_all_results_hold(opt_name, pb, tr, prefix):
-    """Every asserted (non-UNVERIFIED, no erratum) result holds on every checked run."""
-    seen = []
-    for r in applicable(opt_name, pb):
-        if not r.key.startswith(prefix) or not r.provenance.assertable or "erratum" in r.extra:
-            continue
-        c = check(r, tr, pb)
-        bad = c.checked & ~c.holds
-        assert not bool(bad.any()), (
-            f"{r.key} fails on {pb.name} runs {bad.nonzero().flatten().tolist()} at steps "
-            f"{c.first_violation[bad].tolist()}, worst ratio {c.worst_ratio[bad].tolist()}")
-        seen.append(r.key)
-    return seen
-
 
 DADAPT_CASES = {
     "da_I": ("dadapt_da", {"option": "I"}, lambda pb, D: {"d0": d0_grid(D)}),
@@ -260,37 +194,20 @@ DADAPT_CASES = {
 @pytest.mark.parametrize("case", sorted(DADAPT_CASES))
 @pytest.mark.parametrize("pname", FAST)
 def test_dadaptation_results_hold_on_library_problems(pname, case):
-    name, options, hp_fn = DADAPT_CASES[case]
-    if pname not in problem_names():
-        pytest.skip(f"{pname} not in the library")
-    pb, tr = run_case(pname, name, options, hp_fn, T=150)
-    assert_all_results_hold(name, pb, tr, "dadaptation.")
+    assert_cases_hold(DADAPT_CASES, case, pname, "dadaptation.", T=150)
 
 
 @pytest.mark.heavy
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("case", sorted(DADAPT_CASES))
 def test_dadaptation_results_hold_heavy(case, seed):
-    name, options, hp_fn = DADAPT_CASES[case]
-    for pname in convex_problems(fast_only=False):
-        for scale in (0.1, 10.0):
-            pb, tr = run_case(pname, name, options, hp_fn, T=600, seed=seed, scale=scale)
-            assert_all_results_hold(name, pb, tr, "dadaptation.")
+    assert_cases_hold_heavy(DADAPT_CASES, case, seed, "dadaptation.", T=600)
 
 
 def test_every_dadaptation_result_is_exercised():
     """Each asserted result is checked (applies) on at least one run of the fast matrix."""
-    from ratecheck.theory import names
-
     want = {k for k in names() if k.startswith("dadaptation.") and get(k).provenance.assertable and "erratum" not in get(k).extra}
-    got = set()
-    for case in DADAPT_CASES.values():
-        name, options, hp_fn = case
-        pb, tr = run_case("l1_distance", name, options, hp_fn, T=120)
-        for r in applicable(name, pb):
-            if r.key in want and bool(check(r, tr, pb).checked.any()):
-                got.add(r.key)
-    assert want - got == set()
+    assert want - exercised_keys(DADAPT_CASES, want) == set()
 
 
 def test_toy_abs_matches_the_paper_figure():

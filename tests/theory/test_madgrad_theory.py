@@ -4,6 +4,9 @@ bounds, on runs of every applicable problem of the library."""
 
 import math
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -11,11 +14,11 @@ from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
 from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
-from ratecheck.theory import applicable, check, get, names
+from ratecheck.theory import check, get, names
 from ratecheck.theory import madgrad as MG
 
-HEAVY_PROBLEMS = {"logistic_digits"}
-DEFAULT = [n for n in problem_names() if n not in HEAVY_PROBLEMS]
+sys.path.insert(0, os.path.dirname(__file__))
+from _theory_testlib import DEFAULT, checked_results  # noqa: E402
 
 
 def configs():
@@ -36,14 +39,7 @@ def assert_results_hold(p, T, seed):
             B = next(v for v in hp.values() if isinstance(v, torch.Tensor)).shape[0]
             tr = run(p, get_opt(opt, **kw), p.x0(B, seed=seed, scale=1.0 + seed), T, hp=hp, batch_size=bs,
                      keep_iterates=True, seeds=torch.arange(B) + 7 * seed)
-            for r in applicable(opt, p, stochastic=bs is not None):
-                if not r.key.startswith("madgrad.") or not r.provenance.assertable:
-                    continue
-                c = check(r, tr, p)
-                bad = c.checked & ~c.holds
-                assert not bad.any(), f"{r.key} fails on {p.name} {opt}{kw} bs={bs}: runs {bad.nonzero().flatten().tolist()}"
-                if c.checked.any():
-                    seen.add(r.key)
+            seen |= checked_results(opt, p, tr, "madgrad.", f"{opt}{kw} bs={bs}", stochastic=bs is not None).keys()
     return seen
 
 

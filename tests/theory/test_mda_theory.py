@@ -3,6 +3,9 @@ and the derived convex bound, on runs of every applicable problem of the library
 
 import math
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -10,11 +13,12 @@ from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
 from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
-from ratecheck.theory import applicable, check, get, names
+from ratecheck.theory import check, get, names
 from ratecheck.theory import mda as MD
 
-HEAVY_PROBLEMS = {"logistic_digits"}
-DEFAULT = [n for n in problem_names() if n not in HEAVY_PROBLEMS]
+sys.path.insert(0, os.path.dirname(__file__))
+from _theory_testlib import DEFAULT, checked_results  # noqa: E402
+
 LR = torch.tensor([1e-3, 1e-2, 0.1, 1.0, 10.0, 1e3])
 
 
@@ -26,14 +30,7 @@ def assert_results_hold(p, T, seed):
     for averaging, hp, bs in runs:
         tr = run(p, get_opt("mda", averaging=averaging), p.x0(6, seed=seed, scale=1.0 + seed), T, hp=hp, batch_size=bs,
                  keep_iterates=True, seeds=torch.arange(6) + 3 * seed)
-        for r in applicable("mda", p, stochastic=bs is not None):
-            if not r.key.startswith("mda.") or not r.provenance.assertable:
-                continue
-            c = check(r, tr, p)
-            bad = c.checked & ~c.holds
-            assert not bad.any(), f"{r.key} fails on {p.name} {averaging} bs={bs}: runs {bad.nonzero().flatten().tolist()}"
-            if c.checked.any():
-                seen.add(r.key)
+        seen |= checked_results("mda", p, tr, "mda.", f"{averaging} bs={bs}", stochastic=bs is not None).keys()
     return seen
 
 

@@ -2,6 +2,9 @@
 average-iterate bound over SGD, the scale symmetry and the growth recursion, on runs of every
 applicable problem of the library."""
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -9,11 +12,11 @@ from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
 from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
-from ratecheck.theory import applicable, check, get, names
+from ratecheck.theory import check, get, names
 from ratecheck.theory import mechanic as M
 
-HEAVY_PROBLEMS = {"logistic_digits"}
-DEFAULT = [n for n in problem_names() if n not in HEAVY_PROBLEMS]
+sys.path.insert(0, os.path.dirname(__file__))
+from _theory_testlib import DEFAULT, checked_results  # noqa: E402
 
 # huge and tiny base lr, s_decay > 0 (decomposition not applied), large and tiny s_init
 HP = {"base_lr": torch.tensor([1e-3, 1.0, 1e3, 1.0, 0.1, 1.0]), "s_decay": torch.tensor([0.0, 0.0, 0.0, 0.01, 0.0, 0.0]),
@@ -29,14 +32,7 @@ def assert_results_hold(p, T, seed, opts=("mechanic", "mechanic_optax")):
                 continue
             tr = run(p, get_opt(opt), p.x0(6, seed=seed, scale=1.0 + seed), T, hp=HP, batch_size=bs, keep_iterates=True,
                      seeds=torch.arange(6) + 10 * seed)
-            for r in applicable(opt, p, stochastic=bs is not None):
-                if not r.key.startswith("mechanic.") or not r.provenance.assertable:
-                    continue
-                c = check(r, tr, p)
-                bad = c.checked & ~c.holds
-                assert not bad.any(), f"{r.key} fails on {p.name} {opt} bs={bs}: runs {bad.nonzero().flatten().tolist()}"
-                if c.checked.any():
-                    seen.add(r.key)
+            seen |= checked_results(opt, p, tr, "mechanic.", f"{opt} bs={bs}", stochastic=bs is not None).keys()
     return seen
 
 

@@ -3,6 +3,9 @@ and the update's invariants, checked on runs of every applicable problem of the 
 
 import math
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -10,11 +13,11 @@ from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
 from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
-from ratecheck.theory import applicable, check, get, names
+from ratecheck.theory import check, get, names
 from ratecheck.theory import momo as M
 
-HEAVY_PROBLEMS = {"logistic_digits"}  # 650 x 1797: minutes per run on 2 cores
-DEFAULT = [n for n in problem_names() if n not in HEAVY_PROBLEMS]
+sys.path.insert(0, os.path.dirname(__file__))
+from _theory_testlib import DEFAULT, checked_results  # noqa: E402
 
 
 def configs(p, seed):
@@ -37,14 +40,7 @@ def assert_results_hold(p, T, seed):
         o = get_opt(opt, **kw)
         B = next(v for v in hp.values() if isinstance(v, torch.Tensor)).shape[0]
         tr = run(p, o, p.x0(B, seed=seed, scale=1.0 + seed), T, hp=hp, batch_size=bs, seeds=torch.arange(B) + 100 * seed)
-        for r in applicable(opt, p, stochastic=bs is not None):
-            if not r.key.startswith("momo.") or not r.provenance.assertable:
-                continue
-            c = check(r, tr, p)
-            bad = c.checked & ~c.holds
-            assert not bad.any(), f"{r.key} fails on {p.name} {opt}{kw} bs={bs} runs {bad.nonzero().flatten().tolist()} first step {c.first_violation[bad].tolist()}"
-            if c.checked.any():
-                seen.add(r.key)
+        seen |= checked_results(opt, p, tr, "momo.", f"{opt}{kw} bs={bs}", stochastic=bs is not None).keys()
     return seen
 
 
