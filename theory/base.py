@@ -177,7 +177,7 @@ def check(result: Result, trace, problem) -> CheckResult:
     B = obs.shape[1]
     checked = torch.ones(B, dtype=torch.bool) if result.applies is None else result.applies(trace, problem).bool()
     if "diverged" in trace:
-        alive = trace["diverged"][: obs.shape[0]] == 0
+        alive = ~_blown_up(trace, obs.shape[0])
         obs = torch.where(alive, obs, torch.nan)
         bnd = torch.where(alive, bnd, torch.nan)
     scale = None
@@ -192,6 +192,21 @@ def check(result: Result, trace, problem) -> CheckResult:
     ratio = torch.where(bnd > 0, obs / bnd, torch.nan)
     worst = torch.where(ratio.isnan().all(dim=0), torch.nan, ratio.nan_to_num(-torch.inf).amax(dim=0))
     return CheckResult(result.key, result.provenance, holds, worst, first, checked, obs, bnd)
+
+
+def _blown_up(trace, rows: int) -> torch.Tensor:
+    """[rows, B] bool: the run is diverged at this row or was at an earlier one.
+
+    The optimizer flags a run once its iterate, gradient or loss is non-finite, which shows in
+    ``trace["diverged"]`` from the next row on; a row whose own recorded distance or value has
+    already overflowed (x finite, ||x - x*|| or f(x) = inf) counts too, since nothing computed
+    from it is meaningful in float64.
+    """
+    bad = trace["diverged"][:rows] != 0
+    for name in ("dist", "subopt"):
+        if name in trace:
+            bad = bad | trace[name][:rows].isinf()
+    return bad.cumsum(dim=0) > 0
 
 
 def _mean_with_margin(obs, bnd, checked, trace):
