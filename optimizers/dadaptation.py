@@ -94,6 +94,29 @@ def inv_sqrt_or_zero(v: torch.Tensor) -> torch.Tensor:
     return torch.where(ok, 1.0 / torch.sqrt(torch.where(ok, v, torch.ones_like(v))), torch.zeros_like(v))
 
 
+def gd_form_step(state: State, grad: torch.Tensor, lr: torch.Tensor, gsq: torch.Tensor, **kept: torch.Tensor):
+    r"""One step of a GD-form estimator (D-Adaptation GD, Prodigy GD) from x_0, given its step lr_k:
+
+        x_{k+1} = x_k - lr_k g_k
+        d-hat_{k+1} = \sum_{i<=k} lr_i <g_i, x_0 - x_i> / ||x_{k+1} - x_0||,   d_{k+1} = max(d_k, d-hat_{k+1})
+
+    [DERIVED, reference/dadaptation.md §1.4, reference/prodigy.md §4]. ``gsq`` = ||g_k||^2;
+    ``kept``: the caller's own accumulators, carried into the new state and the info.
+    Returns (new state, info).
+    """
+    x, d = state["x"], state["d"]
+    numerator = state["numerator"] + lr * dot(grad, state["x0"] - x)
+    sum_lr2_g2 = state["sum_lr2_g2"] + lr * lr * gsq
+    x_new = x - col(lr) * grad
+    diff = x_new - state["x0"]
+    s_norm = torch.sqrt(dot(diff, diff))
+    d_hat = ratio(numerator, s_norm)
+    new = {"x": x_new, "x0": state["x0"], "d": raise_d(d, d_hat), "numerator": numerator, "sum_lr2_g2": sum_lr2_g2, **kept}
+    info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": lr, "numerator": numerator, "s_norm": s_norm,
+            "sum_lr2_g2": sum_lr2_g2, **kept}
+    return new, info
+
+
 class _Options(Optimizer):
     """Shared handling of structural options that change the hyper-parameter set."""
 
@@ -278,21 +301,11 @@ class DAdaptGD(_Options):
         return {"x0": x0.clone(), "d": hp["d0"].clone(), "numerator": z, "sum_lr2_g2": z, "grad_sq_sum": z}
 
     def _step(self, state, grad, loss):
-        hp, x, d = state["hp"], state["x"], state["d"]
+        hp, d = state["hp"], state["d"]
         gsq = dot(grad, grad)
         grad_sq_sum = state["grad_sq_sum"] + gsq
         lam = d * inv_sqrt_or_zero(hp["G"] ** 2 + grad_sq_sum if self.G_term else grad_sq_sum)
-        numerator = state["numerator"] + lam * dot(grad, state["x0"] - x)
-        sum_lr2_g2 = state["sum_lr2_g2"] + lam * lam * gsq
-        x_new = x - col(lam) * grad
-        diff = x_new - state["x0"]
-        s_norm = torch.sqrt(dot(diff, diff))
-        d_hat = ratio(numerator, s_norm)
-        new = {"x": x_new, "x0": state["x0"], "d": raise_d(d, d_hat), "numerator": numerator,
-               "sum_lr2_g2": sum_lr2_g2, "grad_sq_sum": grad_sq_sum}
-        info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": lam, "numerator": numerator,
-                "s_norm": s_norm, "sum_lr2_g2": sum_lr2_g2, "grad_sq_sum": grad_sq_sum}
-        return new, info
+        return gd_form_step(state, grad, lam, gsq, grad_sq_sum=grad_sq_sum)
 
 
 # --------------------------------------------------------------------------------------------

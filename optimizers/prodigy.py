@@ -24,7 +24,8 @@ import torch
 from ratecheck.errors import out_of_range
 
 from .base import HP, Optimizer, col, dot, nonneg, positive, register, unit
-from .dadaptation import FLAG, _Options, bias_correction, check_flags, d0_hp, growth_hp, hold, inv_sqrt_or_zero, raise_d, ratio
+from .dadaptation import (FLAG, _Options, bias_correction, check_flags, d0_hp, gd_form_step, growth_hp, hold, inv_sqrt_or_zero,
+                          raise_d, ratio)
 
 __all__ = ["ProdigyAdamCode", "ProdigyGD", "ProdigyDA", "DAdaptResetting"]
 
@@ -163,21 +164,11 @@ class ProdigyGD(_Options):
         return {"x0": x0.clone(), "d": hp["d0"].clone(), "numerator": z, "sum_lr2_g2": z, "weighted_sq": z}
 
     def _step(self, state, grad, loss):
-        hp, x, d = state["hp"], state["x"], state["d"]
+        hp, d = state["hp"], state["d"]
         gsq = dot(grad, grad)
         weighted_sq = state["weighted_sq"] + d * d * gsq
         eta = d * d * inv_sqrt_or_zero(d * d * hp["G"] ** 2 + weighted_sq)
-        numerator = state["numerator"] + eta * dot(grad, state["x0"] - x)
-        sum_lr2_g2 = state["sum_lr2_g2"] + eta * eta * gsq
-        x_new = x - col(eta) * grad
-        diff = x_new - state["x0"]
-        s_norm = torch.sqrt(dot(diff, diff))
-        d_hat = ratio(numerator, s_norm)
-        new = {"x": x_new, "x0": state["x0"], "d": raise_d(d, d_hat), "numerator": numerator,
-               "sum_lr2_g2": sum_lr2_g2, "weighted_sq": weighted_sq}
-        info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": eta, "numerator": numerator,
-                "s_norm": s_norm, "sum_lr2_g2": sum_lr2_g2, "weighted_sq": weighted_sq}
-        return new, info
+        return gd_form_step(state, grad, eta, gsq, weighted_sq=weighted_sq)
 
 
 @register("prodigy_da")

@@ -25,8 +25,18 @@ def md(text: str):
     return new_markdown_cell(textwrap.dedent(text).strip("\n"))
 
 
-def code(text: str):
-    return new_code_cell(textwrap.dedent(text).strip("\n"))
+def code(*parts: str):
+    """A code cell from one or more source parts, each dedented on its own, one after the other."""
+    return new_code_cell("\n".join(textwrap.dedent(part).strip("\n") for part in parts))
+
+
+# The end of a figure cell whose subplots are in ``axes``.
+LEGENDS_AND_SHOW = """
+for ax in axes:
+    ax.legend(frameon=False, fontsize=7)
+fig.tight_layout()
+plt.show()
+"""
 
 
 def claims(keys: list[str]) -> str:
@@ -142,6 +152,11 @@ def notebook(cells, results: list[str], expect: str = "pass"):
     # ``expect`` is "pass" (final line PASS) or "not_implemented".
     nb.metadata["ratecheck"] = {"results": results, "expect": expect}
     return nb
+
+
+def notebook_with_check_table(cells, results: list[str]):
+    """The notebook of ``cells`` followed by the check-table explanation and the final check cell."""
+    return notebook([*cells, md(FINAL_MD), code(FINAL)], results)
 
 
 # =================================================================================================
@@ -321,11 +336,7 @@ def nb01():
         axes[0].set(yscale="log", xlabel="t / T", ylabel="||g_t||", title="gradient-norm profiles (noisy copies faint)")
         axes[1].set(xlabel="t / T", ylabel="lr multiplier", title="refined schedule, exact profiles")
         axes[2].set(xlabel="t / T", ylabel="lr multiplier", title="refine pipeline on the noisy copies (tau = 0.1)")
-        for ax in axes:
-            ax.legend(frameon=False, fontsize=7)
-        fig.tight_layout()
-        plt.show()
-        """),
+        """, LEGENDS_AND_SHOW),
         md("""
         ## 4. The optimal schedule from the numerical solver
 
@@ -376,15 +387,9 @@ def nb01():
         axes[1].plot(np.arange(n_obs - 1), ref_steps / ref_steps.max(), color=color(2), label="refined, bound (B)")
         axes[1].plot(np.arange(n_obs - 1), a["steps"][b] / a["steps"][b].max(), color=color(1), label="linear decay (as run)", **BOUND_STYLE)
         axes[1].set(xlabel="step t", ylabel="eta_t / max", title="l1_distance: observed norms")
-        for ax in axes:
-            ax.legend(frameon=False, fontsize=7)
-        fig.tight_layout()
-        plt.show()
-        """),
-        md(FINAL_MD),
-        code(FINAL),
+        """, LEGENDS_AND_SHOW),
     ]
-    return notebook(cells, keys)
+    return notebook_with_check_table(cells, keys)
 
 
 # =================================================================================================
@@ -559,10 +564,8 @@ def nb02():
         plt.show()
         display(pd.DataFrame(cmp_rows))
         """),
-        md(FINAL_MD),
-        code(FINAL),
     ]
-    return notebook(cells, keys)
+    return notebook_with_check_table(cells, keys)
 
 
 # =================================================================================================
@@ -715,15 +718,9 @@ def nb03():
         axes[0].axhline(1.0, color="black", lw=0.8)
         axes[0].set(xscale="log", yscale="log", xlabel="step k", ylabel="d / D (resets marked)", title="Resetting: the estimate")
         axes[1].set(xscale="log", yscale="log", xlabel="step k", ylabel="f(x_k) - f*", title="Resetting: suboptimality")
-        for ax in axes:
-            ax.legend(frameon=False, fontsize=7)
-        fig.tight_layout()
-        plt.show()
-        """),
-        md(FINAL_MD),
-        code(FINAL),
+        """, LEGENDS_AND_SHOW),
     ]
-    return notebook(cells, keys)
+    return notebook_with_check_table(cells, keys)
 
 
 # =================================================================================================
@@ -911,10 +908,8 @@ def nb09():
         fig.tight_layout()
         plt.show()
         """),
-        md(FINAL_MD),
-        code(FINAL),
     ]
-    return notebook(cells, keys)
+    return notebook_with_check_table(cells, keys)
 
 
 # =================================================================================================

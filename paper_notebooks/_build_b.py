@@ -181,6 +181,26 @@ def save(cells: list, name: str, claim_keys: list[str]) -> Path:
     return path
 
 
+def opening(claims_md, config: str, claims_check) -> list:
+    """The cells after the introduction: the claims, the ``QUICK`` config cell, setup, the tag check."""
+    return [claims_md, code(config), code(SETUP), claims_check]
+
+
+def save_with_check_table(cells: list, name: str, claim_keys: list[str], section: int) -> Path:
+    """``save`` with the closing section: the check table and its PASS/AssertionError cell."""
+    return save([*cells, md(f"## {section}. Check table"), code(FINAL)], name, claim_keys)
+
+
+# The config cell of the notebooks that sweep a learning-rate grid (06 MADGRAD, 07 MDA).
+LR_GRID_CONFIG = """
+QUICK = True  # the tests run the notebook quick; set False for the full figures (a few minutes)
+
+T = 300 if QUICK else 3000            # steps per run
+SEEDS = 2 if QUICK else 5             # seeds per grid point
+LRS = [10.0 ** (k / (1 if QUICK else 2)) for k in (range(-4, 2) if QUICK else range(-8, 3))]  # 1e-4 .. 10
+"""
+
+
 # -- 05 MoMo -----------------------------------------------------------------------------------
 
 
@@ -212,16 +232,13 @@ def build_momo() -> Path:
         estimate of MoMo*; 3. distance to the solution under interpolation (Lemma M1); 4. β = 0
         is SPS_max, with the deterministic Polyak bound; 5. the check table.
         """),
-        claims_md,
-        code("""
+        *opening(claims_md, """
         QUICK = True  # the tests run the notebook quick; set False for the full figures (a few minutes)
 
         T = 300 if QUICK else 3000            # steps per run
         SEEDS = 2 if QUICK else 8             # seeds per grid point (minibatch order and start)
         LRS = [10.0 ** (k / (1 if QUICK else 2)) for k in (range(-3, 4) if QUICK else range(-6, 7))]  # 1e-3 .. 1e3, every method
-        """),
-        code(SETUP),
-        claims_check,
+        """, claims_check),
         md("""
         ## 1. Learning-rate robustness: MoMo vs SGD-M and Adam
 
@@ -433,10 +450,8 @@ def build_momo() -> Path:
         ax.legend(frameon=False)
         fig.tight_layout()
         """),
-        md("## 5. Check table"),
-        code(FINAL),
     ]
-    return save(cells, "05_momo", claim_keys)
+    return save_with_check_table(cells, "05_momo", claim_keys, section=5)
 
 
 # -- 04 Mechanic -------------------------------------------------------------------------------
@@ -475,16 +490,13 @@ def build_mechanic() -> Path:
         of base learning rates; 2. the tuner's invariants and the exact regret decomposition on
         single runs; 3. the scale symmetry; 4. the check table.
         """),
-        claims_md,
-        code("""
+        *opening(claims_md, """
         QUICK = True  # the tests run the notebook quick; set False for the full figures (a few minutes)
 
         T = 500 if QUICK else 3000            # steps per run
         SEEDS = 2 if QUICK else 5             # seeds per grid point
         LRS = [10.0 ** (k / (1 if QUICK else 2)) for k in (range(-3, 4) if QUICK else range(-6, 7))]  # 1e-3 .. 1e3
-        """),
-        code(SETUP),
-        claims_check,
+        """, claims_check),
         md("""
         ## 1. Learned scale vs the best hand-tuned learning rate
 
@@ -707,10 +719,8 @@ def build_mechanic() -> Path:
         ax.legend(frameon=False, fontsize=6)
         fig.tight_layout()
         """),
-        md("## 4. Check table"),
-        code(FINAL),
     ]
-    return save(cells, "04_mechanic", claim_keys)
+    return save_with_check_table(cells, "04_mechanic", claim_keys, section=4)
 
 
 # -- 06 MADGRAD --------------------------------------------------------------------------------
@@ -800,16 +810,7 @@ def build_madgrad() -> Path:
         derived convex bound; 3. the regularisation view (a decaying pull toward x_0);
         4. the check table.
         """),
-        claims_md,
-        code("""
-        QUICK = True  # the tests run the notebook quick; set False for the full figures (a few minutes)
-
-        T = 300 if QUICK else 3000            # steps per run
-        SEEDS = 2 if QUICK else 5             # seeds per grid point
-        LRS = [10.0 ** (k / (1 if QUICK else 2)) for k in (range(-4, 2) if QUICK else range(-8, 3))]  # 1e-4 .. 10
-        """),
-        code(SETUP),
-        claims_check,
+        *opening(claims_md, LR_GRID_CONFIG, claims_check),
         md("""
         ## 1. Code vs paper variant over a learning-rate grid
 
@@ -916,10 +917,8 @@ def build_madgrad() -> Path:
             ax.legend(frameon=False, fontsize=6)
         fig.tight_layout()
         """),
-        md("## 4. Check table"),
-        code(FINAL),
     ]
-    return save(cells, "06_madgrad", claim_keys)
+    return save_with_check_table(cells, "06_madgrad", claim_keys, section=4)
 
 
 # -- 07 MDA ------------------------------------------------------------------------------------
@@ -957,16 +956,7 @@ def build_mda() -> Path:
         Sections: 1. averaging options over a learning-rate grid; 2. the potential and the
         derived convex bound; 3. the decaying L2 pull; 4. the check table.
         """),
-        claims_md,
-        code("""
-        QUICK = True  # the tests run the notebook quick; set False for the full figures (a few minutes)
-
-        T = 300 if QUICK else 3000            # steps per run
-        SEEDS = 2 if QUICK else 5             # seeds per grid point
-        LRS = [10.0 ** (k / (1 if QUICK else 2)) for k in (range(-4, 2) if QUICK else range(-8, 3))]  # 1e-4 .. 10
-        """),
-        code(SETUP),
-        claims_check,
+        *opening(claims_md, LR_GRID_CONFIG, claims_check),
         md("""
         ## 1. Averaging options over a learning-rate grid
 
@@ -1106,10 +1096,8 @@ def build_mda() -> Path:
         ax.legend(frameon=False, fontsize=6)
         fig.tight_layout()
         """),
-        md("## 4. Check table"),
-        code(FINAL),
     ]
-    return save(cells, "07_mda", claim_keys)
+    return save_with_check_table(cells, "07_mda", claim_keys, section=4)
 
 
 # -- 08 MOTAPS ---------------------------------------------------------------------------------
@@ -1147,15 +1135,12 @@ def build_motaps() -> Path:
         squares, f* = 0);
         2. TAPS vs MOTAPS vs SP vs SGD; 3. the per-step Lyapunov checks; 4. the check table.
         """),
-        claims_md,
-        code("""
+        *opening(claims_md, """
         QUICK = True  # the tests run the notebook quick; set False for the full figures (several minutes)
 
         T = 1200 if QUICK else 20000          # steps, one sampled point each: 6.7 / 112 epochs of the logistic problem
         SEEDS = 2 if QUICK else 5             # seeds: the sampling order (and the start)
-        """),
-        code(SETUP),
-        claims_check,
+        """, claims_check),
         md("""
         ## 1. The targets
 
@@ -1329,10 +1314,8 @@ def build_motaps() -> Path:
             ax.legend(frameon=False, fontsize=6)
         fig.tight_layout()
         """),
-        md("## 4. Check table"),
-        code(FINAL),
     ]
-    return save(cells, "08_motaps", claim_keys)
+    return save_with_check_table(cells, "08_motaps", claim_keys, section=4)
 
 
 # -- main --------------------------------------------------------------------------------------

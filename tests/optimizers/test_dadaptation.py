@@ -13,6 +13,8 @@ differences are ~1e-15 relative).
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 import pytest
 import torch
@@ -21,103 +23,16 @@ from ratecheck import problems
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers import get
 
+sys.path.insert(0, os.path.dirname(__file__))
+from _opt_testlib import CROSS_CHECK_PROBLEMS as PROBLEMS  # noqa: E402
+from _opt_testlib import L1Distance as L1  # noqa: E402
+from _opt_testlib import WellConditionedLeastSquares as LeastSquares  # noqa: E402
+from _opt_testlib import cross_check, run_steps  # noqa: E402
+
 dadaptation = pytest.importorskip("dadaptation")
 
 RTOL = 1e-10
 T = 220
-
-
-class LeastSquares:
-    """f(x) = ||A x - b||^2 / (2 m), smooth and convex, minimiser from lstsq.
-
-    m = 40 rows keep A^T A / m well conditioned (eigenvalues in [0.42, 1.37]). With m = 15
-    (eigenvalues down to 0.2) DAdaptAdaGrad at lr = 1 overshoots while d grows and both codes
-    amplify their last-bit differences by ~2x per step (1e-15 at step 140, 0.4 at step 190): a
-    trajectory comparison only means something where the dynamics is stable.
-    """
-
-    def __init__(self, m=40, d=6, seed=3):
-        g = torch.Generator().manual_seed(seed)
-        self.A = torch.randn(m, d, generator=g, dtype=torch.float64)
-        self.b = torch.randn(m, generator=g, dtype=torch.float64)
-        self.d, self.m = d, m
-        self.x_star = torch.linalg.lstsq(self.A, self.b[:, None]).solution[:, 0]
-
-    def grad(self, x):
-        # Row-wise products and last-dim sums, so a run's gradient is bitwise the same in a
-        # batch and alone (a matmul is not): the package then sees exactly our oracle.
-        r = (x[:, None, :] * self.A[None]).sum(-1) - self.b
-        return (r[:, None, :] * self.A.T[None]).sum(-1) / self.m
-
-    def x0(self, B):
-        return self.x_star + 3.0 * torch.randn(B, self.d, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
-
-
-class L1:
-    def __init__(self):
-        self.p = problems.get("l1_distance", d=8, seed=2)
-        self.d = self.p.d
-        self.x_star = torch.as_tensor(self.p.x_star)
-
-    def grad(self, x):
-        return self.p.grad(x)
-
-    def x0(self, B):
-        return self.p.x0(B, seed=4)
-
-
-PROBLEMS = {"l1_distance": L1, "least_squares": LeastSquares}
-
-
-def run_ours(name, hps, prob, T=T, **options):
-    """All settings as one batch; returns iterates [T, B, d] and info {key: [T, B]}."""
-    B = len(hps)
-    opt = get(name, **options)
-    hp = {k: torch.tensor([h[k] for h in hps], dtype=torch.float64) for k in hps[0]}
-    state = opt.init(prob.x0(B), **hp)
-    xs, infos = [], []
-    for _ in range(T):
-        state, info = opt.step(state, prob.grad(state["x"]))
-        xs.append(state["x"].clone())
-        infos.append(info)
-    return torch.stack(xs), {k: torch.stack([i[k] for i in infos]) for k in infos[0]}
-
-
-def run_ref(make, x0_row, prob, keys, T=T):
-    """One package optimizer on one parameter tensor; returns iterates [T, d], group scalars [T]."""
-    p = torch.nn.Parameter(x0_row.clone())
-    opt = make([p])
-    xs, rec = [], {k: [] for k in keys}
-    for _ in range(T):
-        p.grad = prob.grad(p.detach()[None])[0].clone()
-        opt.step()
-        xs.append(p.detach().clone())
-        for k in keys:
-            rec[k].append(float(opt.param_groups[0][k]))
-    return torch.stack(xs), {k: torch.tensor(v, dtype=torch.float64) for k, v in rec.items()}
-
-
-def assert_agree(ours, ref, what):
-    scale = ref.abs().max()
-    err = (ours - ref).abs()
-    bound = RTOL * (ref.abs() + scale)
-    bad = err > bound
-    assert not bool(bad.any()), (
-        f"{what}: first mismatch at step {int(bad.nonzero()[0][0])}, max |diff| {float(err.max()):.3g}, scale {float(scale):.3g}"
-    )
-
-
-def cross_check(name, hps, ref_make, pairs, prob_name, **options):
-    """pairs: (our info key, package group key)."""
-    prob = PROBLEMS[prob_name]()
-    xs, info = run_ours(name, hps, prob, **options)
-    x0 = prob.x0(len(hps))
-    for b, h in enumerate(hps):
-        rxs, rec = run_ref(lambda params: ref_make(params, h), x0[b], prob, [r for _, r in pairs])
-        assert_agree(xs[:, b], rxs, f"{name} {h} on {prob_name}: x")
-        for ours_key, ref_key in pairs:
-            assert_agree(info[ours_key][:, b], rec[ref_key], f"{name} {h} on {prob_name}: {ours_key} vs {ref_key}")
-    return xs, info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +53,7 @@ def test_dadapt_sgd_matches_package(prob_name):
                                      log_every=0, d0=h["d0"], growth_rate=h["growth_rate"], fsdp_in_use=False)
 
     _, info = cross_check("dadapt_sgd_code", SGD_HPS, make,
-                          [("d_next", "d"), ("numerator", "numerator_weighted"), ("g0_norm", "g0_norm")], prob_name)
+                          [("d_next", "d"), ("numerator", "numerator_weighted"), ("g0_norm", "g0_norm")], prob_name, RTOL, T)
     # The runs must actually adapt, or the check would be vacuous.
     assert bool((info["d_next"][-1] > 10 * info["d"][0]).all())
 
@@ -158,7 +73,7 @@ def test_dadapt_adam_matches_package(prob_name):
                                       use_bias_correction=bool(h["use_bias_correction"]), d0=h["d0"],
                                       growth_rate=h["growth_rate"], fsdp_in_use=False)
 
-    _, info = cross_check("dadapt_adam_code", ADAM_HPS, make, [("d_next", "d"), ("numerator", "numerator_weighted")], prob_name)
+    _, info = cross_check("dadapt_adam_code", ADAM_HPS, make, [("d_next", "d"), ("numerator", "numerator_weighted")], prob_name, RTOL, T)
     assert bool((info["d_next"][-1] > 10 * info["d"][0]).all())
 
 
@@ -176,7 +91,7 @@ def test_dadapt_adagrad_matches_package(prob_name):
                                          growth_rate=h["growth_rate"])
 
     pairs = [("d_next", "d"), ("s_l1", "skl1"), ("s_weighted_sq", "sksq_weighted"), ("g_weighted_sq", "gsq_weighted")]
-    _, info = cross_check("dadapt_adagrad_code", ADAGRAD_HPS, make, pairs, prob_name)
+    _, info = cross_check("dadapt_adagrad_code", ADAGRAD_HPS, make, pairs, prob_name, RTOL, T)
     assert bool((info["d_next"][-1] > 10 * info["d"][0]).all())
 
 
@@ -186,13 +101,8 @@ def test_dadapt_adagrad_matches_package(prob_name):
 
 
 def _run(name, prob, x0, T, hp, **options):
-    opt = get(name, **options)
-    state = opt.init(x0, **hp)
-    infos = []
-    for _ in range(T):
-        state, info = opt.step(state, prob.grad(state["x"]))
-        infos.append(info)
-    return state, {k: torch.stack([i[k] for i in infos]) for k in infos[0]}
+    state, _, info = run_steps(name, prob, x0, T, hp, **options)
+    return state, info
 
 
 def test_toy_abs_matches_note():

@@ -9,13 +9,20 @@ from ``opt.state['_mechanic']``) are compared after every step with the toleranc
 
 from __future__ import annotations
 
-import numpy as np
+import os
+import sys
+
 import pytest
 import torch
 
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers import get, names
 from ratecheck.problems import get as get_problem
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _opt_testlib import NoisyLeastSquares as LeastSquares  # noqa: E402
+from _opt_testlib import close_at_step  # noqa: E402
+from _opt_testlib import same_x0 as _x0  # noqa: E402
 
 mp = pytest.importorskip("mechanic_pytorch")
 
@@ -26,38 +33,12 @@ T = 250
 RTOL = 1e-9
 
 
-class LeastSquares:
-    """f(x) = ||A x - b||^2 / (2 n) per run: smooth, convex, built here."""
-
-    def __init__(self, n=40, d=8, seed=0):
-        rng = np.random.default_rng(seed)
-        self.A = torch.as_tensor(rng.standard_normal((n, d)))
-        self.x_star = torch.as_tensor(rng.standard_normal(d))
-        self.b = self.A @ self.x_star + 0.5 * torch.as_tensor(rng.standard_normal(n))
-        self.n, self.d = n, d
-
-    def value(self, x):
-        r = x @ self.A.T - self.b
-        return 0.5 * (r * r).sum(-1) / self.n
-
-    def grad(self, x):
-        return (x @ self.A.T - self.b) @ self.A / self.n
-
-
 def _problem(name):
     return get_problem("l1_distance", d=8, seed=3) if name == "l1_distance" else LeastSquares()
 
 
 def _close(ours, ref, what, step):
-    ours = torch.as_tensor(ours, dtype=torch.float64)
-    ref = torch.as_tensor(ref, dtype=torch.float64).reshape(ours.shape)
-    scale = max(float(ref.abs().max()), 1e-300)
-    err = float((ours - ref).abs().max())
-    assert err <= RTOL * scale, f"{what} differs at step {step}: {err:.3e} (scale {scale:.3e})"
-
-
-def _x0(B, d, seed=1):
-    return torch.as_tensor(np.random.default_rng(seed).standard_normal((1, d))).expand(B, d).clone()
+    close_at_step(ours, ref, what, step, RTOL)
 
 
 RUNS = [  # one batch sweeps base lr and the tuner's scalars

@@ -9,14 +9,19 @@ step with the tolerance RTOL below (relative to the quantity's scale).
 from __future__ import annotations
 
 import math
+import os
+import sys
 
-import numpy as np
 import pytest
 import torch
 
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers import get, names
 from ratecheck.problems import get as get_problem
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _opt_testlib import NoisyLeastSquares as LeastSquares  # noqa: E402
+from _opt_testlib import close_at_step, same_x0  # noqa: E402
 
 momo_ref = pytest.importorskip("momo")
 
@@ -27,40 +32,49 @@ T = 200
 RTOL = 1e-10
 
 
-class LeastSquares:
-    """f(x) = ||A x - b||^2 / (2 n) per run: smooth, convex, built here (f* > 0 unless interp)."""
-
-    def __init__(self, n=40, d=8, seed=0, interpolate=False):
-        rng = np.random.default_rng(seed)
-        self.A = torch.as_tensor(rng.standard_normal((n, d)))
-        self.x_star = torch.as_tensor(rng.standard_normal(d))
-        noise = 0.0 if interpolate else 0.5 * torch.as_tensor(rng.standard_normal(n))
-        self.b = self.A @ self.x_star + noise
-        self.n, self.d = n, d
-
-    def value(self, x):
-        r = x @ self.A.T - self.b
-        return 0.5 * (r * r).sum(-1) / self.n
-
-    def grad(self, x):
-        return (x @ self.A.T - self.b) @ self.A / self.n
-
-
 def _problems():
     l1 = get_problem("l1_distance", d=8, seed=3)
     return {"l1_distance": l1, "least_squares": LeastSquares()}
 
 
 def _close(ours, ref, what, step):
-    ours = torch.as_tensor(ours, dtype=torch.float64)
-    ref = torch.as_tensor(ref, dtype=torch.float64).reshape(ours.shape)
-    scale = max(float(ref.abs().max()), 1e-300)
-    err = float((ours - ref).abs().max())
-    assert err <= RTOL * scale, f"{what} differs at step {step}: {err:.3e} (scale {scale:.3e})"
+    close_at_step(ours, ref, what, step, RTOL)
 
 
 def _x0(B, d, seed=1):
-    return torch.as_tensor(np.random.default_rng(seed).standard_normal((1, d))).expand(B, d).clone() * 2.0
+    return same_x0(B, d, seed) * 2.0
+
+
+def _match_reference(problem, opt, runs, x0_seed, make_ref, state_keys, use_fstar):
+    """Our batch of ``runs`` against one momo-opt optimizer per run (``make_ref(param, run, lb)``),
+    fed the same gradient and loss: x, the loss average, each (our state key, package state key)
+    of ``state_keys`` and, with use_fstar, the estimate lb agree after every step; then every run
+    must have made progress (the runs left the trivial regime)."""
+    hp = {k: torch.tensor([r[k] for r in runs]) for k in runs[0]}
+    if use_fstar:  # a deliberately bad bound, so the estimate has work to do
+        hp["lb"] = torch.tensor([-3.0, -1.0, -10.0])
+    x0 = _x0(len(runs), problem.d, seed=x0_seed)
+    state = opt.init(x0, **hp)
+    params, refs = [], []
+    for i in range(len(runs)):
+        p = torch.nn.Parameter(x0[i].clone())
+        refs.append(make_ref(p, runs[i], float(hp["lb"][i])))
+        params.append(p)
+    for t in range(T):
+        x = state["x"]
+        g, f = problem.grad(x), problem.value(x)
+        state, info = opt.step(state, g, f)
+        assert not bool(state["diverged"].any())
+        for i, (p, ref) in enumerate(zip(params, refs)):
+            p.grad = g[i].clone()
+            ref.step(loss=f[i].clone())
+            _close(state["x"][i], p.detach(), f"x[{i}]", t)
+            _close(state["f_avg"][i], ref.loss_avg, f"f_avg[{i}]", t)
+            for ours, theirs in state_keys:
+                _close(state[ours][i], ref.state[p][theirs], f"{ours}[{i}]", t)
+            if use_fstar:
+                _close(state["lb"][i], ref.state["fstar"], f"lb[{i}]", t)
+    assert bool((problem.value(state["x"]) < problem.value(x0)).all())
 
 
 # -- MoMo ------------------------------------------------------------------------------------
@@ -75,37 +89,13 @@ MOMO_RUNS = [  # per-run hyper-parameters of one batch: a grid of lr, beta, lb, 
 @pytest.mark.parametrize("problem_name", ["l1_distance", "least_squares"])
 @pytest.mark.parametrize("bias_correction,use_fstar", [(False, False), (True, False), (False, True), (True, True)])
 def test_momo_matches_momo_opt(problem_name, bias_correction, use_fstar):
-    problem = _problems()[problem_name]
-    B, d = len(MOMO_RUNS), problem.d
-    hp = {k: torch.tensor([r[k] for r in MOMO_RUNS]) for k in MOMO_RUNS[0]}
-    if use_fstar:  # a deliberately bad bound, so the estimate has work to do
-        hp["lb"] = torch.tensor([-3.0, -1.0, -10.0])
     opt = get("momo", bias_correction=bias_correction, use_fstar=use_fstar)
-    x0 = _x0(B, d)
-    state = opt.init(x0, **hp)
-    params, refs = [], []
-    for i in range(B):
-        p = torch.nn.Parameter(x0[i].clone())
-        r = MOMO_RUNS[i]
-        refs.append(momo_ref.Momo([p], lr=r["lr"], weight_decay=r["weight_decay"], beta=r["beta"],
-                                  lb=float(hp["lb"][i]), bias_correction=bias_correction, use_fstar=use_fstar))
-        params.append(p)
-    for t in range(T):
-        x = state["x"]
-        g, f = problem.grad(x), problem.value(x)
-        state, info = opt.step(state, g, f)
-        assert not bool(state["diverged"].any())
-        for i, (p, ref) in enumerate(zip(params, refs)):
-            p.grad = g[i].clone()
-            ref.step(loss=f[i].clone())
-            _close(state["x"][i], p.detach(), f"x[{i}]", t)
-            _close(state["f_avg"][i], ref.loss_avg, f"f_avg[{i}]", t)
-            _close(state["d"][i], ref.state[p]["grad_avg"], f"d[{i}]", t)
-            _close(state["gamma"][i], ref.state[p]["grad_dot_w"], f"gamma[{i}]", t)
-            if use_fstar:
-                _close(state["lb"][i], ref.state["fstar"], f"lb[{i}]", t)
-    # The runs must have left the trivial regime: progress was made on every run.
-    assert bool((problem.value(state["x"]) < problem.value(x0)).all())
+
+    def make(p, r, lb):
+        return momo_ref.Momo([p], lr=r["lr"], weight_decay=r["weight_decay"], beta=r["beta"],
+                             lb=lb, bias_correction=bias_correction, use_fstar=use_fstar)
+
+    _match_reference(_problems()[problem_name], opt, MOMO_RUNS, 1, make, [("d", "grad_avg"), ("gamma", "grad_dot_w")], use_fstar)
 
 
 MOMO_ADAM_RUNS = [
@@ -118,38 +108,14 @@ MOMO_ADAM_RUNS = [
 @pytest.mark.parametrize("problem_name", ["l1_distance", "least_squares"])
 @pytest.mark.parametrize("divide,use_fstar", [(True, False), (False, False), (True, True), (False, True)])
 def test_momo_adam_matches_momo_opt(problem_name, divide, use_fstar):
-    problem = _problems()[problem_name]
-    B, d = len(MOMO_ADAM_RUNS), problem.d
-    hp = {k: torch.tensor([r[k] for r in MOMO_ADAM_RUNS]) for k in MOMO_ADAM_RUNS[0]}
-    if use_fstar:
-        hp["lb"] = torch.tensor([-3.0, -1.0, -10.0])
     opt = get("momo_adam", divide=divide, use_fstar=use_fstar)
-    x0 = _x0(B, d, seed=2)
-    state = opt.init(x0, **hp)
-    params, refs = [], []
-    for i in range(B):
-        p = torch.nn.Parameter(x0[i].clone())
-        r = MOMO_ADAM_RUNS[i]
-        refs.append(momo_ref.MomoAdam([p], lr=r["lr"], betas=(r["beta1"], r["beta2"]), eps=r["eps"],
-                                      weight_decay=r["weight_decay"], lb=float(hp["lb"][i]), divide=divide,
-                                      use_fstar=use_fstar))
-        params.append(p)
-    for t in range(T):
-        x = state["x"]
-        g, f = problem.grad(x), problem.value(x)
-        state, info = opt.step(state, g, f)
-        assert not bool(state["diverged"].any())
-        for i, (p, ref) in enumerate(zip(params, refs)):
-            p.grad = g[i].clone()
-            ref.step(loss=f[i].clone())
-            _close(state["x"][i], p.detach(), f"x[{i}]", t)
-            _close(state["f_avg"][i], ref.loss_avg, f"f_avg[{i}]", t)
-            _close(state["d"][i], ref.state[p]["grad_avg"], f"d[{i}]", t)
-            _close(state["v"][i], ref.state[p]["grad_avg_sq"], f"v[{i}]", t)
-            _close(state["gamma"][i], ref.state[p]["grad_dot_w"], f"gamma[{i}]", t)
-            if use_fstar:
-                _close(state["lb"][i], ref.state["fstar"], f"lb[{i}]", t)
-    assert bool((problem.value(state["x"]) < problem.value(x0)).all())
+
+    def make(p, r, lb):
+        return momo_ref.MomoAdam([p], lr=r["lr"], betas=(r["beta1"], r["beta2"]), eps=r["eps"],
+                                 weight_decay=r["weight_decay"], lb=lb, divide=divide, use_fstar=use_fstar)
+
+    _match_reference(_problems()[problem_name], opt, MOMO_ADAM_RUNS, 2, make,
+                     [("d", "grad_avg"), ("v", "grad_avg_sq"), ("gamma", "grad_dot_w")], use_fstar)
 
 
 # -- test vectors (shared/reference/momo.md section 10, [DERIVED], reproduced independently) --

@@ -11,101 +11,35 @@ the quantity's largest magnitude over the run.
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 import pytest
 import torch
 
-from ratecheck import problems
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers import get
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _opt_testlib import CROSS_CHECK_PROBLEMS as PROBLEMS  # noqa: E402
+from _opt_testlib import L1Distance as L1  # noqa: E402
+from _opt_testlib import WellConditionedLeastSquares as LeastSquares  # noqa: E402
+from _opt_testlib import cross_check, run_steps  # noqa: E402
 
 prodigyopt = pytest.importorskip("prodigyopt")
 
 RTOL = 1e-10
 T = 220
 
-
-class LeastSquares:
-    """f(x) = ||A x - b||^2 / (2 m), well conditioned (m = 40 rows, d = 6), minimiser from lstsq."""
-
-    def __init__(self, m=40, d=6, seed=3):
-        g = torch.Generator().manual_seed(seed)
-        self.A = torch.randn(m, d, generator=g, dtype=torch.float64)
-        self.b = torch.randn(m, generator=g, dtype=torch.float64)
-        self.d, self.m = d, m
-        self.x_star = torch.linalg.lstsq(self.A, self.b[:, None]).solution[:, 0]
-
-    def grad(self, x):
-        # Row-wise products and last-dim sums, so a run's gradient is bitwise the same in a
-        # batch and alone (a matmul is not): the package then sees exactly our oracle.
-        r = (x[:, None, :] * self.A[None]).sum(-1) - self.b
-        return (r[:, None, :] * self.A.T[None]).sum(-1) / self.m
-
-    def value(self, x):
-        r = x @ self.A.T - self.b
-        return (r * r).sum(-1) / (2 * self.m)
-
-    def x0(self, B):
-        return self.x_star + 3.0 * torch.randn(B, self.d, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
-
-
-class L1:
-    def __init__(self):
-        self.p = problems.get("l1_distance", d=8, seed=2)
-        self.d = self.p.d
-        self.x_star = torch.as_tensor(self.p.x_star)
-
-    def grad(self, x):
-        return self.p.grad(x)
-
-    def value(self, x):
-        return self.p.value(x)
-
-    def x0(self, B):
-        return self.p.x0(B, seed=4)
-
-
-PROBLEMS = {"l1_distance": L1, "least_squares": LeastSquares}
 KEYS = [("d_next", "d"), ("d_max", "d_max"), ("d_hat", "d_hat"), ("numerator", "d_numerator"), ("s_l1", "d_denom")]
 
 
-def run_ours(hps, prob, **options):
-    B = len(hps)
-    opt = get("prodigy_adam", **options)
-    hp = {k: torch.tensor([h[k] for h in hps], dtype=torch.float64) for k in hps[0]}
-    state = opt.init(prob.x0(B), **hp)
-    xs, infos = [], []
-    for _ in range(T):
-        state, info = opt.step(state, prob.grad(state["x"]))
-        xs.append(state["x"].clone())
-        infos.append(info)
-    return torch.stack(xs), {k: torch.stack([i[k] for i in infos]) for k in infos[0]}
-
-
-def run_ref(h, x0_row, prob, slice_p):
-    p = torch.nn.Parameter(x0_row.clone())
-    opt = prodigyopt.Prodigy(
-        [p], lr=h["lr"], betas=(h["beta1"], h["beta2"]), beta3=h.get("beta3"), eps=h["eps"],
+def make_ref(params, h, slice_p):
+    return prodigyopt.Prodigy(
+        params, lr=h["lr"], betas=(h["beta1"], h["beta2"]), beta3=h.get("beta3"), eps=h["eps"],
         weight_decay=h["weight_decay"], decouple=bool(h["decouple"]), use_bias_correction=bool(h["use_bias_correction"]),
         safeguard_warmup=bool(h["safeguard_warmup"]), d0=h["d0"], d_coef=h["d_coef"], growth_rate=h["growth_rate"],
         fsdp_in_use=False, slice_p=slice_p,
-    )
-    xs, rec = [], {r: [] for _, r in KEYS}
-    for _ in range(T):
-        p.grad = prob.grad(p.detach()[None])[0].clone()
-        opt.step()
-        xs.append(p.detach().clone())
-        for _, r in KEYS:
-            rec[r].append(float(opt.param_groups[0][r]))
-    return torch.stack(xs), {k: torch.tensor(v, dtype=torch.float64) for k, v in rec.items()}
-
-
-def assert_agree(ours, ref, what):
-    scale = ref.abs().max()
-    err = (ours - ref).abs()
-    bad = err > RTOL * (ref.abs() + scale)
-    assert not bool(bad.any()), (
-        f"{what}: first mismatch at step {int(bad.nonzero()[0][0])}, max |diff| {float(err.max()):.3g}, scale {float(scale):.3g}"
     )
 
 
@@ -131,16 +65,10 @@ BATCHES = [
 
 @pytest.mark.parametrize("prob_name", sorted(PROBLEMS))
 def test_prodigy_matches_package(prob_name):
-    prob = PROBLEMS[prob_name]()
     for hps, slice_p in BATCHES:
-        xs, info = run_ours(hps, prob, slice_p=slice_p)
-        x0 = prob.x0(len(hps))
+        _, info = cross_check("prodigy_adam", hps, lambda params, h: make_ref(params, h, slice_p), KEYS, prob_name, RTOL, T,
+                              note=f" slice_p={slice_p}", slice_p=slice_p)
         for b, h in enumerate(hps):
-            rxs, rec = run_ref(h, x0[b], prob, slice_p)
-            tag = f"{h} slice_p={slice_p} on {prob_name}"
-            assert_agree(xs[:, b], rxs, f"{tag}: x")
-            for ours_key, ref_key in KEYS:
-                assert_agree(info[ours_key][:, b], rec[ref_key], f"{tag}: {ours_key} vs {ref_key}")
             assert float(info["d_next"][-1, b]) > 10 * h["d0"]  # d adapted: the check is not vacuous
 
 
@@ -171,14 +99,8 @@ def test_prodigy_code_invariants():
 
 
 def _run(name, prob, x0, T, hp, **options):
-    opt = get(name, **options)
-    state = opt.init(x0, **hp)
-    infos, xs = [], [x0]
-    for _ in range(T):
-        state, info = opt.step(state, prob.grad(state["x"]))
-        infos.append(info)
-        xs.append(state["x"])
-    return torch.stack(xs), {k: torch.stack([i[k] for i in infos]) for k in infos[0]}
+    _, xs, info = run_steps(name, prob, x0, T, hp, **options)
+    return xs, info
 
 
 def test_prodigy_gd_derived_inequalities():

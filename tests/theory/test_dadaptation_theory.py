@@ -20,17 +20,8 @@ from ratecheck.theory import check, get, names
 from ratecheck.theory import dadaptation as da
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _theory_testlib import (  # noqa: E402
-    FAST,
-    SETTINGS,
-    assert_cases_hold,
-    assert_cases_hold_heavy,
-    d0_grid,
-    exercised_keys,
-    grad_seq,
-    leq,
-    nondecreasing,
-)
+from _theory_testlib import SETTINGS, grad_seq, leq  # noqa: E402
+from _theory_testlib import FAST, assert_cases_hold, assert_cases_hold_heavy, d0_grid, exercised_keys, nondecreasing  # noqa: E402
 
 # -- Lemma 11 (sequence lemma) --------------------------------------------------------------------
 

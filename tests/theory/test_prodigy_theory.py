@@ -18,17 +18,8 @@ from ratecheck.theory import dadaptation as da
 from ratecheck.theory import prodigy as pr
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _theory_testlib import (  # noqa: E402
-    FAST,
-    SETTINGS,
-    assert_cases_hold,
-    assert_cases_hold_heavy,
-    d0_grid,
-    exercised_keys,
-    grad_seq,
-    leq,
-    run_case,
-)
+from _theory_testlib import SETTINGS, grad_seq, leq  # noqa: E402
+from _theory_testlib import FAST, assert_cases_hold, assert_cases_hold_heavy, d0_grid, exercised_keys, run_case  # noqa: E402
 
 # -- GD identity and Prodigy P2-P4 ------------------------------------------------------------------
 
