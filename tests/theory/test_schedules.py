@@ -276,3 +276,15 @@ def test_theorem_a_needs_iterates_and_is_tight_on_one_dimension():
     assert float(c.worst_ratio[0]) == pytest.approx(1.0, rel=1e-9)
     tr2 = run(p, opt, x0, 10, hp={"lr": 0.05, "T": 10})
     assert torch.isnan(get("schedules.thm_a").bound(tr2, p)).all()
+
+
+def test_theorem10_last_prefix_equals_the_last_entry_of_all_prefixes():
+    from ratecheck.theory.schedules import thm10_last_prefix, thm10_prefix_bounds
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 7, 60):
+        steps = rng.uniform(0.01, 1.0, (5, n))
+        g = rng.uniform(0.1, 3.0, (5, n + 1))
+        D = rng.uniform(0.5, 2.0, 5)
+        full = thm10_prefix_bounds(steps, D, g)[:, -1]
+        np.testing.assert_allclose(thm10_last_prefix(steps, D, g), full, rtol=1e-12)
