@@ -157,7 +157,6 @@ def run(
         "dtype": str(dt),
         "x0": x0.cpu(),  # [B, d]: start points, for results that need x_0 without all iterates
         "checkpoints": None if checkpoints is None else cp,
-        "x0": x0.cpu(),
     }
     data = {k: v.cpu() for k, v in rec.items()}
     it = {"x": torch.stack(iters).cpu()} if keep_iterates else {}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data
-from .rates import _safe, by_problem, result_curve
+from .rates import by_problem, result_curve
 from .style import BAND_ALPHA, BOUND_STYLE, color, save, subplots
 
 ADAPTIVE_PREFIXES = ("dadapt", "prodigy")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data
-from .rates import _safe, by_problem
+from .rates import by_problem
 from .style import color, save, subplots
 
 

@@ -33,7 +33,7 @@ import math
 import torch
 
 from .base import Provenance, Result, register
-from .momo import D_of, F64, all_runs, col, grads, hp, iterates, steps, stochastic
+from .momo import D_of, F64, all_runs, col, grads, hp, iterates, steps
 
 PAPER = "Mechanic: A Learning Rate Tuner (Cutkosky, Defazio & Mehta, NeurIPS 2023)"
 ARXIV = "2306.00144"

@@ -22,7 +22,6 @@ step's info ``r``, ``tau`` (after the step), ``alphabar`` (after the step), ``lr
 
 from __future__ import annotations
 
-import math
 
 import torch
 

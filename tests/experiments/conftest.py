@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import textwrap
 
-import torch
 
 from ratecheck import theory
 from ratecheck.theory.base import RESULTS, Result

@@ -6,14 +6,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ratecheck.cli import main
 from ratecheck.experiments import spec as specmod
-from ratecheck.experiments.store import Store, open_results, spec_dir
+from ratecheck.experiments.store import Store, spec_dir
 from ratecheck.experiments.sweep import run_spec
 
 

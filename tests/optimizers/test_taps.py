@@ -226,7 +226,6 @@ def test_epoch_shift_identity(gamma):
         return st["alpha"].gather(1, idx)[:, 0].clone() if _epoch_end(t) else loss
 
     hist = _run("taps", prob, torch.zeros(2, D), idx_seq, dict(lr=gamma, beta=0.0), zero_r_at_epoch_end)
-    w_star = torch.tensor(prob.w_star)
     a_star = torch.tensor([prob.f_i(prob.w_star, i) for i in range(N)])
     tau = prob.f_star
     ends = 0
