@@ -306,12 +306,12 @@ def thm10_prefix_bounds(steps, D, gnorm, n_golden: int = 60, virtual=None) -> np
     return _golden_min(lambda u: val(np.exp(u)), lo, hi, n_golden)
 
 
-def thm10_last_prefix(steps, D, gnorm, n_golden: int = 60) -> np.ndarray:
+def thm10_last_prefix(steps, D, gnorm, n_golden: int = 60, virtual=None) -> np.ndarray:
     """Theorem 10 at the end of the sequence only: the last entry of ``thm10_prefix_bounds``.
 
     steps [.., n], gnorm [.., n+1] -> [..]. Costs O(n) per evaluation of the virtual step
     instead of the O(n^2) of all prefixes, so bounds at a few rows of a long run stay cheap.
-    [DERIVED]
+    ``virtual`` [..]: a fixed virtual step instead of the optimised one. [DERIVED]
     """
     steps, g = _arr(steps), _arr(gnorm)
     n = steps.shape[-1]
@@ -328,6 +328,8 @@ def thm10_last_prefix(steps, D, gnorm, n_golden: int = 60) -> np.ndarray:
     def val(v):
         return D**2 / (2 * (Cn + v)) + 0.5 * (A / (R + v[..., None])).sum(-1) + 0.5 * v * Gn2
 
+    if virtual is not None:
+        return val(np.broadcast_to(np.asarray(virtual, dtype=np.float64), lead))
     gmax = np.nanmax(g, -1, initial=0.0)
     ref = np.maximum(np.max(steps, -1, initial=0.0), D / np.where(gmax > 0, gmax, np.inf))
     ref = np.where(ref > 0, ref, 1.0)
@@ -576,15 +578,19 @@ def thm10_expected_bound(trace, problem) -> torch.Tensor:
     """
     T = _full(trace)
     g = _np(trace["grad_norm"])
-    B = g.shape[0]
     has_G = problem.G is not None and getattr(problem, "G_scope", "global") == "global"
     g[:, T] = float(problem.G) if has_G else np.nan
     lr = _np(trace["lr"])
     v = lr.copy()
     v[:, T] = lr[:, T - 1]
+    D = _np(trace["dist"])[:, 0]
+    rows = _rows(T)
     with np.errstate(all="ignore"):
-        out = thm10_prefix_bounds(lr[:, :T], _np(trace["dist"])[:, 0], g, virtual=v)
-    del B
+        if len(rows) == T + 1:
+            return _tensor(thm10_prefix_bounds(lr[:, :T], D, g, virtual=v))
+        out = _nan_like(trace)
+        for n in rows:
+            out[:, n] = thm10_last_prefix(lr[:, :n], D, g[:, : n + 1], virtual=v[:, n])
     return _tensor(out)
 
 

@@ -288,3 +288,6 @@ def test_theorem10_last_prefix_equals_the_last_entry_of_all_prefixes():
         D = rng.uniform(0.5, 2.0, 5)
         full = thm10_prefix_bounds(steps, D, g)[:, -1]
         np.testing.assert_allclose(thm10_last_prefix(steps, D, g), full, rtol=1e-12)
+        v = rng.uniform(0.01, 1.0, (5, n + 1))
+        np.testing.assert_allclose(thm10_last_prefix(steps, D, g, virtual=v[:, -1]),
+                                   thm10_prefix_bounds(steps, D, g, virtual=v)[:, -1], rtol=1e-12)
