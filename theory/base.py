@@ -21,6 +21,7 @@ round-off around values that are exactly zero in exact arithmetic.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -86,6 +87,25 @@ class Result:
             if val not in allowed:
                 raise RatecheckError(f"{self.key}: {name}={val!r}; allowed: {', '.join(allowed)}")
         self.requires = frozenset(self.requires)
+
+
+_CACHE = "_per_check_cache"
+
+
+def per_trace(fn: Callable) -> Callable:
+    """Memoise ``fn(trace, *args)`` for the duration of one ``check``: a result's observed,
+    bound and scale are often three views of one computation (both sides of an identity),
+    which would otherwise run three times."""
+
+    @functools.wraps(fn)
+    def wrapper(trace, *args):
+        cache = trace.__dict__.setdefault(_CACHE, {})
+        key = (fn.__module__, fn.__qualname__, *(a if isinstance(a, (str, int, float)) else id(a) for a in args))
+        if key not in cache:
+            cache[key] = fn(trace, *args)
+        return cache[key]
+
+    return wrapper
 
 
 def register(result: Result) -> Result:
@@ -170,6 +190,16 @@ def check(result: Result, trace, problem) -> CheckResult:
     Diverged rows and rows after divergence are excluded; runs where ``applies`` is False are
     reported as not checked.
     """
+    # ``per_trace`` memos share work between this result's observed, bound and scale only:
+    # a trace may be edited between checks (its metadata, in tests), so none outlives a check.
+    trace.__dict__.pop(_CACHE, None)
+    try:
+        return _check(result, trace, problem)
+    finally:
+        trace.__dict__.pop(_CACHE, None)
+
+
+def _check(result: Result, trace, problem) -> CheckResult:
     obs = result.observed(trace, problem).to(torch.float64)
     bnd = result.bound(trace, problem).to(torch.float64)
     if obs.shape != bnd.shape:

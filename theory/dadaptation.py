@@ -28,7 +28,7 @@ import torch
 
 from ratecheck.errors import RatecheckError
 
-from .base import Provenance, Result, register
+from .base import per_trace, Provenance, Result, register
 
 PAPER = "Learning-Rate-Free Learning by D-Adaptation (Defazio & Mishchenko, ICML 2023)"
 ARXIV = "2301.07733"
@@ -436,11 +436,13 @@ _R(
 )
 
 
+@per_trace
 def _l4_scale(tr):
     g, gn2, d, sn = gammas_of(tr), col(tr, "grad_norm") ** 2, col(tr, "d"), col(tr, "s_norm")
     return torch.cumsum(g[:-1] * d**2 * gn2 + (g[1:] + g[:-1]) * sn**2, dim=0)
 
 
+@per_trace
 def _l4(tr):
     gam = gammas_of(tr)
     d, gn2, sn = col(tr, "d"), col(tr, "grad_norm") ** 2, col(tr, "s_norm")
@@ -533,6 +535,7 @@ _R(
 )
 
 
+@per_trace
 def _t2(tr, pb, form):
     d, dn = col(tr, "d"), col(tr, "d_next")
     t = theorem2_pick(d, dn)
@@ -598,6 +601,7 @@ _R(
 )
 
 
+@per_trace
 def _gd_identity(tr):
     eta, gn2 = col(tr, "lr"), col(tr, "grad_norm") ** 2
     disp = displacement(tr) if "x" in tr.iterates else col(tr, "s_norm")

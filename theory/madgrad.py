@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from .base import Provenance, Result, register
+from .base import per_trace, Provenance, Result, register
 from .momo import F64, all_runs, col, grads, hp, iterates, nan_where, steps
 
 PAPER = "Adaptivity without Compromise: MADGRAD (Defazio & Jelassi, JMLR 2022)"
@@ -185,6 +185,7 @@ def lambda_averaged(trace, problem=None) -> torch.Tensor:
     return ((col(trace, "c") - want).abs() <= 1e-12 * want).all(dim=0)
 
 
+@per_trace
 def ftrl_sides(trace, problem):
     T = steps(trace)
     g = effective_grads(trace, problem)
@@ -199,6 +200,7 @@ def ftrl_sides(trace, problem):
     return lhs, rhs, size
 
 
+@per_trace
 def l2_form(trace, problem):
     """(residual, 0, size) of the decaying-L2 form at rows k = 0..T-2, NaN at row T-1."""
     T = steps(trace)
@@ -223,6 +225,7 @@ def potential(trace, problem) -> torch.Tensor:
     return S * col(trace, "subopt") - torch.cumsum(lam * (g * (z - xs)).sum(-1), 0)
 
 
+@per_trace
 def potential_sides(trace, problem):
     phi = potential(trace, problem)
     prev = torch.cat([torch.zeros_like(phi[:1]), phi[:-1]])

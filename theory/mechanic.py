@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from .base import Provenance, Result, register
+from .base import per_trace, Provenance, Result, register
 from .momo import D_of, F64, all_runs, col, grads, hp, iterates, steps
 
 PAPER = "Mechanic: A Learning Rate Tuner (Cutkosky, Defazio & Mehta, NeurIPS 2023)"
@@ -116,6 +116,7 @@ def base_displacements(trace, g: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.zeros_like(steps_[:1]), torch.cumsum(steps_, dim=0)[:-1]], dim=0)
 
 
+@per_trace
 def regret_sides(trace, problem, S0: float = 1.0):
     """Both sides of the decomposition, cumulated over t, and the size of their terms.
 

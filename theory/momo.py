@@ -25,7 +25,7 @@ import torch
 
 from ratecheck.errors import RatecheckError
 
-from .base import ATOL, Provenance, Result, register
+from .base import per_trace, ATOL, Provenance, Result, register
 
 PAPER = "MoMo: Momentum Models for Adaptive Learning Rates (Schaipp, Ohana, Eickenberg, Defazio, Gower, ICML 2024)"
 ARXIV = "2305.07583"
@@ -158,6 +158,7 @@ def gap_size(trace) -> torch.Tensor:
     return col(trace, "h").abs() + col(trace, "rho") * col(trace, "lb").abs()
 
 
+@per_trace
 def fejer_sides(trace):
     """(||x_{t+1}-x*||^2 + tau_t a_t, ||x_t-x*||^2), each [T, B] (Lemma M1)."""
     return nxt(trace, "dist") ** 2 + col(trace, "tau") * model_gap(trace), col(trace, "dist") ** 2

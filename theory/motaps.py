@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Provenance, Result, register
+from .base import per_trace, Provenance, Result, register
 from .momo import F64, col, hp, nan_where, nxt, sample_indices, steps
 
 PAPER = "Stochastic Polyak Stepsize with a Moving Target (Gower, Defazio & Rabbat, 2021)"
@@ -95,6 +95,7 @@ def epoch_end(trace, problem) -> torch.Tensor:
     return ((t + 1) % problem.n == 0)[:, None]
 
 
+@per_trace
 def bookkeeping(trace, problem):
     """(sum of |recorded - replayed| over r, tau, abar; 0; size of those quantities), [T, B] each."""
     sh = shadow(trace, problem)
@@ -103,6 +104,7 @@ def bookkeeping(trace, problem):
     return diff, torch.zeros_like(diff), size
 
 
+@per_trace
 def sample_step_sides(trace, problem):
     """Both sides of the sample-step inequality (rows with r_t < 0: NaN), and the terms' size."""
     sh = shadow(trace, problem)
@@ -119,6 +121,7 @@ def sample_step_sides(trace, problem):
     return nan_where(ok, left), nan_where(ok, right), size
 
 
+@per_trace
 def lyapunov_sides(trace, problem):
     """TAPS: V_{t+1} + gamma(2-gamma) r_t^2/q_t vs V_t with the replayed alpha (rows r_t < 0: NaN)."""
     sh = shadow(trace, problem)
@@ -136,6 +139,7 @@ def phi(tau: torch.Tensor, abar: torch.Tensor, n: int) -> torch.Tensor:
     return 0.5 * n * (tau - abar) ** 2 + 0.5 * tau**2
 
 
+@per_trace
 def phi_sides(trace, problem):
     sh = shadow(trace, problem)
     tau_new = col(trace, "tau")

@@ -138,7 +138,7 @@ def rate_comparison(n, D, G, d0):
 # Trace layer (row n = step n; see theory/dadaptation.py for the conventions)
 # ---------------------------------------------------------------------------------------------
 
-from .base import Provenance, Result, register  # noqa: E402
+from .base import per_trace, Provenance, Result, register  # noqa: E402
 from .dadaptation import D_inf_of, D_of, col, displacement, estimate_ratio, has_hp, hp, steps, well_conditioned  # noqa: E402
 
 
@@ -269,6 +269,7 @@ _R(
 )
 
 
+@per_trace
 def _seq(tr, pb):
     d = torch.cat([col(tr, "d"), col(tr, "d_next")[-1:]], dim=0)
     lhs = seq_lemma_ratio(d)
