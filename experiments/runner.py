@@ -150,6 +150,7 @@ def run(
         "problem": problem.name,
         "problem_params": {k: v for k, v in problem.params.items() if isinstance(v, (int, float, str, bool))},
         "optimizer": optimizer.name,
+        "options": dict(getattr(optimizer, "options", {})),
         "hp": {k: v.cpu() for k, v in state["hp"].items()},
         "T": T,
         "batch_size": batch_size,

@@ -9,7 +9,8 @@ Layout of ``<out>/<spec name>-<spec hash>/`` (documented in docs/cli.md)::
     cells/<id>.npz        arrays of one cell (below)
     cells/<id>.json       metadata and check summaries of one cell; written last, so a cell
                           counts as done only once its JSON exists
-    checks.csv            the bound-check table, one row per (cell, result)
+    checks.csv            the check table, one row per (cell, result registered for the cell's
+                          optimizer): CHECK_COLUMNS, with the reason of every n/a and ERROR row
     figures/              images written by ``ratecheck plot``
 
 Arrays of ``cells/<id>.npz`` (B runs = hyper-parameter grid points x seeds, grid-major):
@@ -20,8 +21,9 @@ Arrays of ``cells/<id>.npz`` (B runs = hyper-parameter grid points x seeds, grid
     hp/<name>                   [B] per-run hyper-parameters; seeds [B]
     result/<key>/steps          [R'] steps of the stored observed/bound rows
     result/<key>/observed       [R', B] (or [R', groups] for results in expectation)
-    result/<key>/bound          same shape
-    result/<key>/holds|checked  bool [B or groups]; worst_ratio [.]; first_violation [.] (step, -1: none)
+    result/<key>/bound, tol     same shape (tol: the round-off tolerance of each row)
+    result/<key>/holds|checked  bool [B or groups]; rows_checked int [.] (informative rows);
+                                worst_ratio [.]; first_violation [.] (step, -1: none)
     pep/<key>/steps, pep/<key>/value   PEP worst-case points, when a result provides them
 
 Every write goes through ``ratecheck.atomic`` (temp file + rename).
@@ -45,8 +47,15 @@ import numpy as np
 from ratecheck.atomic import atomic_write, atomic_write_json
 from ratecheck.errors import RatecheckError
 
-FORMAT = 1
-CHECK_COLUMNS = ("problem", "optimizer", "result", "provenance", "iterate", "checked", "violated", "worst_ratio", "first_violation", "status")
+# 2: rows of theory.report (role, frac_checked, reason, n/a for every registered result), tol and
+# rows_checked arrays. Cells stored in another format are recomputed.
+FORMAT = 2
+CHECK_COLUMNS = ("problem", "optimizer", "result", "provenance", "role", "iterate", "checked", "total", "frac_checked",
+                 "violated", "worst_ratio", "first_violation", "status", "reason", "statement")
+# The terminal table: the long text columns (reason, statement) only with ``wide``.
+TABLE_COLUMNS = ("problem", "optimizer", "result", "role", "provenance", "checked", "frac_checked", "violated",
+                 "worst_ratio", "first_violation", "status")
+WIDE_COLUMNS = (*TABLE_COLUMNS, "reason", "statement")
 
 
 def spec_dir(out: str | Path, spec) -> Path:
@@ -109,9 +118,10 @@ class Store:
         if not (j.is_file() and j.with_suffix(".npz").is_file()):
             return False
         try:
-            return json.loads(j.read_text()).get("cell_hash") == cell.hash
+            meta = json.loads(j.read_text())
         except (OSError, json.JSONDecodeError):
             return False
+        return meta.get("cell_hash") == cell.hash and meta.get("format") == FORMAT
 
     def write_cell(self, cell_id: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
         npz = self.cells_dir / f"{cell_id}.npz"
@@ -159,7 +169,10 @@ class Store:
         w = csv.DictWriter(buf, fieldnames=CHECK_COLUMNS, lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({k: r.get(k, "") for k in CHECK_COLUMNS})
+            out = {k: r.get(k, "") for k in CHECK_COLUMNS}
+            if isinstance(out["frac_checked"], float):
+                out["frac_checked"] = round(out["frac_checked"], 4)
+            w.writerow(out)
         return atomic_write(self.root / "checks.csv", lambda f: f.write(buf.getvalue().encode()))
 
     # -- reading ---------------------------------------------------------------------------
@@ -201,46 +214,43 @@ def open_results(path: str | Path) -> Store:
 
 
 def check_rows(cells: list[StoredCell]) -> list[dict]:
-    """One row per (cell, result) from the stored summaries."""
+    """One row per (cell, result): the cell's labels and its stored ``theory.report.row``."""
     rows = []
     for c in cells:
         for r in c.meta.get("results", []):
             rows.append(
                 {
+                    **r,
                     "problem": c.problem_label,
                     "optimizer": c.label,
                     "result": r["key"],
-                    "provenance": r["provenance"],
-                    "iterate": r.get("iterate", ""),
-                    "checked": r.get("checked", 0),
-                    "violated": r.get("violated", 0),
-                    "worst_ratio": r.get("worst_ratio"),
-                    "first_violation": r.get("first_violation", -1),
-                    "status": r["status"],
+                    "role": r.get("role", "theorem"),
                 }
             )
     return rows
 
 
-def failing(rows: list[dict]) -> list[dict]:
-    """Rows of asserted (non-[UNVERIFIED]) results that are violated or failed to evaluate."""
-    return [r for r in rows if r["status"] in ("VIOLATED", "ERROR")]
+def format_table(rows: list[dict], wide: bool = False) -> str:
+    """The check table for a terminal; ``wide`` adds the reason and statement columns."""
+    from ratecheck.theory.report import fmt_ratio
 
-
-def format_table(rows: list[dict]) -> str:
     if not rows:
-        return "(no theory results applied to these cells)"
-    cols = CHECK_COLUMNS
+        return "(no theory results registered for these cells)"
+    cols = WIDE_COLUMNS if wide else TABLE_COLUMNS
 
     def cell(r, c):
         v = r.get(c)
         if c == "worst_ratio":
-            return "-" if v is None or v != v else f"{v:.3g}"
+            return fmt_ratio(v)
         if c == "first_violation":
             return "-" if v in (None, -1) else str(v)
-        if c == "checked" and r.get("units") == "groups":
-            return f"{v} groups"
-        return str(v)
+        if c == "checked":
+            total = r.get("total") or 0
+            out = f"{v}/{total}" if total else str(v or 0)
+            return out + (" groups" if r.get("units") == "groups" and total else "")
+        if c == "frac_checked":
+            return f"{v:.2f}" if r.get("checked") else "-"
+        return "" if v is None else str(v)
 
     cells = [[cell(r, c) for c in cols] for r in rows]
     width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]

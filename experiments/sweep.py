@@ -1,9 +1,10 @@
 """Run a whole spec: every missing cell as one batch, theory checked, results stored.
 
 For each cell (problem, optimizer, options) the runs are the hyper-parameter grid x seeds,
-stacked into one batch (chunked to ``max_batch``). The applicable theory results are evaluated
-on the full in-memory trace, before it is cut down to the recorded checkpoints, so a bound
-that needs every step (running sums of gradient norms, step sizes) is checked on every step.
+stacked into one batch (chunked to ``max_batch``). Every theory result registered for the
+cell's optimizer gets a row (``theory.report.row``): n/a with the reason where it does not apply,
+else checked on the full in-memory trace, before it is cut down to the recorded checkpoints, so a
+bound that needs every step (running sums of gradient norms, step sizes) is checked on every step.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
     norms = refine_norms(cell, store, seeds) if cell.optimizer.refine_from is not None else None
     extra = init_extras(opt, cell.optimizer, spec.T, norms)
     # Some results need every iterate (displacements, recomputed gradients); keep them when the
-    # [T+1, B, d] float tensor of one chunk fits the budget, else those results report an error.
+    # [T+1, B, d] float tensor of one chunk fits the budget, else those results are n/a
+    # ("iterates not kept", raised by theory.access as Unavailable).
     keep = (spec.T + 1) * min(B, spec.max_batch) * problem.d * 8 <= ITERATE_BUDGET_BYTES
     traces = []
     for lo in range(0, B, spec.max_batch):
@@ -161,7 +163,7 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
         if bar is not None:
             bar.end_batch()
     trace = concat(traces)
-    trace.meta.update(options=cell.optimizer.options, label=cell.optimizer.label)
+    trace.meta["label"] = cell.optimizer.label  # runner.run records the options, defaults included
     results, result_arrays = evaluate_theory(cell, trace, problem)
 
     rows = torch.arange(spec.T + 1) if cp is None else cp
@@ -177,9 +179,9 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
         n = arrs["observed"].shape[0]
         r = rows[rows < n]
         arrays[f"result/{key}/steps"] = trace.steps[r].numpy()
-        for name in ("observed", "bound"):
-            arrays[f"result/{key}/{name}"] = arrs[name][r].numpy()
-        for name in ("holds", "checked", "worst_ratio", "first_violation"):
+        for name in ("observed", "bound", "tol"):
+            arrays[f"result/{key}/{name}"] = arrs[name][r].to(torch.float64).numpy()
+        for name in ("holds", "checked", "rows_checked", "worst_ratio", "first_violation"):
             arrays[f"result/{key}/{name}"] = arrs[name].numpy()
         for name, val in arrs.get("pep", {}).items():
             arrays[f"pep/{key}/{name}"] = np.asarray(val)
@@ -210,52 +212,54 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
     return arrays, meta
 
 
+def check_row(result, trace: Trace, problem, why: str | None = None):
+    """``(row, CheckResult or None)``: one check table row (``theory.report.row``) for ``result``.
+
+    ``why``: the reason the result does not apply (``theory.candidates``) -> n/a with it. A check
+    raising ``theory.Unavailable`` (the trace lacks what the result needs: iterates not kept, a
+    subsampled trace, options not recorded) -> n/a with its message; any other exception -> an
+    ERROR row with the message (as its reason) and traceback (a bug in one result must not lose
+    the others).
+    The notebooks' check helpers call this too: one home for turning a check into a row.
+    """
+    from ratecheck import theory
+    from ratecheck.theory import report
+
+    if why is not None:
+        return report.row(result, reason=why), None
+    try:
+        c = theory.check(result, trace, problem)
+    except theory.Unavailable as e:
+        return report.row(result, reason=str(e)), None
+    except Exception as e:  # noqa: BLE001 - reported as an ERROR row, with its traceback
+        row = report.row(result, error=f"{type(e).__name__}: {e}")
+        # the message is also the row's reason: the column that says why a row is not ok
+        row.update(reason=row["error"], traceback=traceback.format_exc(limit=4))
+        return row, None
+    return report.row(result, c), c
+
+
 def evaluate_theory(cell: Cell, trace: Trace, problem) -> tuple[list[dict], dict[str, dict]]:
-    """Check each applicable result on the full trace; a failing evaluation is reported, not raised."""
+    """One table row per result registered for the cell's optimizer (``check_row``): n/a with the
+    reason where it does not apply (a problem tag missing, the other oracle), else checked on the
+    full trace; the checked ones also return their arrays for the store."""
     from ratecheck import theory
 
     stochastic = cell.problem.oracle == "stochastic"
-    results = theory.applicable(cell.optimizer.name, problem, stochastic)
+    candidates = theory.candidates(cell.optimizer.name, problem, stochastic)
     wanted = cell.spec.results
     if wanted != "auto":
-        results = [r for r in results if r.key in wanted]
-    results = [r for r in results if r.key not in cell.spec.exclude_results]
-    summaries, arrays = [], {}
-    for r in results:
-        info = {
-            "key": r.key, "title": r.title, "paper": r.paper, "arxiv": r.arxiv, "label": r.label,
-            "provenance": r.provenance.value, "source": r.source, "statement": r.statement, "kind": r.kind,
-            "iterate": r.iterate, "oracle": r.oracle, "in_expectation": r.in_expectation,
-            "units": "groups" if r.in_expectation else "runs",
-        }
-        try:
-            c = theory.check(r, trace, problem)
-        except Exception as e:  # a bug in one result must not lose the cell's other results
-            info.update(status="ERROR" if r.provenance.assertable else "error [UNVERIFIED]", checked=0, violated=0,
-                        worst_ratio=None, first_violation=-1, error=f"{type(e).__name__}: {e}",
-                        traceback=traceback.format_exc(limit=4))
-            summaries.append(info)
+        candidates = [(r, why) for r, why in candidates if r.key in wanted]
+    candidates = [(r, why) for r, why in candidates if r.key not in cell.spec.exclude_results]
+    rows, arrays = [], {}
+    for r, why in candidates:
+        row, c = check_row(r, trace, problem, why)
+        rows.append(row)
+        if c is None:
             continue
-        checked = c.checked.bool()
-        violated = (~c.holds.bool()) & checked
-        ratios = c.worst_ratio[checked]
-        ratios = ratios[~ratios.isnan()]
-        firsts = c.first_violation[violated]
-        if int(checked.sum()) == 0:
-            status = "n/a"
-        elif int(violated.sum()) == 0:
-            status = "ok"
-        else:
-            status = "VIOLATED" if r.provenance.assertable else "violated [UNVERIFIED]"
-        info.update(
-            status=status, checked=int(checked.sum()), violated=int(violated.sum()),
-            worst_ratio=float(ratios.max()) if ratios.numel() else None,
-            first_violation=int(firsts.min()) if firsts.numel() else -1,
-        )
-        summaries.append(info)
         arrays[r.key] = {
-            "observed": c.observed.to(torch.float64), "bound": c.bound.to(torch.float64),
-            "holds": c.holds.bool(), "checked": checked,
+            "observed": c.observed, "bound": c.bound, "tol": c.tol,
+            "holds": c.holds.bool(), "checked": c.checked.bool(), "rows_checked": c.rows_checked.to(torch.int64),
             "worst_ratio": c.worst_ratio.to(torch.float64), "first_violation": c.first_violation.to(torch.int64),
         }
         pep = r.extra.get("pep") if isinstance(r.extra, dict) else None
@@ -263,9 +267,9 @@ def evaluate_theory(cell: Cell, trace: Trace, problem) -> tuple[list[dict], dict
             try:
                 steps, values = pep(trace, problem)
                 arrays[r.key]["pep"] = {"steps": np.asarray(steps), "value": np.asarray(values)}
-            except Exception as e:  # PEP is an illustration; its failure is noted, not fatal
-                info["pep_error"] = f"{type(e).__name__}: {e}"
-    return summaries, arrays
+            except Exception as e:  # noqa: BLE001 - PEP is an illustration; its failure is noted, not fatal
+                row["pep_error"] = f"{type(e).__name__}: {e}"
+    return rows, arrays
 
 
 def _jsonable(d: dict) -> dict:

@@ -43,7 +43,7 @@ def d_ratio(cells, out: Path, fmt: str = "png") -> list[Path]:
 
 def lyapunov(cells, out: Path, fmt: str = "png") -> list[Path]:
     """Every result of kind "lyapunov": the quantity (solid) against its bound (dashed)."""
-    items = [(c, r) for c in cells for r in c.meta.get("results", []) if r.get("kind") == "lyapunov" and f"result/{r['key']}/bound" in c.arrays]
+    items = [(c, r) for c in cells for r in data.drawn_results(c, "lyapunov")]
     if not items:
         return []
     fig, axes = subplots(len(items), ncols=3)

@@ -46,6 +46,17 @@ def group_of_best(cell) -> int | None:
     return int(inv.reshape(-1)[np.argmax(best_runs(cell))])
 
 
+def drawn_results(cell, kind: str | None = None) -> list[dict]:
+    """The cell's stored result rows whose curves may be drawn: checked on at least one run (an
+    n/a result, e.g. one whose assumption is false on every run, is never drawn) and with arrays
+    in the store; only those of ``kind`` if given."""
+    return [
+        r for r in cell.meta.get("results", [])
+        if r.get("status") != "n/a" and r.get("checked", 0) > 0 and f"result/{r['key']}/bound" in cell.arrays
+        and (kind is None or r.get("kind") == kind)
+    ]
+
+
 def band(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Median and quantile band over runs (columns) of [T', B], ignoring NaN."""
     v = values if mask is None else values[:, mask]

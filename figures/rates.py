@@ -21,9 +21,13 @@ def by_problem(cells) -> dict[str, list]:
 
 
 def result_curve(cell, key: str, which: str, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Steps and [R', cols] values of a stored result, restricted to the selected runs."""
+    """Steps and [R', cols] values of a stored result, restricted to the selected runs; columns
+    of runs (or groups) the result was not checked on are NaN (nothing is drawn for them)."""
     a = cell.arrays
-    v = a[f"result/{key}/{which}"]
+    v = a[f"result/{key}/{which}"].astype(np.float64)
+    checked = a.get(f"result/{key}/checked")
+    if checked is not None and checked.shape[0] == v.shape[1]:
+        v = np.where(checked[None, :], v, np.nan)
     if v.shape[1] == mask.shape[0]:
         v = v[:, mask]
     else:  # checked in expectation: one column per grid point
@@ -63,9 +67,9 @@ def rate(cells, out: Path, fmt: str = "png") -> list[Path]:
                 ax.fill_between(t[keep], lo[keep], hi[keep], color=color(i), alpha=BAND_ALPHA, linewidth=0)
                 # Only the tightest bound at the horizon is drawn per method (all are in the slack figure).
                 best = None
-                for r in c.meta.get("results", []):
+                for r in data.drawn_results(c, "bound"):
                     key = r["key"]
-                    if f"result/{key}/bound" not in c.arrays or r.get("kind") != "bound" or r.get("iterate") not in iterates:
+                    if r.get("iterate") not in iterates:
                         continue
                     if not measures(c, key, name):
                         continue
@@ -99,10 +103,11 @@ def rate(cells, out: Path, fmt: str = "png") -> list[Path]:
 
 
 def slack(cells, out: Path, fmt: str = "png") -> list[Path]:
-    """observed / bound over time, one panel per cell with results; the line y = 1 is the bound."""
+    """observed / bound over time, one panel per cell with checked results (n/a ones are left
+    out); the line y = 1 is the bound."""
     paths = []
     for prob, group in by_problem(cells).items():
-        with_results = [c for c in group if any(f"result/{r['key']}/bound" in c.arrays for r in c.meta.get("results", []))]
+        with_results = [c for c in group if data.drawn_results(c)]
         if not with_results:
             continue
         fig, axes = subplots(len(with_results), ncols=3)
@@ -110,10 +115,8 @@ def slack(cells, out: Path, fmt: str = "png") -> list[Path]:
             mask = data.best_runs(c)
             j = 0
             positive = False
-            for r in c.meta.get("results", []):
+            for r in data.drawn_results(c):
                 key = r["key"]
-                if f"result/{key}/bound" not in c.arrays:
-                    continue
                 s, o = result_curve(c, key, "observed", mask)
                 _, b = result_curve(c, key, "bound", mask)
                 with np.errstate(all="ignore"):

@@ -25,6 +25,7 @@ Hyper-parameters are validated once, in ``init`` (a host sync there is fine), an
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -99,6 +100,18 @@ class Optimizer:
     problem_kwargs: tuple[str, ...] = ()
     # Valid hyper-parameters for the generic contract tests (required ones must appear here).
     example_hp: Mapping[str, Any] = {}
+
+    def __new__(cls, *args: Any, **options: Any):
+        # The constructor's keyword options (schedule, slice_p, variant, ...), recorded by the
+        # runner in the trace so that theory can tell which update a run used.
+        obj = super().__new__(cls)
+        try:
+            bound = inspect.signature(cls.__init__).bind(None, *args, **options)
+            bound.apply_defaults()
+            obj.options = {k: v for k, v in bound.arguments.items() if k != "self" and k not in ("args", "kwargs")}
+        except TypeError:  # a wrong call: __init__ reports it
+            obj.options = dict(options)
+        return obj
 
     # -- public API -------------------------------------------------------------------------
     def init(self, x0: torch.Tensor, **hp: Any) -> State:

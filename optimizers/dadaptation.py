@@ -7,7 +7,7 @@ Registered names:
   d-hat or the tighter d-tilde of v1 App. E.1) and ``G_term`` (step size (1) with G) [PAPER, v1];
 - ``dadapt_adagrad``: Algorithm 2, D-Adapted AdaGrad (coordinate-wise, l_inf distance) [PAPER, v1];
 - ``dadapt_gd``: the gradient-descent form (step d_k / sqrt(G^2 + sum ||g_i||^2)) [SECONDARY +
-  DERIVED, reference/dadaptation.md §1.4];
+  DERIVED, docs/references/dadaptation.md §1.4];
 - ``dadapt_sgd_code``, ``dadapt_adam_code``, ``dadapt_adagrad_code``: ``DAdaptSGD``,
   ``DAdaptAdam``, ``DAdaptAdaGrad`` of ``facebookresearch/dadaptation`` 3.2 [CODE], one
   reference optimizer over one parameter tensor per run (the code's scalars d, numerator, ...
@@ -100,7 +100,7 @@ def gd_form_step(state: State, grad: torch.Tensor, lr: torch.Tensor, gsq: torch.
         x_{k+1} = x_k - lr_k g_k
         d-hat_{k+1} = \sum_{i<=k} lr_i <g_i, x_0 - x_i> / ||x_{k+1} - x_0||,   d_{k+1} = max(d_k, d-hat_{k+1})
 
-    [DERIVED, reference/dadaptation.md §1.4, reference/prodigy.md §4]. ``gsq`` = ||g_k||^2;
+    [DERIVED, docs/references/dadaptation.md §1.4, docs/references/prodigy.md §4]. ``gsq`` = ||g_k||^2;
     ``kept``: the caller's own accumulators, carried into the new state and the info.
     Returns (new state, info).
     """
@@ -231,14 +231,16 @@ class DAdaptAdaGradPaper(Optimizer):
 
     ``info``: ``d`` = d_k, ``d_next`` = d_{k+1}, ``d_hat``, ``s_l1`` = ||s_{k+1}||_1,
     ``s_weighted_sq`` = ||s_{k+1}||^2_{A_{k+1}^{-1}}, ``weighted_sq`` =
-    \sum_{i<=k} d_i^2||g_i||^2_{A_i^{-1}}, ``a_l1`` = ||a_{k+1}||_1. There is no scalar step
-    (the step is the matrix A^{-1}), so no ``lr``.
+    \sum_{i<=k} d_i^2||g_i||^2_{A_i^{-1}}, ``a_l1`` = ||a_{k+1}||_1, ``g_inf`` = ||g_k||_inf =
+    max_j |g_kj| (its running maximum must stay <= G_inf for Lemma 17 and Theorem 18; recorded
+    so that theory can check that without the iterates). There is no scalar step (the step is
+    the matrix A^{-1}), so no ``lr``.
     """
 
     name = "dadapt_adagrad"
     reference = "Defazio & Mishchenko, arXiv 2301.07733, Algorithm 2"
     hyperparams = {"d0": d0_hp(), "G_inf": positive(None, "bound on ||g||_inf; a_0 = G_inf")}
-    info_keys = ("d", "d_next", "d_hat", "s_l1", "s_weighted_sq", "weighted_sq", "a_l1")
+    info_keys = ("d", "d_next", "d_hat", "s_l1", "s_weighted_sq", "weighted_sq", "a_l1", "g_inf")
     example_hp = {"d0": 1e-3, "G_inf": 2.0}
 
     def _init(self, x0, hp, **extra):
@@ -264,13 +266,13 @@ class DAdaptAdaGradPaper(Optimizer):
             "weighted_sq": weighted_sq, "x_avg": state["x_avg"] + col(d / d_sum) * (x - state["x_avg"]), "d_sum": d_sum,
         }
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "s_l1": s_l1, "s_weighted_sq": s_weighted_sq,
-                "weighted_sq": weighted_sq, "a_l1": a.sum(dim=-1)}
+                "weighted_sq": weighted_sq, "a_l1": a.sum(dim=-1), "g_inf": grad.abs().amax(dim=-1)}
         return new, info
 
 
 @register("dadapt_gd")
 class DAdaptGD(_Options):
-    r"""D-Adaptation in gradient-descent form [SECONDARY step; DERIVED estimate, reference/dadaptation.md §1.4].
+    r"""D-Adaptation in gradient-descent form [SECONDARY step; DERIVED estimate, docs/references/dadaptation.md §1.4].
 
         \lambda_k = d_k / sqrt(G^2 + \sum_{i<=k} ||g_i||^2)   (without ``G_term``: no G^2)
         x_{k+1} = x_k - \lambda_k g_k

@@ -6,7 +6,7 @@ Three methods:
 - ``mirror_madgrad``: the authors' mirror-descent variant (``madgrad/mirror_madgrad.py``) [CODE];
 - ``madgrad_paper``: the analysed variant, with the ``G`` term in the denominator and
   lambda-weighted primal averaging, as in the derived convergence theorem of
-  ``reference/madgrad.md`` §4.3 [SECONDARY for the G term; DERIVED for the indexing].
+  ``docs/references/madgrad.md`` §4.3 [SECONDARY for the G term; DERIVED for the indexing].
 
 Each run of a batch is independent: hyper-parameters are tensors [B] and every operation is
 elementwise or reduces over the last dim only.
@@ -131,7 +131,7 @@ class MirrorMADGRAD(Optimizer):
         z       -= lr' * (k+1)^(1/3) * g_k / (v^(1/3) + eps)   (zero denominators: no move)
         x_{k+1} = (1 - c) * x_k + c * z
 
-    Equivalently [DERIVED, reference/madgrad.md §3] v_{k+1} = (k+1)^(-1/2) sum_{i<=k} sqrt(i+1) g_i^2.
+    Equivalently [DERIVED, docs/references/madgrad.md §3] v_{k+1} = (k+1)^(-1/2) sum_{i<=k} sqrt(i+1) g_i^2.
 
     Reference: facebookresearch/madgrad ``madgrad/mirror_madgrad.py`` (1.3); arXiv 2101.11075.
 
@@ -200,7 +200,7 @@ class MADGRADPaper(Optimizer):
 
     Provenance: the G term and its omission from Algorithm 1 are [SECONDARY] (a third-party
     note quoting the paper); the paper's own index on lam in the G term is [UNVERIFIED]. The
-    indexing here is the one of the derived theorem in reference/madgrad.md §4.3 [DERIVED],
+    indexing here is the one of the derived theorem in docs/references/madgrad.md §4.3 [DERIVED],
     whose bound (needs |g_{k,j}| <= G) the theory module evaluates. Reference: arXiv 2101.11075.
 
     info: ``lr``, ``lambda`` (lam_k), ``c`` (c_{k+1}), ``S`` (S_{k+1}), ``denom_min``,
@@ -208,7 +208,7 @@ class MADGRADPaper(Optimizer):
     """
 
     name = "madgrad_paper"
-    reference = "Defazio & Jelassi, arXiv 2101.11075 (analysed variant); reference/madgrad.md §4.3"
+    reference = "Defazio & Jelassi, arXiv 2101.11075 (analysed variant); docs/references/madgrad.md §4.3"
     info_keys = ("lr", "lambda", "c", "S", "denom_min", "denom_max")
     example_hp = {"lr": 0.1, "G": 2.0, "momentum": 0.9}
 

@@ -26,12 +26,12 @@ class MDA(Optimizer):
     with c = 1 - momentum (``averaging="constant"``, the practical form) or
     c_{k+1} = lam_{k+1} / S_{k+1}, S_k = sum_{i<=k} lam_i (``averaging="lambda"``, the
     lambda-weighted average x_k = S_k^{-1} sum_{i<=k} lam_i z_i that the derived convex bound
-    of reference/mda.md §3.2 needs).
+    of docs/references/mda.md §3.2 needs).
 
     Provenance: the recursion is [SECONDARY] (two independent third-party implementations,
     ``zihsyuan1214/rmda`` and a student project, agree; there is no official code and the
     paper's text was not available). Its reading as heavy-ball SGD with a decaying L2 pull
-    toward x_0 is [DERIVED] (reference/mda.md §2). The paper's default hyper-parameters are
+    toward x_0 is [DERIVED] (docs/references/mda.md §2). The paper's default hyper-parameters are
     unknown, so ``lr`` is required. Reference: arXiv 2010.10502.
 
     info: ``lr``, ``lambda`` (lam_k), ``beta`` (sqrt(k+1), the dual-averaging scaling used for

@@ -4,7 +4,7 @@ Cutkosky, Defazio, Mehta, *Mechanic: A Learning Rate Tuner*, arXiv 2306.00144 (N
 The update follows the authors' PyTorch code, mechanic-pytorch 0.0.1
 (``optimizedlearning/mechanic``, ``src/mechanic_pytorch/mechanic.py``) [CODE]; the variant
 "optax" follows ``google-deepmind/optax``, ``optax/contrib/_mechanic.py`` [CODE]. The paper's
-Algorithm 1 itself was not available (see shared/reference/mechanic.md, [UNVERIFIED] there).
+Algorithm 1 itself was not available (see docs/references/mechanic.md, [UNVERIFIED] there).
 
 With the base optimizer producing the update u_t from the gradient g_t at x_t, and n tuners
 with decay factors beta_i, the method plays x_t = x_ref + S_t Delta_t, S_t = sum_i s_{t,i}:
@@ -184,7 +184,7 @@ class Mechanic(Optimizer):
 
         delta = state["delta"] if self.store_delta else (x - x_ref) / col(S + eps)
         # mechanic-pytorch evaluates the decay term at the parameters after the base step;
-        # both JAX versions at x_t (shared/reference/mechanic.md, section 3).
+        # both JAX versions at x_t (docs/references/mechanic.md, section 3).
         point = y if self.variant == "pytorch" else x
         decay = col(lam) * point * col(S) * col(norm(grad)) / col(norm(point) + eps)
         h = dot(delta, grad + decay)

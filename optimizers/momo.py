@@ -4,7 +4,7 @@ Schaipp, Ohana, Eickenberg, Defazio, Gower, *MoMo: Momentum Models for Adaptive 
 Rates*, arXiv 2305.07583 (ICML 2024). Both follow the authors' code, momo-opt 0.1.0
 (``fabian-sp/MoMo``, ``momo/momo.py`` and ``momo/momo_adam.py``) [CODE]; the closed-form
 step is the proximal step of the truncated momentum model [DERIVED in
-shared/reference/momo.md, section 1]. No difference between the paper's form and this code is
+docs/references/momo.md, section 1]. No difference between the paper's form and this code is
 established (the paper's text was not available; see docs/optimizers_mechanic_momo.md).
 
 With f_k the loss and g_k the gradient at x_k, EMAs with weight beta,

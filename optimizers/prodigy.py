@@ -11,7 +11,7 @@ Registered names:
 - ``dadapt_resetting``: D-Adaptation with Resetting, a reconstruction of the design in the
   paper's v1 [UNVERIFIED]; again only d <= max(d_0, D) is [DERIVED].
 
-See reference/prodigy.md for provenance; the paper's full text was not available.
+See docs/references/prodigy.md for provenance; the paper's full text was not available.
 Undefined estimates (zero denominator) are NaN in ``info`` and leave d unchanged.
 """
 
@@ -134,7 +134,7 @@ class ProdigyAdamCode(Optimizer):
 class ProdigyGD(_Options):
     r"""Prodigy, gradient-descent version (paper Algorithm 1) with weights \lambda_k = 1.
 
-    Step [SECONDARY: quoted by the ICLR-2024 reviews], estimate [DERIVED, reference/prodigy.md §2.1]:
+    Step [SECONDARY: quoted by the ICLR-2024 reviews], estimate [DERIVED, docs/references/prodigy.md §2.1]:
 
         \eta_k = d_k^2 / sqrt(d_k^2 G^2 + \sum_{i<=k} d_i^2 ||g_i||^2)
         x_{k+1} = x_k - \eta_k g_k
@@ -144,7 +144,7 @@ class ProdigyGD(_Options):
     The paper's output (a weighted average over a chosen prefix) is [UNVERIFIED]; recorded
     weights \eta_k let the caller form x-hat_n = \sum\eta_k x_k / \sum\eta_k.
 
-    ``info`` (reference/prodigy.md §4 notation): ``d`` = d_k, ``d_next`` = d_{k+1}, ``d_hat``,
+    ``info`` (docs/references/prodigy.md §4 notation): ``d`` = d_k, ``d_next`` = d_{k+1}, ``d_hat``,
     ``lr`` = \eta_k, ``numerator`` = \sum_{i<=k}\eta_i<g_i,x_0-x_i>, ``s_norm`` =
     ||x_{k+1}-x_0||, ``sum_lr2_g2`` = Q_k = \sum_{i<=k}\eta_i^2||g_i||^2, ``weighted_sq`` =
     S_k = \sum_{i<=k} d_i^2||g_i||^2.
@@ -176,7 +176,7 @@ class ProdigyDA(_Options):
     r"""Prodigy, dual-averaging version: a reconstruction [UNVERIFIED] of the paper's Algorithm 2.
 
     Only \lambda_k = d_k^2 is [SECONDARY]; whether \gamma uses d_{k+1} or d_k is not known
-    (here d_{k+1}, reference/prodigy.md §2.2):
+    (here d_{k+1}, docs/references/prodigy.md §2.2):
 
         s_{k+1} = s_k + d_k^2 g_k
         d-hat_{k+1} = \sum_{i<=k} d_i^2 <g_i, x_0 - x_i> / ||s_{k+1}||

@@ -1,7 +1,7 @@
 """TAPS and MOTAPS: stochastic Polyak steps toward per-datapoint targets (arXiv 2106.11851), batched.
 
 Both follow the official code, ``gowerrobert/StochOpt-py`` ``algorithms.py::taps`` [CODE], as
-transcribed in reference/motaps.md §2. They keep one target alpha_i per data point, so a run's
+transcribed in docs/references/motaps.md §2. They keep one target alpha_i per data point, so a run's
 state holds a [n] vector and every step needs the index of the sampled point.
 """
 
@@ -51,12 +51,13 @@ class _Targeted(Optimizer):
     reg * ||w||^2 / 2; here f_i is whatever the problem's component oracle returns, and tau
     must be the minimum of the problem's f = (1/n) sum_i f_i.
 
-    info: ``lr`` (the rescaled gamma), ``tau``, ``alphabar`` (after the step), ``coef``, ``r``.
+    info: ``lr`` (the rescaled gamma), ``tau``, ``alphabar`` (after the step), ``coef``, ``r``,
+    ``idx`` (the sampled point i, so that theory can replay alpha without the sampler).
     """
 
     needs_loss = True
     needs_indices = True
-    info_keys = ("lr", "tau", "alphabar", "coef", "r")
+    info_keys = ("lr", "tau", "alphabar", "coef", "r", "idx")
 
     def _tau0(self, x0: torch.Tensor, hp: dict[str, torch.Tensor], extra: dict) -> torch.Tensor:
         raise NotImplementedError
@@ -108,7 +109,7 @@ class _Targeted(Optimizer):
             shift = gamma * (tau - abar)
             alpha = alpha + col(shift)
             abar = abar + shift
-        info = {"lr": gamma, "tau": tau, "alphabar": abar, "coef": coef, "r": r}
+        info = {"lr": gamma, "tau": tau, "alphabar": abar, "coef": coef, "r": r, "idx": idx[:, 0]}
         return {"x": x_new, "z": z, "alpha": alpha, "alphabar": abar, "tau": tau, "n": n}, info
 
 
@@ -148,7 +149,7 @@ class MOTAPS(_Targeted):
     __doc__ = (
         "MOTAPS: TAPS with a moving total target tau, updated once per epoch [CODE].\n\n"
         "The tau update is a gradient step of size tau_lr/(n+1) on "
-        "phi(tau) = n/2 (tau - abar)^2 + tau^2/2 [DERIVED, reference/motaps.md §4].\n"
+        "phi(tau) = n/2 (tau - abar)^2 + tau^2/2 [DERIVED, docs/references/motaps.md §4].\n"
         "Reference: Gower, Defazio & Rabbat, arXiv 2106.11851; gowerrobert/StochOpt-py "
         "algorithms.py::taps (function defaults tau = 0, tau_lr = 0.01, beta = 0; main.py's lr "
         "depends on the L2 weight of its logistic problem, so lr is required here).\n\n" + _Targeted.__doc__

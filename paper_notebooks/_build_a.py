@@ -82,63 +82,72 @@ T_START = time.perf_counter()
 '''
 
 CHECKS = '''
-ROWS = []  # the check table: one row per (run, result) or stated reference value
+from ratecheck.experiments.sweep import check_row
+from ratecheck.theory import report
+
+ROWS = []  # the check table: one row (theory.report.row) per (run, result), or a stated reference value
 
 
 def check_results(run_label, trace, problem, keys=None, prefix="", stochastic=False):
-    """Check the registered results that apply to this run (or ``keys``) whose key starts with ``prefix``;
-    add rows to the table; return {key: CheckResult}."""
-    found = theory.applicable(trace.meta["optimizer"], problem, stochastic) if keys is None else [theory.get(k) for k in keys]
-    found = [r for r in found if r.key.startswith(prefix)]
+    """Check the results registered for this run's optimizer (or ``keys``) whose key starts with
+    ``prefix``. Every one gets a row: n/a with the reason where it does not apply or the trace lacks
+    what it needs, ERROR where its evaluation raises. Returns {key: CheckResult} of those evaluated."""
+    if keys is None:
+        found = theory.candidates(trace.meta["optimizer"], problem, stochastic)
+    else:
+        found = [(theory.get(k), None) for k in keys]
     out = {}
-    for r in found:
-        c = theory.check(r, trace, problem)
-        checked = c.checked.bool()
-        bad = (~c.holds.bool()) & checked
-        ratios = c.worst_ratio[checked]
-        ratios = ratios[~ratios.isnan()]
-        n = int(checked.sum())
-        if n == 0:
-            status = "n/a"
-        elif int(bad.sum()) == 0:
-            status = "ok"
-        else:
-            status = "VIOLATED" if r.provenance.assertable else "violated [UNVERIFIED]"
-        ROWS.append({"run": run_label, "problem": problem.name, "result": r.key, "provenance": r.provenance.value,
-                     "checked": n, "violated": int(bad.sum()),
-                     "worst_ratio": float(ratios.max()) if ratios.numel() else float("nan"), "status": status, "detail": ""})
-        out[r.key] = c
+    for r, why in found:
+        if not r.key.startswith(prefix):
+            continue
+        row, c = check_row(r, trace, problem, why)
+        ROWS.append({"run": run_label, "problem": problem.name, "result": r.key, **row})
+        if c is not None:
+            out[r.key] = c
     return out
 
 
 def value_check(name, provenance, source, ok, detail=""):
     """A stated value or property that is not a registered Result (e.g. a reference-note number)."""
-    status = "ok" if ok else ("VIOLATED" if provenance != "UNVERIFIED" else "violated [UNVERIFIED]")
-    ROWS.append({"run": "-", "problem": "-", "result": f"{name} ({source})", "provenance": provenance,
-                 "checked": 1, "violated": int(not ok), "worst_ratio": float("nan"), "status": status, "detail": detail})
+    status = "ok" if ok else ("VIOLATED" if provenance != "UNVERIFIED" else "shown: violated")
+    ROWS.append({"run": "-", "problem": "-", "result": f"{name} ({source})", "role": "value", "provenance": provenance,
+                 "checked": 1, "frac_checked": 1.0, "violated": int(not ok), "worst_ratio": None, "status": status,
+                 "reason": detail})
 '''
 
 FINAL = '''
-table = pd.DataFrame(ROWS)
+COLUMNS = ["run", "problem", "result", "role", "provenance", "checked", "frac_checked", "violated", "worst_ratio", "status", "reason"]
+table = pd.DataFrame(ROWS)[COLUMNS]
+table["worst_ratio"] = table["worst_ratio"].map(report.fmt_ratio)
 with pd.option_context("display.max_rows", 500, "display.width", 250, "display.max_colwidth", 90):
     print(table.to_string(index=False))
 print(f"\\nnotebook ran in {time.perf_counter() - T_START:.1f} s (QUICK = {QUICK})")
-asserted = table[table.provenance != "UNVERIFIED"]
-failing = asserted[asserted.status.isin(["VIOLATED", "ERROR"])]
-if not (asserted.status == "ok").any():
-    raise AssertionError("no asserted (non-[UNVERIFIED]) result was checked on any run")
-if len(failing):
-    raise AssertionError("violated: " + "; ".join(f"{r.result} on {r.run}/{r.problem}" for r in failing.itertuples()))
+results = [r for r in ROWS if r["role"] != "value"]
+values = [r for r in ROWS if r["role"] == "value"]
+print(report.headline(results))
+if values:
+    print("stated values: " + ", ".join(f"{sum(r['status'] == s for r in values)} {s}" for s in sorted({r["status"] for r in values})))
+if not any(r["status"] == "ok" and r["role"] == "theorem" for r in results):
+    raise AssertionError("no theorem was checked on any run")
+failing = report.failing(ROWS)
+if failing:
+    raise AssertionError("failing: " + "; ".join(f"{r['result']} on {r['run']}/{r['problem']}: {r['status']} {r['reason']}" for r in failing))
 print("PASS")
 '''
 
 FINAL_MD = '''
 ## Check table
 
-One row per (run, result): `checked` runs where the result's assumptions hold, `violated` runs
-with a step where observed > bound beyond the package tolerance (relative 1e-9), `worst_ratio`
-max observed/bound. [UNVERIFIED] rows are shown, never counted. The last line is `PASS`, or an
-AssertionError lists the violated asserted results.
+One row per (run, result registered for the run's optimizer), from `ratecheck.theory.report`:
+`checked` runs where the result's assumptions hold and at least one step is informative (a 1%
+violation would exceed the round-off tolerance, docs/theory/README.md#tolerance),
+`frac_checked` the fraction of steps that were informative, `violated` runs with a step where
+observed > bound beyond the tolerance, `worst_ratio` max observed/bound. `n/a` rows say why in
+`reason`; `role` separates theorems from implementation checks (true by construction of the
+update) and errata (printed statements known to be false: expected to fail, never counted);
+[UNVERIFIED] rows are shown, never counted; `value` rows are numbers stated in our reference
+notes. The headline counts theorems apart. The last line is `PASS`, or an AssertionError lists
+the violated or failing asserted results.
 '''
 
 
@@ -348,11 +357,12 @@ def nb01():
         code("""
         g_flat = np.ones(T_OPT)
         lam, bound_opt = S.optimal_schedule(g_flat, 1.0)
+        lam = lam.numpy()
         t = np.arange(1, T_OPT + 1)
         bench = {
             "constant": S.constant_step_thm10(T_OPT)[1],
-            "linear 1 - t/(T+1)": S.thm10_optimal_base(1 - t / (T_OPT + 1), 1.0, g_flat)[1],
-            "cosine": S.thm10_optimal_base(0.5 * (1 + np.cos(np.pi * (t - 1) / T_OPT)), 1.0, g_flat)[1],
+            "linear 1 - t/(T+1)": float(S.thm10_optimal_base(1 - t / (T_OPT + 1), 1.0, g_flat)[1]),
+            "cosine": float(S.thm10_optimal_base(0.5 * (1 + np.cos(np.pi * (t - 1) / T_OPT)), 1.0, g_flat)[1]),
             "numerically optimal": bound_opt,
         }
         display(pd.DataFrame([{"schedule": k, "sqrt(T) x Theorem-10 bound": math.sqrt(T_OPT) * v} for k, v in bench.items()]))
@@ -371,12 +381,12 @@ def nb01():
         p, tr, _ = runs[("l1_distance", "linear")]
         b = int(torch.argmin(tr["subopt"][-1]))
         a = S.run_arrays(tr, p)
-        g_obs, D_obs = a["gnorm"][b], float(a["D"][b])
+        g_obs, D_obs = a["gnorm"][:, b], float(a["D"][b])  # time on dim 0
         lam_obs, bound_obs = S.optimal_schedule(g_obs, D_obs)
-        ref_steps = S.refined_schedule(g_obs, D_obs)
+        lam_obs, ref_steps = lam_obs.numpy(), S.refined_schedule(g_obs, D_obs).numpy()
         print(f"l1_distance, norms of the best linear run: Theorem-10-optimal bound {bound_obs:.4g}; "
               f"refined (B) bound {float(S.refined_bound(g_obs, D_obs)):.4g}; linear decay as run, Theorem 10 "
-              f"{float(S.thm10_prefix_bounds(a['steps'][b], D_obs, g_obs)[-1]):.4g}")
+              f"{float(S.thm10_prefix_bounds(a['steps'][:, b], D_obs, g_obs)[-1]):.4g}")
 
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
         axes[0].plot(t / T_OPT, shape, color=color(0), label="numerically optimal (Theorem 10)")
@@ -385,7 +395,7 @@ def nb01():
         n_obs = len(g_obs)
         axes[1].plot(np.arange(n_obs), lam_obs / lam_obs.max(), color=color(0), label="numerically optimal (Theorem 10)")
         axes[1].plot(np.arange(n_obs - 1), ref_steps / ref_steps.max(), color=color(2), label="refined, bound (B)")
-        axes[1].plot(np.arange(n_obs - 1), a["steps"][b] / a["steps"][b].max(), color=color(1), label="linear decay (as run)", **BOUND_STYLE)
+        axes[1].plot(np.arange(n_obs - 1), a["steps"][:, b] / a["steps"][:, b].max(), color=color(1), label="linear decay (as run)", **BOUND_STYLE)
         axes[1].set(xlabel="step t", ylabel="eta_t / max", title="l1_distance: observed norms")
         """, LEGENDS_AND_SHOW),
     ]
@@ -453,12 +463,12 @@ def nb02():
         d = toy["I"]["d"][:T_TOY, 0]
         d_hat = toy["I"]["d_hat"][:T_TOY, 0]
         plateau_ok = bool(torch.all((d[26:] - 0.5003164).abs() <= 1e-6))
-        value_check("|x| toy: d_k = 0.5003164 for k >= 26", "DERIVED", "reference/dadaptation.md §4", plateau_ok, f"d_99 = {float(d[-1]):.7f}")
+        value_check("|x| toy: d_k = 0.5003164 for k >= 26", "DERIVED", "docs/references/dadaptation.md §4", plateau_ok, f"d_99 = {float(d[-1]):.7f}")
         lo, hi = float(d_hat[40:61].min()), float(d_hat[40:61].max())
-        value_check("|x| toy: d-hat in [0.358, 0.450] over k = 40..60", "DERIVED", "reference/dadaptation.md §4",
+        value_check("|x| toy: d-hat in [0.358, 0.450] over k = 40..60", "DERIVED", "docs/references/dadaptation.md §4",
                     round(lo, 3) >= 0.358 and round(hi, 3) <= 0.450, f"[{lo:.4f}, {hi:.4f}]")
         d2 = float(toy["II"]["d"][T_TOY - 1, 0])
-        value_check("|x| toy: Option II plateau 0.6145", "DERIVED", "reference/dadaptation.md §4", abs(d2 - 0.6145) <= 5e-4, f"{d2:.5f}")
+        value_check("|x| toy: Option II plateau 0.6145", "DERIVED", "docs/references/dadaptation.md §4", abs(d2 - 0.6145) <= 5e-4, f"{d2:.5f}")
 
         fig, ax = plt.subplots(figsize=(5.5, 3.3))
         k = np.arange(T_TOY)
@@ -506,7 +516,7 @@ def nb02():
         md("""
         ## 3. The per-step computable bound vs the observed weighted average
 
-        `dadaptation.weighted_average_bound`: the d-weighted average of f(x_k) - f* (which bounds
+        `dadaptation.L9` divided by sum d_k: the d-weighted average of f(x_k) - f* (which bounds
         f(x-hat_n) - f* by Jensen) against Lemma 9's right side divided by sum d_k, evaluated from the
         run alone at every step; and Theorem 10's explicit rate where its condition n >= 2 n-hat holds.
         """),
@@ -515,13 +525,14 @@ def nb02():
         for ax, name in zip(axes, ("l1_distance", "logistic")):
             p, tr, checks = lib[(name, "no G")]
             k = np.arange(1, T + 1)
-            c = checks["dadaptation.weighted_average_bound"]
-            ax.plot(k, c.observed[:, 0], color=color(0), label="weighted average of f(x_k) - f*")
-            ax.plot(k, c.bound[:, 0], color=color(0), label="computable bound (Lemma 9) [PAPER]", **BOUND_STYLE)
+            c = checks["dadaptation.L9"]
+            dsum = torch.cumsum(tr["d"][:T, 0].double(), 0)
+            ax.plot(k, c.observed[:, 0] / dsum, color=color(0), label="weighted average of f(x_k) - f*")
+            ax.plot(k, c.bound[:, 0] / dsum, color=color(0), label="computable bound (Lemma 9) [PAPER]", **BOUND_STYLE)
             if "dadaptation.T10" in checks:
                 b10 = checks["dadaptation.T10"].bound[:, 0]
                 ok = torch.isfinite(b10)
-                ax.plot(k[ok.numpy()], b10[ok], color=color(1), label="Theorem 10 (once settled) [PAPER]", **BOUND_STYLE)
+                ax.plot(k[ok.numpy()], b10[ok], color=color(1), label="Theorem 10 (once settled) [DERIVED]", **BOUND_STYLE)
             ax.plot(k, tr["subopt"][:T, 0], color=color(2), lw=0.6, alpha=0.7, label="f(x_k) - f*")
             ax.set(xscale="log", yscale="log", xlabel="step n", ylabel="suboptimality", title=f"{name}, first start")
             ax.legend(frameon=False, fontsize=7)
@@ -551,7 +562,7 @@ def nb02():
             ax.plot(SGD_LRS, avg, "-o", ms=3, color=color(0), label="SGD, average iterate")
             ax.plot(SGD_LRS, last, "-o", ms=3, color=color(1), label="SGD, last iterate")
             da_last = float(tr_da["subopt"][-1].median())
-            da_avg = float(checks_da["dadaptation.weighted_average_bound"].observed[-1].median())
+            da_avg = float(checks_da["dadaptation.T10"].observed[-1].median())
             ax.axhline(da_avg, color=color(0), label="D-Adaptation, d-weighted average", **BOUND_STYLE)
             ax.axhline(da_last, color=color(1), label="D-Adaptation, last", **BOUND_STYLE)
             ax.set(xscale="log", yscale="log", xlabel="SGD lr", ylabel=f"f - f* after {T} steps", title=name)
@@ -584,20 +595,21 @@ def nb03():
         **Claims.**
         - [PAPER, v4 abstract] Prodigy improves the convergence rate of D-Adaptation by a factor of
           sqrt(log(D/d_0)); in practice its estimate d grows much faster.
-        - [DERIVED, reference/prodigy.md §4] per-run inequalities P0-P4 (d-hat <= D; the distance
+        - [DERIVED, docs/references/prodigy.md §4] per-run inequalities P0-P4 (d-hat <= D; the distance
           travelled and the sum of squared steps bounded by the estimate), a suboptimality bound
           computable at every step, and the official code's invariant I-P.
         - [UNVERIFIED] the paper's theorem statements (its Theorem 1 shape, its sequence lemma) and
           the Resetting algorithm of v1: shown, never asserted.
 
-        The paper's full text was not available; see reference/prodigy.md for what is certain.
+        The paper's full text was not available; see docs/references/prodigy.md for what is certain.
 
         **Registered results** (provenance exactly as in `ratecheck.theory`):
 
         {claims(keys)}
 
-        Also checked on the Resetting runs: `dadaptation.T6_d_le_max_d0_D` (Theorem 6 bounds every
-        estimate that becomes d, since each epoch is Algorithm 1 with constant weights).
+        Also checked on the Resetting runs: `dadaptation.resetting_d_le_max_d0_D` (derived from
+        Theorem 6, which bounds every estimate that becomes d, since each epoch is Algorithm 1 with
+        constant weights).
         """),
         code(SETUP),
         code("""
@@ -738,7 +750,7 @@ def nb09():
         non-convex optimization*.
 
         **Claims.**
-        - [DERIVED, reference/spa_momentum.md §2] PyTorch SGD+M with steps lr_k and momentum beta is
+        - [DERIVED, docs/references/spa_momentum.md §2] PyTorch SGD+M with steps lr_k and momentum beta is
           exactly SPA: z_(k+1) = z_k - eta_k g_k, x_(k+1) = (1 - c) x_k + c z_(k+1), with c = 1 - beta,
           eta = lr/(1 - beta) for constant parameters (a recursion for varying lr).
         - [SECONDARY, Meta AI blog] momentum accelerates when the buffer correlates positively with the
@@ -848,8 +860,8 @@ def nb09():
             for i, (f, b) in enumerate(grid):
                 if b == 0:
                     continue
-                xs, zs = SP.spa_iterates(x[0, i].numpy(), g[:T, i].numpy(), eta_all[:, i], c_all[:, i])
-                dk = torch.from_numpy(zs - xs)  # [T+1, d]
+                xs, zs = SP.spa_iterates(x[0, i], g[:T, i], eta_all[:, i], c_all[:, i])
+                dk = zs - xs  # [T+1, d]
                 gk = g[:, i]
                 cos = -(gk * dk).sum(-1) / (gk.norm(dim=-1) * dk.norm(dim=-1)).clamp_min(1e-300)
                 ax.plot(np.arange(1, T + 1), cos[1:], color=color(i), lw=0.8, label=f"lr = {f}/L, beta = {b}")
@@ -927,7 +939,7 @@ def nb10():
 
         **Status.** ratecheck has no GradaGrad optimizer, no defaults and no bound: the update rule has
         not been read from the paper's text, and the project does not implement a method from a guess
-        (docs/gradagrad.md, reference/gradagrad.md §3). This notebook runs nothing and shows no result.
+        (docs/gradagrad.md, docs/references/gradagrad.md §3). This notebook runs nothing and shows no result.
 
         **What is known** [SECONDARY: the abstract, and the introduction as rendered by ar5iv]:
         - setting: stochastic minimisation of an expectation of convex, possibly non-smooth functions;
@@ -942,7 +954,7 @@ def nb10():
         (assumptions, constants, which iterate); the experiments (tasks, baselines, numbers). No
         official or third-party implementation is known.
 
-        **What could be checked without the rule** ([DERIVED], reference/gradagrad.md §4): identities
+        **What could be checked without the rule** ([DERIVED], docs/references/gradagrad.md §4): identities
         that hold for any positive diagonal scaling, monotone or not (the mirror-descent regret
         identity, the cost of non-monotonicity, the AdaGrad reference bound, the dual-averaging
         counterpart). The library does not implement them yet, so nothing is run here.

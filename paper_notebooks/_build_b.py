@@ -51,9 +51,10 @@ from ratecheck import figures
 from ratecheck.experiments import spec as specs
 from ratecheck.experiments import sweep
 from ratecheck.experiments.runner import run
-from ratecheck.experiments.store import failing, format_table, open_results
+from ratecheck.experiments.store import format_table, open_results
 from ratecheck.figures import data as fdata
 from ratecheck.figures.style import color, subplots
+from ratecheck.theory import report
 
 %matplotlib inline
 
@@ -80,27 +81,15 @@ def pick(cells, problem: str, label: str):
 
 
 def check_trace(trace, problem, problem_label: str, label: str, stochastic: bool = False, keys=None) -> None:
-    """Check registered results on one runner trace (every applicable one, or ``keys``); rows join ROWS."""
-    found = [theory.get(k) for k in keys] if keys else theory.applicable(trace.meta["optimizer"], problem, stochastic)
-    for r in found:
-        c = theory.check(r, trace, problem)
-        checked = c.checked.bool()
-        violated = checked & ~c.holds.bool()
-        ratios = c.worst_ratio[checked]
-        ratios = ratios[~ratios.isnan()]
-        if not bool(checked.any()):
-            status = "n/a"
-        elif not bool(violated.any()):
-            status = "ok"
-        else:
-            status = "VIOLATED" if c.asserted else "violated [UNVERIFIED]"
-        ROWS.append({
-            "problem": problem_label, "optimizer": label, "result": r.key, "provenance": r.provenance.value,
-            "iterate": r.iterate, "checked": int(checked.sum()), "violated": int(violated.sum()),
-            "worst_ratio": float(ratios.max()) if ratios.numel() else None,
-            "first_violation": int(c.first_violation[violated].min()) if bool(violated.any()) else -1,
-            "status": status,
-        })
+    """Check the results registered for this run's optimizer (or ``keys``) on one runner trace;
+    every one gets a row in ROWS (theory.report.row: n/a with the reason, or ERROR)."""
+    if keys:
+        found = [(theory.get(k), None) for k in keys]
+    else:
+        found = theory.candidates(trace.meta["optimizer"], problem, stochastic)
+    for r, why in found:
+        row, _ = sweep.check_row(r, trace, problem, why)
+        ROWS.append({**row, "problem": problem_label, "optimizer": label, "result": r.key})
 
 
 def show(paths) -> None:
@@ -117,11 +106,16 @@ def by_grid(cell, per_run, hp: str = "lr"):
 '''
 
 FINAL = '''
-# The check table: every (problem, optimizer, result) checked above. [UNVERIFIED] results are
-# shown but never counted; every asserted claim of this notebook must have been checked on at
-# least one run.
+# The check table (theory.report): every (problem, optimizer, result registered for it) above,
+# n/a rows with their reason. The headline counts theorems apart from implementation checks,
+# errata (expected to fail, never counted) and [UNVERIFIED] results (shown, never counted); every
+# asserted claim of this notebook must have been checked on at least one run.
 print(format_table(ROWS))
-bad = [f"{r['problem']} / {r['optimizer']}: {r['result']} [{r['provenance']}] {r['status']}" for r in failing(ROWS)]
+print("\\n" + report.headline(ROWS))
+for r in ROWS:
+    if r["status"] in ("n/a", "ERROR") and r.get("reason"):
+        print(f"  {r['status']:5s} {r['problem']} / {r['optimizer']}: {r['result']}: {r['reason']}")
+bad = [f"{r['problem']} / {r['optimizer']}: {r['result']} [{r['provenance']}] {r['status']} {r.get('reason', '')}" for r in report.failing(ROWS)]
 checked = {r["result"] for r in ROWS if r["checked"] > 0}
 bad += [f"{k}: not checked on any run" for k in MUST_CHECK if k not in checked]
 if bad:
@@ -209,7 +203,7 @@ def build_momo() -> Path:
         keys_with_prefix("momo."),
         """
         The paper's own convergence theorem was not available to this project
-        (shared/reference/momo.md §13), so nothing above quotes it: the asserted results are
+        (docs/references/momo.md §13), so nothing above quotes it: the asserted results are
         derived from the authors' update (momo-opt 0.1.0) with proofs in docs/theory/momo.md.
         """,
     )
@@ -222,7 +216,7 @@ def build_momo() -> Path:
         truncates it at a lower bound f_* and takes the proximal step on that model: the step
         is a Polyak-type step along the momentum direction, capped at the learning rate α.
 
-        **Headline claim** [SECONDARY: the abstract, quoted in shared/reference/momo.md §11]:
+        **Headline claim** [SECONDARY: the abstract, quoted in docs/references/momo.md §11]:
         MoMo makes SGD with momentum and Adam far less sensitive to the learning rate, and its
         MoMo* variant estimates an unknown lower bound online. This is a qualitative claim; the
         notebook shows it on two problems (sections 1 and 2) but does not turn it into a pass/fail
@@ -246,7 +240,7 @@ def build_momo() -> Path:
         L2-regularised logistic regression (breast cancer, minibatch 16, f* > 0: no
         interpolation) and an interpolating least-squares problem (minibatch 4, f* = 0).
         SGD-M uses dampening 0.9, the EMA form that puts it on MoMo's learning-rate scale (as in
-        the authors' step-back configs, shared/reference/momo.md §11); MoMo and MoMo-Adam use the
+        the authors' step-back configs, docs/references/momo.md §11); MoMo and MoMo-Adam use the
         lower bound lb = 0, valid for both losses. A cross at the top of a panel marks a grid
         point whose median run diverged.
         """),
@@ -462,10 +456,10 @@ def build_mechanic() -> Path:
         keys_with_prefix("mechanic."),
         """
         Not asserted: the paper's tuner-regret theorem (its constants, and whether it covers
-        several β < 1 or λ > 0) is [UNVERIFIED] in shared/reference/mechanic.md §4.4 and is not
+        several β < 1 or λ > 0) is [UNVERIFIED] in docs/references/mechanic.md §4.4 and is not
         registered. The average-iterate bound above reads the tuner's regret off the run instead
         of bounding it. The exact scale symmetry (η, s_init, m_0, ε) → (cη, s_init/c, c m_0, cε)
-        [DERIVED, reference/mechanic.md §5.7] is a statement about two runs in exact
+        [DERIVED, docs/references/mechanic.md §5.7] is a statement about two runs in exact
         arithmetic; section 3 shows it (and where float64 departs from it), without asserting.
         """,
     )
@@ -501,7 +495,7 @@ def build_mechanic() -> Path:
         ## 1. Learned scale vs the best hand-tuned learning rate
 
         One spec, two problems: the quadratic (d = 20, spectrum log-spaced in [0.01, 1], full
-        gradients; the setting of reference/mechanic.md §7.2) and L2-regularised logistic
+        gradients; the setting of docs/references/mechanic.md §7.2) and L2-regularised logistic
         regression (breast cancer, minibatch 16). SGD and Adam run over a grid of learning
         rates (the hand tuning); Mechanic over SGD and over Adam runs over the same grid of
         *base* learning rates η. The sweep evaluates Mechanic's registered results only (the
@@ -578,7 +572,7 @@ def build_mechanic() -> Path:
         Left panels: S · η at the last recorded step against η, with the grid optimum of the
         hand-tuned method (dashed); right: S_t · η over time for each η of Mechanic(SGD).
         S starts at 0 (s_init = 1e-8 enters through the wealth), so the first steps barely move;
-        the recursion of reference/mechanic.md §4.5 (one tuner, steady progress) needs about
+        the recursion of docs/references/mechanic.md §4.5 (one tuner, steady progress) needs about
         150 steps to grow from 1e-8 to 1.
         """),
         code("""
@@ -687,11 +681,11 @@ def build_mechanic() -> Path:
 
         With λ = 0, an SGD base and the exact Δ, the runs with hyper-parameters
         (η, s_init, m_0, ε) and (cη, s_init/c, c m_0, cε) play the same iterates in exact
-        arithmetic [DERIVED, reference/mechanic.md §5.7]; `theory.mechanic.rescaled_hp` builds
+        arithmetic [DERIVED, docs/references/mechanic.md §5.7]; `theory.mechanic.rescaled_hp` builds
         the second set (c a power of two, so the rescaling itself is exact). In float64 the
         base update u_t = (x_t − cηg_t) − x_t does not round like c·u_t, so the runs agree to
         the last bit only until the first one-ulp difference; the closed loop then amplifies it
-        (the last iterate of Mechanic has excursions, reference/mechanic.md §6). This is shown,
+        (the last iterate of Mechanic has excursions, docs/references/mechanic.md §6). This is shown,
         not asserted: the test suite checks the symmetry open loop, on a fixed gradient sequence.
         """),
         code("""
@@ -781,7 +775,7 @@ def build_madgrad() -> Path:
         """
         Not asserted: the paper's own theorem (last-iterate bound 6 R G √D / √k with
         c_k = (3/2)/(k + 3/2) and a horizon-dependent γ) is [UNVERIFIED]
-        (shared/reference/madgrad.md §4.2) and not registered. The derived theorem above
+        (docs/references/madgrad.md §4.2) and not registered. The derived theorem above
         reproduces its form (rate R G √dim / √k, γ* ∝ R^{3/2} k^{−3/4} dim^{−3/4} G^{−1/2})
         with the constant 3/2, for the analysed variant: a G term in the denominator and
         λ-weighted primal averaging.
@@ -856,9 +850,9 @@ def build_madgrad() -> Path:
 
         k = np.arange(1, T1 + 1)
         gap = tr["subopt"][:T1].numpy()
-        observed = theory.get("madgrad.observed_bound").bound(tr, l1).numpy()
-        closed = theory.get("madgrad.closed_form_bound").bound(tr, l1).numpy()
-        tuned = theory.get("madgrad.tuned_rate").bound(tr, l1).numpy()
+        observed = theory.get("madgrad.observed_bound").sides(tr, l1).bound.numpy()
+        closed = theory.get("madgrad.closed_form_bound").sides(tr, l1).bound.numpy()
+        tuned = theory.get("madgrad.tuned_rate").sides(tr, l1).bound.numpy()
         phi = mg.potential(tr, l1).numpy()
         fig, axes = subplots(2, ncols=2, size=(4.6, 3.4))
         for i, gamma in enumerate(GAMMAS.tolist()):
@@ -929,7 +923,7 @@ def build_mda() -> Path:
         keys_with_prefix("mda."),
         """
         Not asserted: the paper's theorem statements, defaults and experiments are unknown
-        (shared/reference/mda.md §3, §6); there is no official code, and the recursion itself is
+        (docs/references/mda.md §3, §6); there is no official code, and the recursion itself is
         [SECONDARY] (two independent third-party implementations agree). The bound above holds
         for λ-weighted averaging only; the constant c used in practice is not covered.
         """,
@@ -1038,8 +1032,8 @@ def build_mda() -> Path:
 
         tr = singles["lambda"]
         k = np.arange(1, T1 + 1)
-        observed = theory.get("mda.observed_bound").bound(tr, l1).numpy()
-        closed = theory.get("mda.closed_form_bound").bound(tr, l1).numpy()
+        observed = theory.get("mda.observed_bound").sides(tr, l1).bound.numpy()
+        closed = theory.get("mda.closed_form_bound").sides(tr, l1).bound.numpy()
         phi = mg.potential(tr, l1).numpy()
         fig, axes = subplots(2, ncols=2, size=(4.6, 3.4))
         for i, gamma in enumerate(GAMMAS.tolist()):
@@ -1108,7 +1102,7 @@ def build_motaps() -> Path:
         keys_with_prefix("motaps."),
         """
         Not asserted: the paper's convergence theorems for SP, TAPS and MOTAPS ("a special
-        variant of online SGD", [SECONDARY: abstract]) are unknown (shared/reference/motaps.md §8),
+        variant of online SGD", [SECONDARY: abstract]) are unknown (docs/references/motaps.md §8),
         and so is a Lyapunov function for MOTAPS as a whole; its τ step alone is checked above.
         The sample-step inequalities hold where r_t ≥ 0; rows with r_t < 0 are outside the proof
         and not checked (the code does not clip r).
@@ -1127,7 +1121,7 @@ def build_motaps() -> Path:
 
         **Claim** [SECONDARY: the abstract]: TAPS and MOTAPS converge without interpolation,
         where SP does not; MOTAPS needs no knowledge of f*. Shown here, not asserted (the
-        paper's rates and thresholds are unknown; reference/motaps.md §6 warns that the
+        paper's rates and thresholds are unknown; docs/references/motaps.md §6 warns that the
         proposed thresholds are not calibrated).
 
         Sections: 1. targets on a non-interpolating problem (L2-regularised logistic
@@ -1155,7 +1149,7 @@ def build_motaps() -> Path:
         epoch ends, so the figure's axis counts epochs.
 
         What to look for: MOTAPS's τ step moves τ toward n/(n+1) times the mean target ᾱ
-        (reference/motaps.md §4), so τ can only find f* as fast as the targets do. On the
+        (docs/references/motaps.md §4), so τ can only find f* as fast as the targets do. On the
         logistic problem the mean target oscillates around f* and τ climbs toward it (a large
         τ-rate overshoots); on the interpolating problem the targets absorb part of every
         residual and stay above 0, so within this horizon τ moves away from f* = 0 before the
@@ -1301,7 +1295,8 @@ def build_motaps() -> Path:
             tr = run(pb, optimizers.get("motaps"), x0, T1, hp={"lr": 1.0, "tau_lr": 0.1}, batch_size=1, seeds=torch.tensor([0]),
                      checkpoints=ends)
             check_trace(tr, pb, prob, "MOTAPS single", stochastic=True)
-            new, old, _ = mt.phi_sides(tr, pb)
+            s = mt.phi_sides(tr, pb)
+            new, old = s.observed, s.bound
             end = np.isfinite(new[:, 0].numpy())
             epochs = np.arange(1, int(end.sum()) + 1)
             ax = axes[2 * row + 1]

@@ -1,7 +1,8 @@
 """The ``ratecheck`` command line. User mistakes print one line and exit 2, never a traceback.
 
-Exit status: 0 success; 1 an asserted (non-[UNVERIFIED]) result is violated or failed to
-evaluate (``run``, ``check``, ``demo``, ``reproduce``); 2 a user mistake.
+Exit status: 0 success; 1 an asserted result (a theorem or implementation check, not an erratum
+or [UNVERIFIED]) is violated or failed to evaluate (``run``, ``check``, ``demo``, ``reproduce``;
+``theory.report.failing``); 2 a user mistake.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def _result_rows() -> list[dict]:
             {
                 "key": key,
                 "provenance": f"[{r.provenance.value}]",
+                "role": r.role.value,
                 "kind": r.kind,
                 "optimizers": ",".join(r.optimizers),
                 "requires": ",".join(sorted(r.requires)) or "-",
@@ -128,11 +130,16 @@ def _check_device(name: str | None) -> None:
         resolve_device(name)
 
 
-def _report(rows: list[dict], stream=None) -> int:
-    from .experiments.store import failing, format_table
+def _report(rows: list[dict], wide: bool = False) -> int:
+    """Print the check table and its headline; 1 if an asserted result is VIOLATED or ERROR."""
+    from .experiments.store import format_table
+    from .theory import report
 
-    print(format_table(rows), file=stream or sys.stdout)
-    bad = failing(rows)
+    print(format_table(rows, wide=wide))
+    print(f"\n{report.headline(rows)}")
+    if not wide and any(r.get("reason") for r in rows):
+        print("why rows are n/a or ERROR: the reason column of --wide or checks.csv", file=sys.stderr)
+    bad = report.failing(rows)
     if bad:
         print(f"{len(bad)} asserted result(s) violated or failed to evaluate", file=sys.stderr)
         return 1
@@ -145,7 +152,7 @@ def _run(spec, args) -> tuple[int, Path]:
     _check_device(args.device)
     summ = run_spec(spec, args.out, device=args.device, force=args.force, progress=None if not args.no_progress else False)
     print(f"results: {summ.path}  ({len(summ.computed)} cells computed, {len(summ.cached)} cached)", file=sys.stderr)
-    return _report(summ.rows), summ.path
+    return _report(summ.rows, args.wide), summ.path
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -163,11 +170,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise RatecheckError(f"{args.result_dir!r} holds no finished cells yet; run the spec first")
     rows = check_rows(cells)
     if args.csv:
-        print((store.root / "checks.csv").read_text() if (store.root / "checks.csv").is_file() else "", end="")
-        from .experiments.store import failing
+        from .theory import report
 
-        return 1 if failing(rows) else 0
-    return _report(rows)
+        print((store.root / "checks.csv").read_text() if (store.root / "checks.csv").is_file() else "", end="")
+        return 1 if report.failing(rows) else 0
+    return _report(rows, args.wide)
 
 
 def _plot(result_dir, kinds, out, fmt) -> list[Path]:
@@ -329,18 +336,22 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--force", action="store_true", help="recompute cells already stored")
         sp.add_argument("--out", default=out_default, help=f"parent folder of results folders (default: {out_default})")
         sp.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+        sp.add_argument("--wide", action="store_true", help="the check table with the reason and statement columns")
 
     sp = sub.add_parser("run", help="run a spec (cached) and print the bound-check table",
                         description="Run the cells of SPEC missing from its results folder, then print the check table. "
-                        "Exit 1 if an asserted result is violated.")
+                        "Exit 1 if an asserted result is violated or fails to evaluate.")
     sp.add_argument("spec", metavar="SPEC", help="a spec file, or the name of a shipped spec")
     run_opts(sp)
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("check", help="the bound-check table of a results folder (exit 1 on a violation)",
-                        description="Print the check table of RESULT_DIR; exit 1 if a non-[UNVERIFIED] result is violated.")
+                        description="Print the check table of RESULT_DIR and its headline (theorems counted apart from "
+                        "implementation checks, errata and unverified results); exit 1 if an asserted result (a theorem "
+                        "or implementation check) is violated or failed to evaluate, never for errata or [UNVERIFIED].")
     sp.add_argument("result_dir", metavar="RESULT_DIR")
     sp.add_argument("--csv", action="store_true", help="print checks.csv instead of the table")
+    sp.add_argument("--wide", action="store_true", help="add the reason and statement columns")
     sp.set_defaults(func=cmd_check)
 
     sp = sub.add_parser("plot", help="figures from a results folder", description="Write figures of RESULT_DIR (default: all kinds).")

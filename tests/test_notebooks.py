@@ -105,6 +105,17 @@ def test_claims_cell_matches_the_registry(path):
     assert not wrong, f"{path.name}: claims out of date for {wrong}; rebuild the notebook"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_check_table_uses_theory_report(path):
+    """Statuses, the headline and the failing rows come from theory.report (one home), not a copy."""
+    nb = nbformat.read(path, as_version=4)
+    if nb.metadata.get("ratecheck", {}).get("expect", "pass") != "pass":
+        return
+    src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "check_row(" in src and "report.headline(" in src and "report.failing(" in src, f"{path.name}: rebuild the notebook"
+    assert "c.holds" not in src and "violated [UNVERIFIED]" not in src, f"{path.name}: its own copy of the status logic"
+
+
 def test_every_paper_has_a_notebook():
     stems = {p.stem for p in NOTEBOOKS}
     want = ["01_linear_decay_refinement", "02_dadaptation", "03_prodigy", "09_spa_momentum", "10_gradagrad"]

@@ -1,38 +1,59 @@
 """Result objects, their registry and the per-run, per-step check.
 
-A ``Result`` states one inequality ``observed(trace) <= bound(trace)`` (or an identity
-``observed == bound``) that a paper proves for an optimizer on a function class, with:
+A ``Result`` states one inequality ``observed <= bound`` (or an identity ``observed == bound``)
+that a paper proves for an optimizer on a function class. Its ``sides(trace, problem)`` returns
+both sides, and the size of the terms they were formed from, in one call (``Sides``), built from
+the accessor layer ``theory.access`` and the module's pure functions of sequences.
 
-- ``paper``, ``arxiv``, ``label`` (as printed, or "" if not known), ``provenance`` and
-  ``source`` (which version / file / page it was read from, or docs/theory/<paper>.md#anchor
-  for [DERIVED] results);
-- ``optimizers``: the registered optimizer names it applies to; ``requires``: problem tags
-  that must all be present; ``oracle``: "deterministic", "stochastic" or "any";
-- ``iterate``: which iterate the left side measures (last, average, weighted, best, none);
-- ``in_expectation``: if True, the check is on the mean over runs with the same
-  hyper-parameters (seeds), with a one-sided margin of ``Z_MARGIN`` standard errors added to
-  the observed mean (never a looser bound).
+What a result is (``role``):
 
-The one float tolerance of the package is ``RTOL`` (relative, float64): observed <= bound
-holds when observed - bound <= RTOL * (|observed| + |bound|) + ATOL. ``ATOL`` only absorbs
-round-off around values that are exactly zero in exact arithmetic.
+- ``Role.THEOREM``: a theorem, lemma or Lyapunov inequality of the paper, or one derived by us
+  (proof in docs/theory/); the headline of the check table counts these only;
+- ``Role.IMPLEMENTATION``: true by construction of the update (a max, a clamp, a monotone
+  recursion): a test of the code, checked and shown apart;
+- ``Role.ERRATUM``: a printed statement known to be false: shown, expected to fail, never
+  asserted and never counted as a violation.
+
+Where it comes from (``provenance``): [PAPER], [CODE], [SECONDARY], [DERIVED] or [UNVERIFIED]
+(shown, never asserted).
+
+When it applies: ``optimizers`` (registered names), ``requires`` (problem tags), ``oracle``, and
+``assumptions``: named per-run conditions (a hyper-parameter range, an option that changes the
+update, d_0 <= D, ...). A run whose assumption is false is "not checked" with that name as the
+reason.
+
+The check (``check``): per run and row, observed <= bound + tol (identities: |observed - bound|
+<= tol), with the tolerance of the round-off model of docs/theory/README.md#tolerance:
+
+    tol = u * (C + m) * S
+
+u the unit round-off of the run's dtype, C = 2 ceil(log2 N) + 8 for the reductions over the
+problem's N = max(d, n) entries that produced each recorded number, m the number of rounded
+terms accumulated into the row (``Sides.terms``), S the sum of the magnitudes of those terms
+(``Sides.scale``, at least |observed| + |bound|). A row is informative (checked) only when it is
+finite and a violation of 1% would exceed the tolerance: tol <= 0.01 max(|observed|, |bound|)
+for a bound, tol <= 0.01 S for an identity. A run with no informative row is "not checked", never
+"holds". Results that hold in expectation are checked on the mean over the runs that share all
+hyper-parameters (seeds), observed mean - Z_MARGIN standard errors against the mean bound.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from ratecheck.errors import RatecheckError
 from ratecheck.registry import Registry
 
-RTOL = 1e-9
-ATOL = 1e-12
+from .access import Unavailable, unit_roundoff
+
 Z_MARGIN = 3.0  # one-sided, for results that hold in expectation
+INFO_FRACTION = 0.01  # a row is informative when a 1% violation would exceed the tolerance
+F64 = torch.float64
 
 
 class Provenance(str, enum.Enum):
@@ -47,11 +68,43 @@ class Provenance(str, enum.Enum):
         return self is not Provenance.UNVERIFIED
 
 
+class Role(str, enum.Enum):
+    THEOREM = "theorem"
+    IMPLEMENTATION = "implementation"
+    ERRATUM = "erratum"
+
+
 ITERATES = ("last", "average", "weighted_average", "best", "none")
 ORACLES = ("deterministic", "stochastic", "any")
 KINDS = ("bound", "identity", "invariant", "lyapunov")
 
 RESULTS: Registry["Result"] = Registry("result", "ratecheck.theory")
+
+
+@dataclass
+class Sides:
+    """Both sides of a result on one trace, [T', B] float64 each.
+
+    ``scale``: the magnitude of the terms summed into the two sides (round-off is relative to
+    it: cancellation), default |observed| + |bound|; ``terms``: how many rounded terms were
+    accumulated into a row (an int, or a tensor broadcasting to [T', B]); NaN on either side
+    marks a row with no information (the bound is undefined there, e.g. before a theorem's
+    condition on n holds), with ``undefined`` saying why for the report.
+    """
+
+    observed: torch.Tensor
+    bound: torch.Tensor
+    scale: torch.Tensor | None = None
+    terms: int | torch.Tensor = 1
+    undefined: str = ""
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A named per-run condition of a result: ``test(trace, problem) -> bool [B]``."""
+
+    name: str
+    test: Callable
 
 
 @dataclass
@@ -61,51 +114,72 @@ class Result:
     paper: str
     arxiv: str
     provenance: Provenance
-    source: str
+    source: str  # a file inside the repository (docs/references/..., docs/theory/...#anchor)
     statement: str  # the inequality, in plain math
     optimizers: tuple[str, ...]
-    observed: Callable  # (trace, problem) -> Tensor [T', B]
-    bound: Callable  # (trace, problem) -> Tensor [T', B]
+    sides: Callable  # (trace, problem) -> Sides
     kind: str = "bound"
+    role: Role = Role.THEOREM
     label: str = ""
     requires: frozenset[str] = frozenset()
     oracle: str = "deterministic"
     iterate: str = "last"
     in_expectation: bool = False
-    # Optional: (trace, problem) -> Tensor [B] bool; runs where the assumptions of the
-    # result do not hold (e.g. a step size above its allowed range) are not checked.
-    applies: Callable | None = None
-    # Optional: (trace, problem) -> Tensor [T', B] >= 0, the magnitude of the terms that were
-    # added to form observed/bound; round-off is relative to it (cancellation), see ``compare``.
-    scale: Callable | None = None
+    assumptions: tuple[Assumption, ...] = ()
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.provenance = Provenance(self.provenance)
+        self.role = Role(self.role)
         for name, val, allowed in (("iterate", self.iterate, ITERATES), ("oracle", self.oracle, ORACLES), ("kind", self.kind, KINDS)):
             if val not in allowed:
                 raise RatecheckError(f"{self.key}: {name}={val!r}; allowed: {', '.join(allowed)}")
         self.requires = frozenset(self.requires)
+        self.assumptions = tuple(self.assumptions)
+
+    @property
+    def asserted(self) -> bool:
+        """Checked runs must hold: not [UNVERIFIED], not an erratum."""
+        return self.provenance.assertable and self.role is not Role.ERRATUM
 
 
-_CACHE = "_per_check_cache"
+@dataclass(frozen=True, eq=False)
+class Example:
+    """A small run on which ``results`` are checked on most rows (PEPit-style: the guarantee
+    beside a concrete instance). The generic test (tests/theory/test_every_result.py) runs every
+    example in float64 and float32 and requires each listed result to be checked, to hold (an
+    erratum: to fail) and to catch a planted violation just above the tolerance.
+
+    ``hp``: a dict, or ``hp(problem, D) -> dict`` with D = ||x_0 - x*|| of the first run (for
+    hyper-parameters stated relative to D); ``batch_size``: None for the deterministic oracle.
+    """
+
+    results: tuple[str, ...]
+    problem: str
+    optimizer: str
+    hp: dict | Callable = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    problem_params: dict = field(default_factory=dict)
+    T: int = 100
+    runs: int = 4
+    seed: int = 0
+    x0_scale: float = 1.0
+    batch_size: int | None = None
 
 
-def per_trace(fn: Callable) -> Callable:
-    """Memoise ``fn(trace, *args)`` for the duration of one ``check``: a result's observed,
-    bound and scale are often three views of one computation (both sides of an identity),
-    which would otherwise run three times."""
+EXAMPLES: list[Example] = []
 
-    @functools.wraps(fn)
-    def wrapper(trace, *args):
-        cache = trace.__dict__.setdefault(_CACHE, {})
-        key = (fn.__module__, fn.__qualname__, *(a if isinstance(a, (str, int, float)) else id(a) for a in args))
-        if key not in cache:
-            cache[key] = fn(trace, *args)
-        return cache[key]
 
-    return wrapper
+def example(ex: Example) -> Example:
+    EXAMPLES.append(ex)
+    return ex
+
+
+def examples() -> list[Example]:
+    """Every registered example (importing every theory module first)."""
+    RESULTS.names()
+    return list(EXAMPLES)
 
 
 def register(result: Result) -> Result:
@@ -121,107 +195,165 @@ def names() -> list[str]:
     return RESULTS.names()
 
 
+def why_not_applicable(result: Result, optimizer: str, problem, stochastic: bool) -> str | None:
+    """None if ``result`` applies to runs of ``optimizer`` on ``problem``, else the reason."""
+    if optimizer not in result.optimizers:
+        return f"not a result for {optimizer}"
+    missing = sorted(result.requires - set(problem.tags))
+    if missing:
+        return f"problem tag missing: {', '.join(missing)}"
+    if result.oracle == "deterministic" and stochastic:
+        return "needs a deterministic oracle"
+    if result.oracle == "stochastic" and not stochastic:
+        return "needs a stochastic oracle"
+    return None
+
+
+def candidates(optimizer: str, problem, stochastic: bool = False) -> list[tuple[Result, str | None]]:
+    """Every result registered for ``optimizer``, with the reason it does not apply (or None)."""
+    return [(r, why_not_applicable(r, optimizer, problem, stochastic)) for _, r in RESULTS.items() if optimizer in r.optimizers]
+
+
 def applicable(optimizer: str, problem, stochastic: bool = False) -> list[Result]:
-    """Results registered for ``optimizer`` whose assumptions the problem's tags satisfy."""
-    out = []
-    for _, r in RESULTS.items():
-        if optimizer not in r.optimizers or not r.requires <= problem.tags:
-            continue
-        if r.oracle == "deterministic" and stochastic or r.oracle == "stochastic" and not stochastic:
-            continue
-        out.append(r)
-    return out
+    """Results registered for ``optimizer`` whose problem tags and oracle match."""
+    return [r for r, why in candidates(optimizer, problem, stochastic) if why is None]
 
 
 @dataclass
 class CheckResult:
-    """Per-run outcome of one result on one trace."""
+    """Outcome of one result on one trace, per unit (a run, or a group of seeds in expectation)."""
 
-    key: str
-    provenance: Provenance
-    holds: torch.Tensor  # bool [B] (or [groups] for in-expectation results)
-    worst_ratio: torch.Tensor  # max_t observed/bound [B] (nan where bound <= 0 everywhere)
-    first_violation: torch.Tensor  # int64 [B], -1 if none
-    checked: torch.Tensor  # bool [B]: the result applied to this run
-    observed: torch.Tensor  # [T', B]
-    bound: torch.Tensor  # [T', B]
+    result: Result
+    holds: torch.Tensor  # bool [U]: no informative row violated (meaningful where checked)
+    checked: torch.Tensor  # bool [U]: assumptions held and at least one row was informative
+    reasons: list[str]  # [U]: why a unit is not checked ("" where checked)
+    rows_checked: torch.Tensor  # int64 [U]: informative rows
+    rows: int  # rows evaluated per unit (T')
+    worst_ratio: torch.Tensor  # [U] max over informative rows of observed/bound (NaN: none with bound > 0)
+    first_violation: torch.Tensor  # int64 [U]: first violated row, -1 if none
+    observed: torch.Tensor  # [T', U]
+    bound: torch.Tensor  # [T', U]
+    tol: torch.Tensor  # [T', U]
+    counted: torch.Tensor  # bool [T', U]: rows that were informative and checked
+    units: str = "runs"
+
+    @property
+    def key(self) -> str:
+        return self.result.key
+
+    @property
+    def provenance(self) -> Provenance:
+        return self.result.provenance
+
+    @property
+    def role(self) -> Role:
+        return self.result.role
+
+    @property
+    def violated(self) -> torch.Tensor:
+        return self.checked & ~self.holds
 
     @property
     def all_hold(self) -> bool:
-        return bool(self.holds[self.checked].all())
+        """Every checked unit holds; False when nothing was checked (no information is no pass)."""
+        return bool(self.checked.any()) and not bool(self.violated.any())
 
     @property
-    def asserted(self) -> bool:
-        return self.provenance.assertable
+    def fraction_checked(self) -> torch.Tensor:
+        return self.rows_checked.to(F64) / max(self.rows, 1)
 
 
-def compare(observed: torch.Tensor, bound: torch.Tensor, kind: str = "bound", scale: torch.Tensor | None = None) -> torch.Tensor:
-    """Elementwise pass/fail [T', B] with the package tolerance.
+def depth(problem) -> float:
+    """C of the round-off model: 2 ceil(log2 N) + 8, N = max(d, n) (docs/theory/README.md#tolerance)."""
+    N = max(int(getattr(problem, "d", 1) or 1), int(getattr(problem, "n", 1) or 1), 2)
+    return 2.0 * math.ceil(math.log2(N)) + 8.0
 
-    Rows without information pass: NaN on either side (no data), both sides infinite (an
-    overflowed run: inf - inf says nothing), for identities any infinite side (the two sides
-    are the same number computed two ways; overflow in one says nothing about the math), and,
-    for bounds, a bound of +inf (vacuous). An infinite observed value against a finite bound
-    fails.
 
-    ``scale``: magnitude of the terms summed into observed/bound (default 0); the relative
-    tolerance applies to |observed| + |bound| + scale, never to anything larger.
+def tolerance(sides: Sides, u: float, C: float) -> torch.Tensor:
+    """tol = u (C + m) S per row, S = |observed| + |bound| + scale."""
+    obs, bnd = sides.observed, sides.bound
+    S = obs.abs().nan_to_num(0.0, posinf=0.0) + bnd.abs().nan_to_num(0.0, posinf=0.0)
+    if sides.scale is not None:
+        # an overflowed term (scale = inf) leaves the row without information: tol = inf
+        scale = sides.scale.to(F64).abs()
+        S = S + torch.where(scale.isnan(), 0.0, scale)
+    m = torch.as_tensor(sides.terms, dtype=F64)
+    return u * (C + m) * S
+
+
+def compare(observed: torch.Tensor, bound: torch.Tensor, tol: torch.Tensor, kind: str = "bound", rel: float | torch.Tensor = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ok, informative) [T', B] for ``observed <= bound`` (or ``==`` for identities) within ``tol``.
+
+    Not informative: NaN on either side; both sides infinite; for identities any infinite side
+    (overflow says nothing about the math); for bounds a bound of +inf (vacuous); and rows whose
+    tolerance exceeds INFO_FRACTION of the larger side (identities: of the terms' size, i.e. where
+    ``rel`` = u (C + m) > INFO_FRACTION). An infinite observed value against a finite bound is
+    informative and fails.
     """
-    mag = observed.abs() + bound.abs()
-    if scale is not None:
-        mag = mag + scale.abs().nan_to_num(0.0)
-    slack = RTOL * mag + ATOL
-    diff = observed - bound
-    ok = diff.abs() <= slack if kind == "identity" else diff <= slack
-    # An infinite side would make the relative slack infinite: decide those rows exactly.
     finite = observed.isfinite() & bound.isfinite()
-    ok = (ok & finite) | (observed == -torch.inf if kind != "identity" else torch.zeros_like(ok))
-    no_info = observed.isnan() | bound.isnan() | (observed.isinf() & bound.isinf())
+    diff = observed - bound
     if kind == "identity":
-        no_info = no_info | ~finite
+        ok = diff.abs() <= tol
+        informative = finite & tol.isfinite() & (torch.as_tensor(rel) <= INFO_FRACTION)
     else:
-        no_info = no_info | (bound == torch.inf)
-    return ok | no_info
+        ok = (diff <= tol) & finite | (observed == -math.inf)
+        big = torch.maximum(observed.abs(), bound.abs())
+        resolved = tol <= INFO_FRACTION * big
+        informative = (finite & resolved) | (observed.isinf() & bound.isfinite())
+    return ok, informative
 
 
-def check(result: Result, trace, problem) -> CheckResult:
-    """Evaluate ``result`` on every run and step of ``trace``.
+def check(result: Result, trace, problem, perturb: Callable | None = None) -> CheckResult:
+    """Evaluate ``result`` on every run and row of ``trace``.
 
-    Diverged rows and rows after divergence are excluded; runs where ``applies`` is False are
-    reported as not checked.
+    ``perturb(sides) -> sides``: applied before comparing (mutation tests: a planted false
+    bound must be caught). Raises ``Unavailable`` when the trace lacks what the result needs.
     """
-    # ``per_trace`` memos share work between this result's observed, bound and scale only:
-    # a trace may be edited between checks (its metadata, in tests), so none outlives a check.
-    trace.__dict__.pop(_CACHE, None)
-    try:
-        return _check(result, trace, problem)
-    finally:
-        trace.__dict__.pop(_CACHE, None)
-
-
-def _check(result: Result, trace, problem) -> CheckResult:
-    obs = result.observed(trace, problem).to(torch.float64)
-    bnd = result.bound(trace, problem).to(torch.float64)
+    sides = result.sides(trace, problem)
+    if perturb is not None:
+        sides = perturb(sides)
+    obs, bnd = sides.observed.to(F64), sides.bound.to(F64)
     if obs.shape != bnd.shape:
         raise RatecheckError(f"{result.key}: observed {tuple(obs.shape)} vs bound {tuple(bnd.shape)}")
+    sides = replace(sides, observed=obs, bound=bnd)
     B = obs.shape[1]
-    checked = torch.ones(B, dtype=torch.bool) if result.applies is None else result.applies(trace, problem).bool()
-    if "diverged" in trace:
-        alive = ~_blown_up(trace, obs.shape[0])
-        obs = torch.where(alive, obs, torch.nan)
-        bnd = torch.where(alive, bnd, torch.nan)
-    scale = None
-    if result.scale is not None and not result.in_expectation:
-        scale = result.scale(trace, problem).to(torch.float64)
+    reasons = [""] * B
+    applies = torch.ones(B, dtype=torch.bool)
+    for a in result.assumptions:
+        ok = torch.as_tensor(a.test(trace, problem)).bool().cpu().expand(B)
+        for b in torch.nonzero(applies & ~ok).flatten().tolist():
+            reasons[b] = f"assumption false: {a.name}"
+        applies &= ok
+    dead = _blown_up(trace, obs.shape[0]) if "diverged" in trace else torch.zeros_like(obs, dtype=torch.bool)
+    obs = torch.where(dead, math.nan, obs)
+    bnd = torch.where(dead, math.nan, bnd)
+    tol = tolerance(replace(sides, observed=obs, bound=bnd), unit_roundoff(trace), depth(problem))
+    units = "runs"
     if result.in_expectation:
-        obs, bnd, checked = _mean_with_margin(obs, bnd, checked, trace)
-    ok = compare(obs, bnd, result.kind, scale)
-    holds = ok.all(dim=0)
-    bad_rows = (~ok).to(torch.int64)
-    first = torch.where(holds, -1, bad_rows.argmax(dim=0))
-    ratio = torch.where(bnd > 0, obs / bnd, torch.nan)
-    worst = torch.where(ratio.isnan().all(dim=0), torch.nan, ratio.nan_to_num(-torch.inf).amax(dim=0))
-    return CheckResult(result.key, result.provenance, holds, worst, first, checked, obs, bnd)
+        obs, bnd, tol, applies, reasons, dead = _grouped(obs, bnd, tol, applies, reasons, dead, trace)
+        units = "groups"
+    rel = unit_roundoff(trace) * (depth(problem) + torch.as_tensor(sides.terms, dtype=F64))
+    if result.in_expectation and rel.ndim == 2 and rel.shape[1] > 1:
+        rel = rel.amax(dim=1, keepdim=True)
+    ok, informative = compare(obs, bnd, tol, "identity" if result.kind == "identity" else "bound", rel)
+    counted = informative & applies[None, :]
+    rows_checked = counted.sum(dim=0)
+    checked = rows_checked > 0
+    for b in range(obs.shape[1]):
+        if reasons[b] or checked[b]:
+            continue
+        if bool(dead[:, b].all()):
+            reasons[b] = "diverged before any row"
+        elif not bool((obs[:, b].isfinite() & bnd[:, b].isfinite()).any()):
+            reasons[b] = "no finite row" + (f" ({sides.undefined})" if sides.undefined else "")
+        else:
+            reasons[b] = "below round-off resolution on every row"
+    bad = counted & ~ok
+    holds = ~bad.any(dim=0)
+    first = torch.where(holds, -1, bad.to(torch.int64).argmax(dim=0))
+    ratio = torch.where(counted & (bnd > 0), obs / bnd, math.nan)
+    worst = torch.where(ratio.isnan().all(dim=0), math.nan, ratio.nan_to_num(-math.inf).amax(dim=0))
+    return CheckResult(result, holds, checked, reasons, rows_checked, obs.shape[0], worst, first, obs, bnd, tol, counted, units)
 
 
 def _blown_up(trace, rows: int) -> torch.Tensor:
@@ -229,8 +361,7 @@ def _blown_up(trace, rows: int) -> torch.Tensor:
 
     The optimizer flags a run once its iterate, gradient or loss is non-finite, which shows in
     ``trace["diverged"]`` from the next row on; a row whose own recorded distance or value has
-    already overflowed (x finite, ||x - x*|| or f(x) = inf) counts too, since nothing computed
-    from it is meaningful in float64.
+    already overflowed (x finite, ||x - x*|| or f(x) = inf) counts too.
     """
     bad = trace["diverged"][:rows] != 0
     for name in ("dist", "subopt"):
@@ -239,22 +370,38 @@ def _blown_up(trace, rows: int) -> torch.Tensor:
     return bad.cumsum(dim=0) > 0
 
 
-def _mean_with_margin(obs, bnd, checked, trace):
-    """Group runs by identical hyper-parameters; compare mean + Z*SE against the mean bound."""
+def _grouped(obs, bnd, tol, applies, reasons, dead, trace):
+    """Group runs by identical hyper-parameters: mean observed - Z SE against the mean bound.
+
+    The spread is that of observed - bound (a bound computed from the run's own samples is random
+    too, and the theorem is E[observed - bound] <= 0). A group is checked only where all its runs
+    apply and are alive; its tolerance is the mean of its runs' tolerances.
+    """
     hp = trace.meta.get("hp", {})
     B = obs.shape[1]
-    keys = torch.stack([v.to(torch.float64) for v in hp.values()], dim=1) if hp else torch.zeros(B, 1)
-    groups, inv = torch.unique(keys, dim=0, return_inverse=True)
-    G = groups.shape[0]
-    m_obs = torch.stack([obs[:, inv == g].mean(dim=1) for g in range(G)], dim=1)
-    # The spread of observed - bound: a bound computed from the run's own samples (observed
-    # gradient norms) is random too, and the theorem is E[observed - bound] <= 0.
-    diff = obs - bnd
-    sd = torch.stack([diff[:, inv == g].std(dim=1) if int((inv == g).sum()) > 1 else torch.full_like(obs[:, 0], torch.inf) for g in range(G)], dim=1)
-    n = torch.tensor([int((inv == g).sum()) for g in range(G)], dtype=torch.float64)
-    m_bnd = torch.stack([bnd[:, inv == g].mean(dim=1) for g in range(G)], dim=1)
-    # The bound must exceed the lower confidence limit of the mean: a violation is reported
-    # only when the observed mean is above the bound by more than Z standard errors.
-    lower = m_obs - Z_MARGIN * sd / n.sqrt()
-    chk = torch.stack([checked[inv == g].all() for g in range(G)])
-    return lower, m_bnd, chk
+    keys = torch.stack([v.to(F64).cpu() for v in hp.values()], dim=1) if hp else torch.zeros(B, 1, dtype=F64)
+    _, inv = torch.unique(keys, dim=0, return_inverse=True)
+    G = int(inv.max()) + 1
+    outs = {k: [] for k in ("lower", "bnd", "tol", "dead")}
+    g_applies, g_reasons = [], []
+    for g in range(G):
+        m = inv == g
+        n = int(m.sum())
+        diff = obs[:, m] - bnd[:, m]
+        sd = diff.std(dim=1) if n > 1 else torch.full_like(obs[:, 0], math.inf)
+        outs["lower"].append(obs[:, m].mean(dim=1) - Z_MARGIN * sd / math.sqrt(n))
+        outs["bnd"].append(bnd[:, m].mean(dim=1))
+        outs["tol"].append(tol[:, m].mean(dim=1))
+        outs["dead"].append(dead[:, m].any(dim=1))
+        g_applies.append(bool(applies[m].all()))
+        g_reasons.append(next((reasons[b] for b in torch.nonzero(m).flatten().tolist() if reasons[b]), "")
+                         or ("one run per group: no standard error" if n < 2 else ""))
+    st = {k: torch.stack(v, dim=1) for k, v in outs.items()}
+    ga = torch.tensor(g_applies) & torch.tensor([r == "" for r in g_reasons])
+    return st["lower"], st["bnd"], st["tol"], ga, g_reasons, st["dead"]
+
+
+__all__ = [
+    "Assumption", "CheckResult", "Example", "Provenance", "RESULTS", "Result", "Role", "Sides", "Unavailable",
+    "applicable", "candidates", "check", "compare", "example", "examples", "get", "names", "register", "tolerance", "why_not_applicable",
+]

@@ -1,22 +1,27 @@
-"""MADGRAD (Defazio & Jelassi, arXiv 2101.11075): dual-averaging identity, primal-averaging
-potential, momentum form and the derived convex bound.
+"""MADGRAD (Defazio & Jelassi, arXiv 2101.11075): dual-averaging identity, z-space (decaying L2)
+form, primal-averaging potential and the derived convex bound.
 
-The paper's theorem (its constant 6, its c_k) is [UNVERIFIED] (reference/madgrad.md §4.2) and
-not asserted. Everything asserted is [DERIVED] in docs/theory/madgrad.md. The machinery is
-shared with MDA (theory/mda.py), which is the same dual averaging with b_i = sqrt(i).
+The paper's theorem (its constant 6, its c_k) is [UNVERIFIED] (docs/references/madgrad.md §4.2)
+and not registered. Everything asserted is [DERIVED], proved in docs/theory/madgrad.md. The
+machinery is shared with MDA (theory/mda.py), the same dual averaging with b_i = sqrt(i).
 
-Notation. lam_i the dual weights, s^(i) = sum_{l<i} lam_l g_l, z_0 = x_0 and z_i = x_0 - s^(i)/b_i
-(i >= 1) with per-coordinate denominators b_i:
+Notation. lam_i the dual weights, l_i = lam_i g_i, s_i = sum_{l<i} l_l, z_0 = x_0 and
+z_i = x_0 - s_i / b_i (i >= 1) with per-coordinate denominators b_i:
 
-- ``madgrad`` (authors' code): lam_i = lr' sqrt(i+1) with lr' = lr + eps, b_i = nu_i^(1/3) + eps,
-  nu_i = sum_{l<i} lam_l g_l^2 (b_0 = eps);
+- ``madgrad`` (authors' code): lam_i = lr' sqrt(i+1) with lr' = lr + eps (the code's quirk),
+  b_i = nu_i^(1/3) + eps, nu_i = sum_{l<i} lam_l g_l^2 (b_0 = eps); coupled weight decay is
+  part of g;
 - ``madgrad_paper``: lam_i = lr sqrt(i+1), b_i = (lam_i G^2 + nu_i)^(1/3);
 - ``mda``: lam_i = lr sqrt(i+1), b_i = sqrt(i).
 
 The iterate is x_{k+1} = (1 - c_{k+1}) x_k + c_{k+1} z_{k+1}, so z_{k+1} is recovered from two
-recorded iterates; c = 1 - momentum, or the recorded ``c`` (= c_{k+1}) where the optimizer logs it.
-Every identity below thus tests the optimizer's actual z against sums rebuilt from the
-gradients (recomputed from the iterates; minibatch ones from the recorded seeds).
+recorded iterates (c = the recorded ``c`` where the optimizer logs it, else 1 - momentum). The
+identities thus test the optimizer's actual z against sums rebuilt from the gradients it received
+(recomputed from the iterates; minibatch ones from the recorded seeds).
+
+Roles: the FTRL identity is a lemma of the analysis (step (ii) of the bound's proof) comparing
+two different computations (the optimizer's z against the rebuilt sums): THEOREM. The z-space
+form is the update rewritten: IMPLEMENTATION. The potential (convexity) and the bounds: THEOREM.
 """
 
 from __future__ import annotations
@@ -25,17 +30,17 @@ import math
 
 import torch
 
-from .base import per_trace, Provenance, Result, register
-from .momo import F64, all_runs, col, grads, hp, iterates, nan_where, steps
+from . import access as A
+from .base import Assumption, Example, Provenance, Result, Role, Sides, example, register
 
+F64 = torch.float64
 PAPER = "Adaptivity without Compromise: MADGRAD (Defazio & Jelassi, JMLR 2022)"
 ARXIV = "2101.11075"
 DOC = "docs/theory/madgrad.md"
+REF = "docs/references/madgrad.md"
 
 
-# ---------------------------------------------------------------------------------------------
-# Pure layer: time on dim 0, then [B, d].
-# ---------------------------------------------------------------------------------------------
+# -- pure functions of sequences (time on dim 0, then [B] or [B, d]) -----------------------------
 
 
 def dual_weights(lr: torch.Tensor, T: int) -> torch.Tensor:
@@ -44,11 +49,10 @@ def dual_weights(lr: torch.Tensor, T: int) -> torch.Tensor:
     return lr[None, :] * torch.sqrt(i + 1)
 
 
-def dual_sums(lam: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """s^(i) = sum_{l<i} lam_l g_l for i = 0..T [T+1, B, d] (lam [>=T, B], g [T, B, d])."""
-    T = g.shape[0]
-    inc = lam[:T, :, None] * g
-    return torch.cat([torch.zeros_like(inc[:1]), torch.cumsum(inc, dim=0)], dim=0)
+def _inverse(b: torch.Tensor) -> torch.Tensor:
+    # b = 0 only on coordinates that never moved (eps = 0, no gradient yet): there s = 0 and
+    # z = x0, so the weighted norms ||s||^2_{1/b} have no contribution; 1/b is taken as 0.
+    return torch.where(b > 0, 1.0 / torch.where(b > 0, b, 1.0), torch.zeros_like(b))
 
 
 def ftrl_identity(ell: torch.Tensor, z: torch.Tensor, x0: torch.Tensor, u: torch.Tensor, b: torch.Tensor):
@@ -57,11 +61,12 @@ def ftrl_identity(ell: torch.Tensor, z: torch.Tensor, x0: torch.Tensor, u: torch
         sum_{i<=k} <l_i, z_i - u> = -<s_{k+1}, u - x0> - 1/2 ||s_{k+1}||^2_{1/b_k} + 1/2 ||l_0||^2_{1/b_1}
                                     + 1/2 sum_{1<=i<=k} ||l_i||^2_{1/b_i} - 1/2 sum_{2<=i<=k} ||s_i||^2_{1/b_{i-1} - 1/b_i}
 
-    ell [T, B, d] (l_i), z [T, B, d] (z_i, i = 0..T-1), b [T+1, B, d] (b_i; zero entries are
-    coordinates that never moved: 1/b is taken as 0 there). Any positive b, monotone or not.
-    Returns (lhs, rhs, size), each [T, B] with row 0 = NaN. [DERIVED, madgrad.md §5(b)]."""
+    ell [T, B, d] (l_i), z [T, B, d] (z_i, i = 0..T-1), b [T+1, B, d] (b_i; 1/b = 0 where b = 0).
+    Any positive b, monotone or not. Returns (lhs, rhs, size), each [T, B], row 0 = NaN (the
+    identity is stated for k >= 1); ``size`` sums the magnitudes of the terms.
+    [DERIVED, docs/theory/madgrad.md#ftrl-identity; docs/references/madgrad.md §5(b)]"""
     T = ell.shape[0]
-    binv = torch.where(b > 0, 1.0 / torch.where(b > 0, b, 1.0), torch.zeros_like(b))
+    binv = _inverse(b)
     s = torch.cat([torch.zeros_like(ell[:1]), torch.cumsum(ell, dim=0)], dim=0)  # s_0..s_T
     lhs_terms = (ell * (z - u)).sum(-1)
     lhs = torch.cumsum(lhs_terms, 0)
@@ -70,14 +75,12 @@ def ftrl_identity(ell: torch.Tensor, z: torch.Tensor, x0: torch.Tensor, u: torch
     lin = -(s_next * (u - x0)).sum(-1)
     quad = -0.5 * (s_next**2 * binv[k]).sum(-1)
     first = 0.5 * (ell[0] ** 2 * binv[1]).sum(-1)
-    own = torch.where(k[:, None] >= 1, 0.5 * (ell**2 * binv[:T]).sum(-1), torch.zeros_like(lhs))
-    own = torch.cumsum(own, 0)
-    # i = 2..k: ||s_i||^2 weighted by 1/b_{i-1} - 1/b_i, indexed by i as row i-1 of the cumsum.
+    own = torch.cumsum(torch.where(k[:, None] >= 1, 0.5 * (ell**2 * binv[:T]).sum(-1), torch.zeros_like(lhs)), 0)
+    # i = 2..k: ||s_i||^2 weighted by 1/b_{i-1} - 1/b_i, the term for i at row i - 1 of the cumsum.
     drift = torch.zeros_like(lhs)
     if T > 2:
         i = torch.arange(2, T)
-        terms = (s[i] ** 2 * (binv[i - 1] - binv[i])).sum(-1)
-        drift[2:] = torch.cumsum(terms, 0)
+        drift[2:] = torch.cumsum((s[i] ** 2 * (binv[i - 1] - binv[i])).sum(-1), 0)
     rhs = lin + quad + first + own - 0.5 * drift
     size = torch.cumsum(lhs_terms.abs() + (ell.abs() * (z.abs() + u.abs())).sum(-1), 0) + lin.abs() - quad + first + own + 0.5 * drift.abs()
     nan = torch.full_like(lhs[:1], math.nan)
@@ -85,24 +88,52 @@ def ftrl_identity(ell: torch.Tensor, z: torch.Tensor, x0: torch.Tensor, u: torch
 
 
 def decaying_l2_residual(z: torch.Tensor, x0: torch.Tensor, g: torch.Tensor, lam: torch.Tensor, b: torch.Tensor):
-    """||z_{k+1} - [z_k - lam_k g_k / b_{k+1} - (1 - b_k/b_{k+1}) (z_k - x0)]|| [T-1, B] and the size of the terms.
+    """||z_{k+1} - [z_k - lam_k g_k / b_{k+1} - (1 - b_k/b_{k+1}) (z_k - x0)]|| for k = 0..K-1 [K, B],
+    and the size of the terms.
 
     The z-space form of dual averaging: SGD with step lam_k/b_{k+1} plus a pull toward x0 of
-    weight 1 - b_k/b_{k+1} (madgrad.md §5(c), mda.md §2). z [T, B, d] (z_0..z_{T-1}),
-    g [T, B, d], lam [T, B], b [T+1, B, d]. [DERIVED]."""
-    T = z.shape[0]
-    bn = b[1:T]
+    weight 1 - b_k/b_{k+1}. z [K+1, B, d] (z_0..z_K), g [>=K, B, d], lam [>=K, B],
+    b [>=K+1, B, d] (b_{k+1} = 0: a coordinate that never moved, no step and no pull).
+    [DERIVED, docs/theory/madgrad.md#momentum-form; docs/references/madgrad.md §5(c)]"""
+    K = z.shape[0] - 1
+    bn = b[1 : K + 1]
     safe = torch.where(bn > 0, bn, 1.0)
-    rho = torch.where(bn > 0, b[: T - 1] / safe, torch.ones_like(bn))
-    step = torch.where(bn > 0, lam[: T - 1, :, None] * g[: T - 1] / safe, torch.zeros_like(bn))
+    rho = torch.where(bn > 0, b[:K] / safe, torch.ones_like(bn))
+    step = torch.where(bn > 0, lam[:K, :, None] * g[:K] / safe, torch.zeros_like(bn))
     pred = z[:-1] - step - (1 - rho) * (z[:-1] - x0)
     res = torch.linalg.vector_norm(z[1:] - pred, dim=-1)
-    size = torch.linalg.vector_norm(z[1:], dim=-1) + torch.linalg.vector_norm(z[:-1], dim=-1) + torch.linalg.vector_norm(x0, dim=-1) + torch.linalg.vector_norm(step, dim=-1)
+    nz = torch.linalg.vector_norm(z, dim=-1)
+    size = nz[1:] + nz[:-1] + torch.linalg.vector_norm(x0, dim=-1) + torch.linalg.vector_norm(step, dim=-1)
     return res, size
 
 
+def potential_values(S: torch.Tensor, f: torch.Tensor, lam: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
+    """Phi_k = S_k f_k - sum_{i<=k} lam_i inner_i [T, B] (f_k = f(x_k) - f(u), inner_i = <grad f(x_i), z_i - u>)."""
+    return S * f - torch.cumsum(lam * inner, 0)
+
+
+def potential_step(S: torch.Tensor, f: torch.Tensor, lam: torch.Tensor, inner: torch.Tensor):
+    """Phi_k <= Phi_{k-1} (Phi_{-1} = 0) written without cancellation: (S_k f_k, S_{k-1} f_{k-1} + lam_k inner_k).
+
+    observed - bound = Phi_k - Phi_{k-1} exactly; where it holds, 0 <= observed <= bound when
+    f >= f(u), so observed/bound lies in [0, 1] (the potential itself is <= 0 and can be ~0).
+    [DERIVED, docs/theory/madgrad.md#potential; docs/references/madgrad.md §5(a)]"""
+    zero = torch.zeros_like(S[:1])
+    prev = torch.cat([zero, (S * f)[:-1]])
+    return S * f, prev + lam * inner
+
+
+def observed_bound(dx2: torch.Tensor, d: torch.Tensor, ell: torch.Tensor) -> torch.Tensor:
+    """B_k [T, B] = 1/2 sum_j dx2_j d_kj + 1/2 sum_{i<=k} sum_j ell_ij^2 / d_ij (divide by S_k for the bound).
+
+    dx2 [B, d] = (x*_j - x0_j)^2, d [>=T, B, d] the denominators d_0.., ell [T, B, d] = lam_i g_i.
+    [DERIVED, docs/theory/madgrad.md#convex-bound; docs/references/madgrad.md §4.3]"""
+    T = ell.shape[0]
+    return 0.5 * (dx2 * d[:T]).sum(-1) + 0.5 * torch.cumsum((ell**2 / d[:T]).sum(-1), 0)
+
+
 def closed_form_bound(R, G, dim: int, lam, S):
-    """1/2 R^2 G^(2/3) S_k^(-2/3) + 3/4 dim G^(4/3) lam_k S_k^(-1/3) [DERIVED, madgrad.md §4.3]."""
+    """1/2 R^2 G^(2/3) S_k^(-2/3) + 3/4 dim G^(4/3) lam_k S_k^(-1/3) [DERIVED, docs/theory/madgrad.md#convex-bound]."""
     return 0.5 * R**2 * G ** (2 / 3) * S ** (-2 / 3) + 0.75 * dim * G ** (4 / 3) * lam * S ** (-1 / 3)
 
 
@@ -111,44 +142,43 @@ def tuned_lr(R, G, dim: int, m):
     return math.sqrt(2 / 3) * R**1.5 / (m**0.75 * dim**0.75 * G**0.5)
 
 
-# ---------------------------------------------------------------------------------------------
-# Trace layer.
-# ---------------------------------------------------------------------------------------------
+def tuned_rate(R, G, dim: int, m):
+    """3/2 R G sqrt(dim) / sqrt(m): the closed form at gamma*(m), row k = m - 1."""
+    return 1.5 * R * G * math.sqrt(dim) / m**0.5
 
 
-def _name(trace) -> str:
-    return trace.meta.get("optimizer", "")
+# -- trace layer -----------------------------------------------------------------------------------
+
 
 
 def effective_grads(trace, problem) -> torch.Tensor:
     """The gradients the method accumulated [T, B, d]: with coupled weight decay, g + wd x."""
-    g = grads(trace, problem)
-    wd = hp(trace, "weight_decay", 0.0)
+    g = A.received_grads(trace, problem)
+    wd = A.hp_or(trace, "weight_decay", 0.0)
     if bool((wd != 0).any()):
-        decoupled = hp(trace, "decouple_decay", 0.0) != 0
-        x = iterates(trace)[: steps(trace)]
+        decoupled = A.hp_or(trace, "decouple_decay", 0.0) != 0
+        x = A.iterates(trace)[: A.steps(trace)]
         g = torch.where(decoupled[None, :, None], g, g + wd[None, :, None] * x)
     return g
 
 
 def weights_of(trace) -> torch.Tensor:
-    """lam_i, i = 0..T [T+1, B], recomputed from the hyper-parameters (madgrad: lr + eps quirk)."""
-    lr = hp(trace, "lr")
-    if _name(trace) == "madgrad":
-        eps = hp(trace, "eps")
-        lr = torch.where(lr != 0, lr + eps, lr)
-    return dual_weights(lr, steps(trace))
+    """lam_i, i = 0..T [T+1, B], from the hyper-parameters (``madgrad``: the code's lr + eps, lr > 0)."""
+    lr = A.hp(trace, "lr")
+    if A.optimizer(trace) == "madgrad":
+        lr = torch.where(lr != 0, lr + A.hp(trace, "eps"), lr)
+    return dual_weights(lr, A.steps(trace))
 
 
 def denominators(trace, g: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     """b_0..b_T [T+1, B, d] of the method that produced the trace (module docstring)."""
     T, B, d = g.shape
     nu = torch.cat([torch.zeros_like(g[:1]), torch.cumsum(lam[:T, :, None] * g * g, 0)], 0)
-    name = _name(trace)
+    name = A.optimizer(trace)
     if name == "madgrad":
-        return nu.pow(1 / 3) + hp(trace, "eps")[None, :, None]
+        return nu.pow(1 / 3) + A.hp(trace, "eps")[None, :, None]
     if name == "madgrad_paper":
-        return (lam[:, :, None] * hp(trace, "G")[None, :, None] ** 2 + nu).pow(1 / 3)
+        return (lam[:, :, None] * A.hp(trace, "G")[None, :, None] ** 2 + nu).pow(1 / 3)
     i = torch.arange(T + 1, dtype=F64)[:, None, None]
     return torch.sqrt(i).expand(T + 1, B, d)
 
@@ -156,185 +186,226 @@ def denominators(trace, g: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
 def averaging_c(trace) -> torch.Tensor:
     """c_{k+1} for k = 0..T-1 [T, B]: the recorded ``c`` where logged, else 1 - momentum."""
     if "c" in trace:
-        return col(trace, "c")
-    return (1 - hp(trace, "momentum")).expand(steps(trace), -1)
+        return A.col(trace, "c")
+    return (1 - A.hp(trace, "momentum")).expand(A.steps(trace), -1)
 
 
 def dual_iterates(trace) -> torch.Tensor:
     """z_0..z_T [T+1, B, d] recovered from x_{k+1} = (1 - c_{k+1}) x_k + c_{k+1} z_{k+1}."""
-    x = iterates(trace)
+    x = A.iterates(trace)
     c = averaging_c(trace)[..., None]
-    z = (x[1:] - (1 - c) * x[:-1]) / c
-    return torch.cat([x[:1], z], dim=0)
+    return torch.cat([x[:1], (x[1:] - (1 - c) * x[:-1]) / c], dim=0)
 
 
 def recovery_size(trace) -> torch.Tensor:
-    """Round-off scale of the recovered z_{k+1}: (||x_{k+1}|| + ||x_k||)/c_{k+1} [T, B]."""
-    x = iterates(trace)
-    nx = torch.linalg.vector_norm(x, dim=-1)
-    return (nx[1:] + nx[:-1]) / averaging_c(trace)
+    """Round-off scale of z_0..z_T as recovered [T+1, B]: 0 for z_0 = x_0, (||x_{k+1}|| + ||x_k||)/c_{k+1}
+    for z_{k+1} (the optimizer rounded x_{k+1}; dividing by c_{k+1} magnifies it)."""
+    nx = torch.linalg.vector_norm(A.iterates(trace), dim=-1)
+    return torch.cat([torch.zeros_like(nx[:1]), (nx[1:] + nx[:-1]) / averaging_c(trace)])
 
 
-def lambda_averaged(trace, problem=None) -> torch.Tensor:
-    """[B]: the run used lambda-weighted averaging, c_{k+1} = lam_{k+1}/S_{k+1} (recomputed)."""
-    if "c" not in trace:
-        return all_runs(trace, False)
-    lam = weights_of(trace)
-    S = torch.cumsum(lam, 0)
-    want = lam[1:] / S[1:]
-    return ((col(trace, "c") - want).abs() <= 1e-12 * want).all(dim=0)
+def _x_star(problem) -> torch.Tensor:
+    return torch.as_tensor(problem.x_star, dtype=F64)
 
 
-@per_trace
-def ftrl_sides(trace, problem):
-    T = steps(trace)
+# -- assumptions --------------------------------------------------------------------------------------
+
+
+def _runs(trace, value: bool) -> torch.Tensor:
+    return torch.full((trace.batch,), bool(value))
+
+
+NO_DECOUPLED_DECAY = Assumption(
+    "decouple_decay = 0 or weight_decay = 0",  # decoupled decay shrinks x outside the dual sums: no dual-averaging form
+    lambda tr, pb: (A.hp_or(tr, "decouple_decay", 0.0) == 0) | (A.hp_or(tr, "weight_decay", 0.0) == 0),
+)
+LAMBDA_AVERAGING = Assumption(
+    "averaging = 'lambda'",  # x_k = S_k^-1 sum lam_i z_i: the potential's telescoping needs c_k = lam_k/S_k
+    lambda tr, pb: _runs(tr, A.option(tr, "averaging", None) == "lambda"),
+)
+G_BOUNDS_COORDINATES = Assumption(
+    "G >= max_{k,j} |g_kj| along the run",
+    lambda tr, pb: A.hp(tr, "G") >= A.grads(tr, pb).abs().amax(dim=-1).amax(dim=0),
+)
+
+
+# -- sides (one call per result: both sides, scale, terms) ------------------------------------------
+
+
+def _sides(obs, bnd, scale, terms, undefined="") -> Sides:
+    """Sides with rows whose terms overflowed (scale = inf: x_{k+1} blew up before the run is
+    flagged diverged at row k + 1) set to NaN: an overflowed term carries no information."""
+    ok = scale.isfinite()
+    return Sides(A.unchecked_where(ok, obs), A.unchecked_where(ok, bnd), scale=scale, terms=terms, undefined=undefined)
+
+
+def ftrl_sides(trace, problem) -> Sides:
+    """The FTRL identity with u = x*, z from the optimizer's iterates, s and b rebuilt."""
+    T = A.steps(trace)
     g = effective_grads(trace, problem)
     lam = weights_of(trace)
-    b = denominators(trace, g, lam)
-    z = dual_iterates(trace)[:T]
-    x0 = iterates(trace)[:1]
-    u = torch.as_tensor(problem.x_star, dtype=F64)
-    lhs, rhs, size = ftrl_identity(lam[:T, :, None] * g, z, x0, u, b)
-    ell_norm = torch.linalg.vector_norm(lam[:T, :, None] * g, dim=-1)
-    size = size + torch.cumsum(ell_norm * torch.cat([torch.zeros_like(recovery_size(trace)[:1]), recovery_size(trace)[: T - 1]]), 0)
-    return lhs, rhs, size
+    ell = lam[:T, :, None] * g
+    lhs, rhs, size = ftrl_identity(ell, dual_iterates(trace)[:T], A.iterates(trace)[:1], _x_star(problem), denominators(trace, g, lam))
+    # Each <l_i, z_i - x*> carries the recovery round-off of z_i.
+    size = size + torch.cumsum(torch.linalg.vector_norm(ell, dim=-1) * recovery_size(trace)[:T], 0)
+    return _sides(lhs, rhs, size, A.step_index(trace) + 1, "the identity is stated for k >= 1")
 
 
-@per_trace
-def l2_form(trace, problem):
-    """(residual, 0, size) of the decaying-L2 form at rows k = 0..T-2, NaN at row T-1."""
-    T = steps(trace)
+def l2_form(trace, problem) -> Sides:
+    """(||residual of the z-space form||, 0) at rows k = 0..T-1.
+
+    ``terms`` = k + 1: z_k encodes the optimizer's running sums s and nu (k + 1 rounded terms in
+    the run's dtype) while b is rebuilt here, so their accumulated round-off shows in the residual."""
+    T = A.steps(trace)
     g = effective_grads(trace, problem)
     lam = weights_of(trace)
-    b = denominators(trace, g, lam)
+    rec = recovery_size(trace)
+    res, size = decaying_l2_residual(dual_iterates(trace), A.iterates(trace)[:1], g, lam, denominators(trace, g, lam))
+    return _sides(res, torch.zeros(T, trace.batch, dtype=F64), size + rec[1:] + rec[:-1], A.step_index(trace) + 1)
+
+
+def _potential_parts(trace, problem):
+    """(S, f, lam, inner, g, z) at rows 0..T-1 with u = x*, full gradients."""
+    T = A.steps(trace)
+    lam = weights_of(trace)[:T]
+    g = A.grads(trace, problem)
     z = dual_iterates(trace)[:T]
-    res, size = decaying_l2_residual(z, iterates(trace)[:1], g, lam, b)
-    size = size + recovery_size(trace)[: T - 1] + torch.cat([torch.zeros_like(size[:1]), recovery_size(trace)[: T - 2]])
-    pad = torch.full_like(res[:1], math.nan)
-    return torch.cat([res, pad]), torch.zeros(T, trace.batch, dtype=F64), torch.cat([size, pad])
+    inner = (g * (z - _x_star(problem))).sum(-1)
+    return torch.cumsum(lam, 0), A.col(trace, "subopt"), lam, inner, g, z
 
 
 def potential(trace, problem) -> torch.Tensor:
     """Phi_k = S_k (f(x_k) - f*) - sum_{i<=k} lam_i <grad f(x_i), z_i - x*> [T, B] (full gradients)."""
-    T = steps(trace)
-    lam = weights_of(trace)[:T]
-    g = grads(trace, problem)
-    z = dual_iterates(trace)[:T]
-    xs = torch.as_tensor(problem.x_star, dtype=F64)
-    S = torch.cumsum(lam, 0)
-    return S * col(trace, "subopt") - torch.cumsum(lam * (g * (z - xs)).sum(-1), 0)
+    S, f, lam, inner, _, _ = _potential_parts(trace, problem)
+    return potential_values(S, f, lam, inner)
 
 
-@per_trace
-def potential_sides(trace, problem):
-    phi = potential(trace, problem)
-    prev = torch.cat([torch.zeros_like(phi[:1]), phi[:-1]])
-    T = steps(trace)
-    lam = weights_of(trace)[:T]
-    g = grads(trace, problem)
-    z = dual_iterates(trace)[:T]
-    xs_norm = float(torch.linalg.vector_norm(torch.as_tensor(problem.x_star, dtype=F64)))
-    rec = torch.cat([torch.zeros_like(recovery_size(trace)[:1]), recovery_size(trace)[: T - 1]])
-    size = torch.cumsum(lam * torch.linalg.vector_norm(g, dim=-1) * (torch.linalg.vector_norm(z, dim=-1) + xs_norm + rec), 0)
-    size = size + torch.cumsum(lam, 0) * col(trace, "subopt").abs()
-    return phi, prev, size
+def potential_sides(trace, problem) -> Sides:
+    """Phi_k <= Phi_{k-1} as S_k f_k <= S_{k-1} f_{k-1} + lam_k <grad f(x_k), z_k - x*>.
+
+    NaN on runs without lambda-weighted averaging: Phi weighs f(x_k) by S_k because x_k is then
+    S_k^-1 sum lam_i z_i; for another average it is not the iterate's potential (and its ratio is
+    meaningless). ``terms`` = k + 1: the optimizer's c_k = lam_k/S_k divides by its own running
+    sum S_k (k + 1 rounded terms), while S_k is rebuilt here."""
+    S, f, lam, inner, g, z = _potential_parts(trace, problem)
+    obs, bnd = potential_step(S, f, lam, inner)
+    averaged = LAMBDA_AVERAGING.test(trace, problem)[None, :]
+    obs, bnd = A.unchecked_where(averaged, obs), A.unchecked_where(averaged, bnd)
+    fmag = A.subopt_magnitude(trace, problem)[: f.shape[0]]
+    Sf = S * fmag
+    reach = torch.linalg.vector_norm(z, dim=-1) + A.x_star_norm(problem) + recovery_size(trace)[: f.shape[0]]
+    scale = Sf + torch.cat([torch.zeros_like(Sf[:1]), Sf[:-1]]) + lam * torch.linalg.vector_norm(g, dim=-1) * reach
+    return _sides(obs, bnd, scale, A.step_index(trace) + 1, "needs averaging = 'lambda'")
 
 
-def observed_bound(trace, problem) -> torch.Tensor:
-    """B_k / S_k [T, B] (madgrad_paper): 1/2 sum_j (x*_j - x0_j)^2 d_kj + 1/2 sum_{i<=k} sum_j lam_i^2 g_ij^2 / d_ij."""
-    T = steps(trace)
-    g = grads(trace, problem)
+def _bound_scale(trace, problem):
+    """Magnitude of f(x_k) - f* and rows' terms: x_k averages k + 1 rounded dual points."""
+    return A.subopt_magnitude(trace, problem)[: A.steps(trace)], A.step_index(trace) + 1
+
+
+def _observed_sides(trace, problem) -> Sides:
+    T = A.steps(trace)
+    g = A.grads(trace, problem)
     lam = weights_of(trace)
-    d = denominators(trace, g, lam)
-    x0 = iterates(trace)[0]
-    xs = torch.as_tensor(problem.x_star, dtype=F64)
-    dist_term = 0.5 * ((xs - x0) ** 2 * d[:T]).sum(-1)
-    grad_term = 0.5 * torch.cumsum((lam[:T, :, None] ** 2 * g**2 / d[:T]).sum(-1), 0)
-    return (dist_term + grad_term) / torch.cumsum(lam[:T], 0)
+    dx2 = (_x_star(problem) - A.iterates(trace)[0]) ** 2
+    bnd = observed_bound(dx2, denominators(trace, g, lam), lam[:T, :, None] * g) / torch.cumsum(lam[:T], 0)
+    scale, terms = _bound_scale(trace, problem)
+    return Sides(A.col(trace, "subopt"), bnd, scale=scale, terms=terms)
 
 
-def _bounded_coords(trace, problem) -> torch.Tensor:
-    """[B]: G >= max |g_kj| over the run (and lambda-weighted averaging)."""
-    g = grads(trace, problem)
-    return (hp(trace, "G") >= g.abs().amax(dim=-1).amax(dim=0)) & lambda_averaged(trace)
+def _closed_sides(trace, problem) -> Sides:
+    lam = weights_of(trace)[: A.steps(trace)]
+    bnd = closed_form_bound(A.D(trace), A.hp(trace, "G"), problem.d, lam, torch.cumsum(lam, 0))
+    scale, terms = _bound_scale(trace, problem)
+    return Sides(A.col(trace, "subopt"), bnd, scale=scale, terms=terms)
 
 
-def _closed(trace, problem):
-    T = steps(trace)
-    lam = weights_of(trace)[:T]
-    return closed_form_bound(trace["dist"][0].to(F64), hp(trace, "G"), problem.d, lam, torch.cumsum(lam, 0))
+def _tuned_sides(trace, problem) -> Sides:
+    """The tuned rate at the row k = m - 1 whose horizon m the run's lr is gamma*(m) for, NaN elsewhere.
+
+    lr and R carry the run's rounding (R is a norm over d entries, raised to 3/2): lr is matched to
+    gamma*(m) within 64 u. At a relative offset delta from gamma* the closed form exceeds its
+    minimum by O(delta^2), far inside the slack of sum_{i<=m} sqrt(i) >= 2/3 m^(3/2) used in the
+    proof, and neighbouring horizons differ by 3/(4m) >> 64 u (m < 10^5)."""
+    R, G = A.D(trace), A.hp(trace, "G")
+    m = A.step_index(trace) + 1
+    gstar = tuned_lr(R, G, problem.d, m)
+    at = (A.hp(trace, "lr") - gstar).abs() <= 64 * A.unit_roundoff(trace) * gstar
+    scale, terms = _bound_scale(trace, problem)
+    return Sides(A.col(trace, "subopt"), A.unchecked_where(at, tuned_rate(R, G, problem.d, m)), scale=scale, terms=terms,
+                 undefined="lr is gamma*(m) for no horizon m <= T")
 
 
-def _tuned(trace, problem):
-    T = steps(trace)
-    R, G = trace["dist"][0].to(F64), hp(trace, "G")
-    m = torch.arange(1, T + 1, dtype=F64)[:, None]
-    gstar = math.sqrt(2 / 3) * R**1.5 / (m**0.75 * problem.d**0.75 * G**0.5)
-    at = (hp(trace, "lr") - gstar).abs() <= 1e-12 * gstar
-    return nan_where(at, 1.5 * R * G * math.sqrt(problem.d) / m.sqrt())
+# -- results --------------------------------------------------------------------------------------
 
 
 def _R(key, **kw):
     kw.setdefault("paper", PAPER)
     kw.setdefault("arxiv", ARXIV)
-    return register(Result(key=f"madgrad.{key}", **kw))
+    return register(Result(key=f"madgrad.{key}", provenance=Provenance.DERIVED, **kw))
 
 
-def _no_decoupled_decay(trace, problem):
-    decoupled = (hp(trace, "decouple_decay", 0.0) != 0) & (hp(trace, "weight_decay", 0.0) != 0)
-    return ~decoupled
-
+BOTH = ("madgrad", "madgrad_paper")
+BOUND_ASSUMPTIONS = (LAMBDA_AVERAGING, G_BOUNDS_COORDINATES)
 
 _R(
-    "ftrl_identity", title="Exact dual-averaging (FTRL) identity, any denominators", provenance=Provenance.DERIVED,
-    source=f"{DOC}#ftrl-identity (reference/madgrad.md §5(b))", optimizers=("madgrad", "madgrad_paper"),
-    kind="identity", iterate="none", oracle="any", applies=_no_decoupled_decay,
-    statement="sum_{i<=k} <l_i, z_i - x*> = -<s_{k+1}, x* - x0> - ||s_{k+1}||^2_{1/b_k}/2 + ||l_0||^2_{1/b_1}/2 "
+    "ftrl_identity", title="Exact dual-averaging (FTRL) identity, any denominators",
+    source=f"{DOC}#ftrl-identity ({REF} §5(b))", optimizers=BOTH, kind="identity", iterate="none", oracle="any",
+    statement="k >= 1: sum_{i<=k} <l_i, z_i - x*> = -<s_{k+1}, x* - x0> - ||s_{k+1}||^2_{1/b_k}/2 + ||l_0||^2_{1/b_1}/2 "
               "+ sum_{1<=i<=k} ||l_i||^2_{1/b_i}/2 - sum_{2<=i<=k} ||s_i||^2_{1/b_{i-1}-1/b_i}/2,  l_i = lam_i g_i",
-    observed=lambda tr, pb: ftrl_sides(tr, pb)[0], bound=lambda tr, pb: ftrl_sides(tr, pb)[1],
-    scale=lambda tr, pb: ftrl_sides(tr, pb)[2],
-    notes="z_i is recovered from the recorded iterates; decoupled weight decay has no dual-averaging form.",
+    sides=ftrl_sides, assumptions=(NO_DECOUPLED_DECAY,),
+    notes="A lemma of the bound's proof (step ii): the optimizer's z (from its iterates) against the sums rebuilt "
+          "from the gradients. eps, the lr + eps quirk and coupled weight decay are modelled (any weights, any b > 0).",
 )
 _R(
     "decaying_l2_form", title="MADGRAD is SGD in z with a decaying L2 pull toward x0 (momentum form)",
-    provenance=Provenance.DERIVED, source=f"{DOC}#momentum-form (reference/madgrad.md §5(c))",
-    optimizers=("madgrad", "madgrad_paper"), kind="identity", iterate="none", oracle="any",
-    applies=_no_decoupled_decay,
+    source=f"{DOC}#momentum-form ({REF} §5(c))", optimizers=BOTH, kind="identity", iterate="none", oracle="any",
+    role=Role.IMPLEMENTATION, sides=l2_form, assumptions=(NO_DECOUPLED_DECAY,),
     statement="z_{k+1} = z_k - lam_k g_k / b_{k+1} - (1 - b_k/b_{k+1}) (z_k - x0)  (residual norm = 0)",
-    observed=lambda tr, pb: l2_form(tr, pb)[0], bound=lambda tr, pb: l2_form(tr, pb)[1],
-    scale=lambda tr, pb: l2_form(tr, pb)[2],
+    notes="The update rewritten: true by construction.",
 )
 _R(
     "primal_averaging_potential", title="Quasi-monotone (primal-averaging) potential is non-increasing",
-    provenance=Provenance.DERIVED, source=f"{DOC}#potential (reference/madgrad.md §5(a))",
-    optimizers=("madgrad_paper",), kind="lyapunov", iterate="weighted_average", oracle="deterministic",
-    requires=frozenset({"convex"}), applies=lambda tr, pb: lambda_averaged(tr),
-    statement="Phi_k = S_k (f(x_k) - f*) - sum_{i<=k} lam_i <grad f(x_i), z_i - x*> satisfies Phi_k <= Phi_{k-1}, Phi_0 <= 0",
-    observed=lambda tr, pb: potential_sides(tr, pb)[0], bound=lambda tr, pb: potential_sides(tr, pb)[1],
-    scale=lambda tr, pb: potential_sides(tr, pb)[2],
+    source=f"{DOC}#potential ({REF} §5(a))", optimizers=("madgrad_paper",), kind="lyapunov",
+    iterate="weighted_average", oracle="deterministic", requires=frozenset({"convex"}), sides=potential_sides,
+    assumptions=(LAMBDA_AVERAGING,),
+    statement="Phi_k = S_k (f(x_k) - f*) - sum_{i<=k} lam_i <grad f(x_i), z_i - x*> is non-increasing, Phi_{-1} = 0; "
+              "checked as S_k (f(x_k) - f*) <= S_{k-1} (f(x_{k-1}) - f*) + lam_k <grad f(x_k), z_k - x*>",
 )
 _R(
-    "observed_bound", title="Pathwise convex bound B_k/S_k of the analysed MADGRAD", provenance=Provenance.DERIVED,
-    source=f"{DOC}#convex-bound (reference/madgrad.md §4.3)", optimizers=("madgrad_paper",), kind="bound",
-    iterate="weighted_average", oracle="deterministic", requires=frozenset({"convex"}), applies=_bounded_coords,
-    statement="f(x_k) - f* <= [1/2 sum_j (x*_j - x0_j)^2 d_kj + 1/2 sum_{i<=k} sum_j lam_i^2 g_ij^2/d_ij] / S_k  "
-              "(G >= max |g_ij|, lambda-weighted averaging)",
-    observed=lambda tr, pb: col(tr, "subopt"), bound=observed_bound,
+    "observed_bound", title="Pathwise convex bound B_k/S_k of the analysed MADGRAD",
+    source=f"{DOC}#convex-bound ({REF} §4.3)", optimizers=("madgrad_paper",), iterate="weighted_average",
+    requires=frozenset({"convex"}), sides=_observed_sides, assumptions=BOUND_ASSUMPTIONS,
+    statement="f(x_k) - f* <= [1/2 sum_j (x*_j - x0_j)^2 d_kj + 1/2 sum_{i<=k} sum_j lam_i^2 g_ij^2/d_ij] / S_k",
     notes="x_k is the lambda-weighted average of z_0..z_k (the optimizer's own iterate).",
 )
 _R(
-    "closed_form_bound", title="Closed-form convex bound of the analysed MADGRAD", provenance=Provenance.DERIVED,
-    source=f"{DOC}#convex-bound (reference/madgrad.md §4.3)", optimizers=("madgrad_paper",), kind="bound",
-    iterate="weighted_average", oracle="deterministic", requires=frozenset({"convex"}), applies=_bounded_coords,
+    "closed_form_bound", title="Closed-form convex bound of the analysed MADGRAD",
+    source=f"{DOC}#convex-bound ({REF} §4.3)", optimizers=("madgrad_paper",), iterate="weighted_average",
+    requires=frozenset({"convex"}), sides=_closed_sides, assumptions=BOUND_ASSUMPTIONS,
     statement="f(x_k) - f* <= 1/2 R^2 G^(2/3) S_k^(-2/3) + 3/4 dim G^(4/3) lam_k S_k^(-1/3)",
-    observed=lambda tr, pb: col(tr, "subopt"), bound=_closed,
 )
 _R(
     "tuned_rate", title="With the tuned gamma*: f(x_k) - f* <= 3/2 R G sqrt(dim) / sqrt(k+1)",
-    provenance=Provenance.DERIVED, source=f"{DOC}#convex-bound (reference/madgrad.md §4.3)",
-    optimizers=("madgrad_paper",), kind="bound", iterate="weighted_average", oracle="deterministic",
-    requires=frozenset({"convex"}), applies=_bounded_coords,
+    source=f"{DOC}#convex-bound ({REF} §4.3)", optimizers=("madgrad_paper",), iterate="weighted_average",
+    requires=frozenset({"convex"}), sides=_tuned_sides, assumptions=BOUND_ASSUMPTIONS,
     statement="lr = gamma*(k+1) = sqrt(2/3) R^(3/2)/((k+1)^(3/4) dim^(3/4) G^(1/2)): f(x_k) - f* <= 3/2 R G sqrt(dim)/sqrt(k+1)",
-    observed=lambda tr, pb: col(tr, "subopt"), bound=_tuned,
     notes="Checked only at the row k whose horizon the run's lr was tuned for (NaN elsewhere).",
 )
+
+
+# -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
+
+example(Example(("madgrad.ftrl_identity", "madgrad.decaying_l2_form"), "l1_distance", "madgrad",
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1]), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0]),
+                    "eps": torch.tensor([1e-6, 1e-6, 1e-6, 1e-2]), "weight_decay": torch.tensor([0.0, 1e-2, 0.0, 0.0])},
+                T=100, runs=4))
+example(Example(("madgrad.ftrl_identity", "madgrad.decaying_l2_form"), "logistic", "madgrad",
+                hp={"lr": torch.tensor([1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1]), "momentum": 0.9},
+                T=60, runs=8, batch_size=16))
+example(Example(("madgrad.ftrl_identity", "madgrad.decaying_l2_form", "madgrad.primal_averaging_potential",
+                 "madgrad.observed_bound", "madgrad.closed_form_bound"), "l1_distance", "madgrad_paper",
+                hp=lambda pb, D: {"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0]), "G": 2.0}, T=150, runs=4))
+example(Example(("madgrad.tuned_rate",), "l1_distance", "madgrad_paper",
+                hp=lambda pb, D: {"lr": tuned_lr(D, torch.tensor([2.0, 3.0, 5.0, 10.0], dtype=F64), pb.d, 150),
+                                  "G": torch.tensor([2.0, 3.0, 5.0, 10.0])}, T=150, runs=4))

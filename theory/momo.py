@@ -1,266 +1,304 @@
 """MoMo (Schaipp et al., arXiv 2305.07583): Fejér monotonicity, its corollaries and invariants.
 
-The paper's own convergence theorem was not available (reference/momo.md §13), so every
+The paper's own convergence theorem was not available (docs/references/momo.md §13), so every
 asserted result here is [DERIVED] in docs/theory/momo.md from the authors' update (momo-opt
 0.1.0, [CODE]) or read directly off that update.
 
-Trace conventions (experiments/trace.py): row t holds x_t's distance ``dist`` and the info of
-the step that produced x_{t+1} (``tau``, ``h``, ``rho``, ``lb``, ...). With a_t = (h_t - rho_t lb_t)_+
-and D = ||x_0 - x*||:
+Notation (docs/theory/momo.md#notation): row t of a trace holds ||x_t - x*|| (``dist``) and the
+info of the step that produced x_{t+1} (``tau``, ``h``, ``rho``, ``lb``, ``d_norm_sq``, ...). With
+a_t = (h_t - rho_t lb_t)_+ and D = ||x_0 - x*||:
 
 - M1   ||x_{t+1} - x*||^2 + tau_t a_t <= ||x_t - x*||^2        (convex, lb >= f(x*, s) for every s, lambda = 0)
 - M1b  sum_{k<=t} tau_k a_k <= D^2
 - M1c  min_{k<=t} a_k <= max(G_t D / sqrt(t+1), D^2 / (alpha (t+1))),  G_t = max_{k<=t} ||g_k||
 - Polyak (beta = 0, deterministic, L-smooth): min_{k<=t} f(x_k) - f* <= D^2 / ((t+1) min(alpha, 1/(2L)))
 
-This module also holds the small trace helpers shared by the other adaptive-method modules
-(mechanic, madgrad, mda, motaps).
+and four properties of the update itself (Role.IMPLEMENTATION: a min, a clamp, a max).
+
+Round-off (docs/theory/momo.md#round-off). h_t = fbar_t + <d_t, x_t> - gamma_t is a difference
+of EMAs that can be much larger than h_t (with beta = 0 the two inner products cancel exactly),
+so the magnitude of the model gap is bounded from recorded columns: EMA(|f|) + ||x_t|| EMA(||g||)
++ EMA(||g_j|| ||x_j||) + rho_t |lb_t| (``model_magnitude``). A squared distance of a rounded
+iterate carries round-off ~ u ||x_t - x*|| (||x_t|| + ||x*||) (``A.dist_magnitude``).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from ratecheck.errors import RatecheckError
+from . import access as A
+from .base import Assumption, Example, Provenance, Result, Role, Sides, example, register
 
-from .base import per_trace, ATOL, Provenance, Result, register
-
+F64 = torch.float64
 PAPER = "MoMo: Momentum Models for Adaptive Learning Rates (Schaipp, Ohana, Eickenberg, Defazio, Gower, ICML 2024)"
 ARXIV = "2305.07583"
 DOC = "docs/theory/momo.md"
-F64 = torch.float64
+REF = "docs/references/momo.md"
 
 
-# ---------------------------------------------------------------------------------------------
-# Trace helpers (shared by the adaptive-method modules).
-# ---------------------------------------------------------------------------------------------
+# -- pure functions of sequences (time on dim 0, runs on dim 1) ------------------------------------
 
 
-def steps(trace) -> int:
-    """T of a full trace; per-step sums need every step recorded."""
-    T = int(trace.steps.shape[0]) - 1
-    if T < 1 or not torch.equal(trace.steps.cpu(), torch.arange(T + 1)):
-        raise RatecheckError(f"this result needs every step recorded; got steps {trace.steps[:5].tolist()}...; "
-                             "allowed: a full trace from runner.run (no subsampling)")
-    return T
+def model_gap(h: torch.Tensor, rho: torch.Tensor, lb: torch.Tensor) -> torch.Tensor:
+    """a_t = (h_t - rho_t lb_t)_+, the model's height above its floor."""
+    return torch.clamp(h - rho * lb, min=0.0)
 
 
-def col(trace, name: str) -> torch.Tensor:
-    """A recorded quantity at the step rows 0..T-1, float64 [T, B]."""
-    return trace[name][: steps(trace)].to(F64)
+def ema(v: torch.Tensor, beta: torch.Tensor, first_sample: bool) -> torch.Tensor:
+    """The update's EMA of a sequence v [T, B] with weight beta [B]: e_t = beta e_{t-1} + (1-beta) v_t,
+    started at e_0 = v_0 (momo-opt's first-sample start) or at e_{-1} = 0 (bias correction,
+    MoMo-Adam; the weights then sum to rho_t = 1 - beta^(t+1))."""
+    out = torch.empty_like(v)
+    e = v[0] if first_sample else (1 - beta) * v[0]
+    out[0] = e
+    for t in range(1, v.shape[0]):
+        e = beta * e + (1 - beta) * v[t]
+        out[t] = e
+    return out
 
 
-def nxt(trace, name: str) -> torch.Tensor:
-    """A runner quantity at rows 1..T (the iterate a step produced), float64 [T, B]."""
-    return trace[name][1 : steps(trace) + 1].to(F64)
+def model_magnitude(loss, grad_norm, x_norm, rho, lb, beta, first_sample: bool) -> torch.Tensor:
+    """An upper bound on the magnitudes of the terms whose sum is h_t - rho_t lb_t [T, B]:
+    |fbar_t| <= EMA(|f|), |<d_t, x_t>| <= ||x_t|| EMA(||g||), |gamma_t| <= EMA(||g_j|| ||x_j||),
+    and rho_t |lb_t| (``x_norm`` >= ||x_t||). The computed gap's round-off is relative to this."""
+    return (ema(loss.abs(), beta, first_sample) + x_norm * ema(grad_norm, beta, first_sample)
+            + ema(grad_norm * x_norm, beta, first_sample) + rho * lb.abs())
 
 
-def has_hp(trace, name: str) -> bool:
-    return name in trace.meta.get("hp", {})
+def fejer_sides(dist: torch.Tensor, tau: torch.Tensor, gap: torch.Tensor):
+    """Lemma M1 at t = 0..T-1: (||x_{t+1}-x*||^2 + tau_t a_t, ||x_t-x*||^2); dist holds rows 0..T."""
+    return dist[1:] ** 2 + tau * gap, dist[:-1] ** 2
 
 
-def hp(trace, name: str, default: float | None = None) -> torch.Tensor:
-    """Per-run hyper-parameter [B] (float64); ``default`` when the run has none."""
-    if has_hp(trace, name):
-        return trace.meta["hp"][name].to(F64)
-    if default is None:
-        raise RatecheckError(f"trace has no hyper-parameter {name!r}; recorded: {sorted(trace.meta.get('hp', {}))}")
-    return torch.full((trace.batch,), float(default), dtype=F64)
+def min_gap_bound(grad_norm: torch.Tensor, D: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """M1c: max(G_t D / sqrt(t+1), D^2 / (alpha (t+1))), G_t = max_{k<=t} ||g_k||, [T, B]."""
+    K = torch.arange(1, grad_norm.shape[0] + 1, dtype=F64)[:, None]
+    G = A.running_max(grad_norm)
+    return torch.maximum(G * D / K.sqrt(), D**2 / (alpha * K))
 
 
-def D_of(trace) -> torch.Tensor:
-    """D = ||x_0 - x*|| [B]."""
-    return trace["dist"][0].to(F64)
+def polyak_bound(D: torch.Tensor, alpha: torch.Tensor, L: float, T: int) -> torch.Tensor:
+    """D^2 / ((t+1) min(alpha, 1/(2L))) at t = 0..T-1 [T, B] (SPS_max with beta = 0, L-smooth)."""
+    K = torch.arange(1, T + 1, dtype=F64)[:, None]
+    return D**2 / (K * torch.clamp(alpha, max=1.0 / (2.0 * L)))
 
 
-def stochastic(trace) -> bool:
-    return trace.meta.get("batch_size") is not None
-
-
-def all_runs(trace, value: bool) -> torch.Tensor:
-    return torch.full((trace.batch,), bool(value), dtype=torch.bool)
-
-
-def iterates(trace) -> torch.Tensor:
-    """x_0..x_T [T+1, B, d] (float64); needs keep_iterates=True."""
-    if "x" not in trace.iterates:
-        raise RatecheckError("this result needs the iterates; run with keep_iterates=True")
-    return trace.iterates["x"].to(F64)
-
-
-def sample_indices(trace, problem) -> torch.Tensor:
-    """The minibatch indices [T, B, m] the runner drew (recomputed from the recorded seeds)."""
-    T = steps(trace)
-    seeds = trace.meta["seeds"]
-    m = trace.meta["batch_size"]
-    return torch.stack([problem.sample_indices(seeds, t, m) for t in range(T)])
-
-
-def grads(trace, problem) -> torch.Tensor:
-    """g_t [T, B, d], the gradients the optimizer received, recomputed from the iterates (the
-    full gradient, or the minibatch gradient of the recorded seeds under a stochastic oracle)."""
-    x = iterates(trace)[: steps(trace)]
-    T, B, d = x.shape
-    if not stochastic(trace):
-        return problem.grad(x.reshape(T * B, d)).reshape(T, B, d)
-    idx = sample_indices(trace, problem)
-    return torch.stack([problem.component_grad(x[t], idx[t]) for t in range(T)])
-
-
-def nan_where(mask: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """NaN (row not checked) where ``mask`` is False."""
-    return torch.where(mask, value, torch.full_like(value, math.nan))
-
-
-def sup_component_value_at_opt(problem) -> float:
-    """max_i f_i(x*) for a finite sum (the largest sample loss at the solution), else f*."""
-    if not problem.is_finite_sum:
+def sup_component_value_at_opt(problem, sampled: bool) -> float:
+    """sup_s f(x*, s) over what the oracle can return: f* for full gradients (``sampled`` False)
+    or an interpolating finite sum (every f_i is minimised at x*, f_i(x*) = f*), else max_i f_i(x*)."""
+    if not sampled or not problem.is_finite_sum or "interpolating" in problem.tags:
         return float(problem.f_star)
     xs = torch.as_tensor(problem.x_star, dtype=F64)[None, :]
-    idx = torch.arange(problem.n)[None, :]
-    return float(problem.component_values_each(xs, idx).max())
+    return float(problem.component_values_each(xs, torch.arange(problem.n)[None, :]).max())
 
 
-# ---------------------------------------------------------------------------------------------
-# Applicability.
-# ---------------------------------------------------------------------------------------------
+# -- reading a MoMo trace ----------------------------------------------------------------------------
 
 
-def lb_dominates_solution(trace, problem) -> torch.Tensor:
-    """[B]: lb >= f(x*, s) for every sample s the oracle can draw, and no weight decay.
-
-    Deterministic oracle: lb >= f*. Stochastic: lb >= max_i f_i(x*), which under interpolation
-    with lb = f* = 0 is the note's condition; ATOL absorbs the round-off of f_i(x*) = 0."""
-    top = sup_component_value_at_opt(problem) if stochastic(trace) else float(problem.f_star)
-    return (hp(trace, "lb") >= top - ATOL) & (hp(trace, "weight_decay", 0.0) == 0)
-
-
-def _polyak_applies(trace, problem):
-    ok = (hp(trace, "beta", 0.0) == 0) & (hp(trace, "weight_decay", 0.0) == 0)
-    return ok & ((hp(trace, "lb") - problem.f_star).abs() <= ATOL) & all_runs(trace, problem.L is not None)
+def _ema_weights(trace) -> tuple[torch.Tensor, bool]:
+    """(beta [B], first-sample start?) of the run's EMAs: MoMo-Adam uses beta1 with zero start;
+    MoMo uses beta, zero-started only with bias_correction."""
+    if A.has_hp(trace, "beta1"):
+        return A.hp(trace, "beta1"), False
+    return A.hp(trace, "beta"), not A.option(trace, "bias_correction", False)
 
 
-# ---------------------------------------------------------------------------------------------
-# Quantities.
-# ---------------------------------------------------------------------------------------------
+def _gap_terms(trace, problem):
+    """(a_t, magnitude of the terms of h_t - rho_t lb_t) [T, B]."""
+    h, rho, lb = A.col(trace, "h"), A.col(trace, "rho"), A.col(trace, "lb")
+    beta, first = _ema_weights(trace)
+    T = A.steps(trace)
+    x_norm = A.dist_magnitude(trace, problem)[:T]
+    mag = model_magnitude(A.col(trace, "loss"), A.col(trace, "grad_norm"), x_norm, rho, lb, beta, first)
+    return model_gap(h, rho, lb), mag
 
 
-def model_gap(trace) -> torch.Tensor:
-    """a_t = (h_t - rho_t lb_t)_+ [T, B]."""
-    return torch.clamp(col(trace, "h") - col(trace, "rho") * col(trace, "lb"), min=0.0)
+def _fejer_terms(trace, problem):
+    """(tau_t a_t, M1's two sides, the magnitude of what step t adds (tau_t times the gap's
+    terms, and the rounding of x_{t+1} in ||x_{t+1} - x*||^2), that of ||x_t - x*||^2), [T, B] each."""
+    tau = A.col(trace, "tau")
+    gap, mag = _gap_terms(trace, problem)
+    dist = A.rows(trace, "dist")
+    sq_mag = dist * A.dist_magnitude(trace, problem)  # round-off of ||x - x*||^2 at a rounded x
+    obs, bnd = fejer_sides(dist, tau, gap)
+    return tau * gap, obs, bnd, tau * mag + sq_mag[1:], sq_mag[:-1]
 
 
-def gap_size(trace) -> torch.Tensor:
-    """|h_t| + rho_t |lb_t| [T, B]: the magnitude of the terms whose difference is the model gap
-    (near the solution a_t is a cancellation of O(|f*|) numbers)."""
-    return col(trace, "h").abs() + col(trace, "rho") * col(trace, "lb").abs()
+def _fejer(trace, problem) -> Sides:
+    _, obs, bnd, step_mag, prev_mag = _fejer_terms(trace, problem)
+    return Sides(obs, bnd, scale=step_mag + prev_mag)
 
 
-@per_trace
-def fejer_sides(trace):
-    """(||x_{t+1}-x*||^2 + tau_t a_t, ||x_t-x*||^2), each [T, B] (Lemma M1)."""
-    return nxt(trace, "dist") ** 2 + col(trace, "tau") * model_gap(trace), col(trace, "dist") ** 2
+def _sum_scale(trace, problem):
+    """(sum_{k<=t} tau_k a_k, the magnitude of the terms of M1 telescoped up to row t)."""
+    decrease, _, _, step_mag, prev_mag = _fejer_terms(trace, problem)
+    return torch.cumsum(decrease, dim=0), torch.cumsum(step_mag, dim=0) + prev_mag[:1]
 
 
-def min_gap_bound(trace) -> torch.Tensor:
-    """max(G_t D/sqrt(t+1), D^2/(alpha (t+1))) with G_t the running max gradient norm (M1c)."""
-    T = steps(trace)
-    K = torch.arange(1, T + 1, dtype=F64)[:, None]
-    G = torch.cummax(col(trace, "grad_norm"), dim=0).values
-    D = D_of(trace)
-    return torch.maximum(G * D / K.sqrt(), D**2 / (hp(trace, "lr") * K))
+def _fejer_sum(trace, problem) -> Sides:
+    obs, scale = _sum_scale(trace, problem)
+    bnd = (A.D(trace) ** 2).expand_as(obs)
+    return Sides(obs, bnd, scale=scale, terms=A.step_index(trace) + 1)
 
 
-def polyak_bound(trace, problem) -> torch.Tensor:
-    """D^2 / ((t+1) min(alpha, 1/(2L))) [T, B] (deterministic Polyak/SPS_max, beta = 0)."""
-    T = steps(trace)
-    K = torch.arange(1, T + 1, dtype=F64)[:, None]
-    L = problem.L if problem.L is not None else math.nan
-    a_eff = torch.minimum(hp(trace, "lr"), torch.tensor(1.0 / (2.0 * L), dtype=F64))
-    return D_of(trace) ** 2 / (K * a_eff)
+def _min_gap(trace, problem) -> Sides:
+    gap, mag = _gap_terms(trace, problem)
+    best = torch.cummin(gap, dim=0)
+    D = A.D(trace)
+    bnd = min_gap_bound(A.col(trace, "grad_norm"), D, A.hp(trace, "lr"))
+    _, sum_scale = _sum_scale(trace, problem)
+    # The bound is M1b's D^2 pushed through a monotone map: its round-off is M1b's, relative to D^2.
+    scale = mag.gather(0, best.indices) + bnd * sum_scale / D**2
+    return Sides(best.values, bnd, scale=scale, terms=A.step_index(trace) + 1)
+
+
+def _polyak(trace, problem) -> Sides:
+    if problem.L is None:
+        raise A.Unavailable(f"{problem.name} has no smoothness constant L")
+    T = A.steps(trace)
+    D = A.D(trace)
+    f = A.col(trace, "subopt")
+    bnd = polyak_bound(D, A.hp(trace, "lr"), problem.L, T)
+    _, sum_scale = _sum_scale(trace, problem)
+    # Each f(x_k) - f* enters the telescoped sum with the round-off of |f(x_k)| + |f*|.
+    f_mag = torch.cumsum(A.subopt_magnitude(trace, problem)[:T], dim=0) / (A.step_index(trace) + 1)
+    scale = f_mag + bnd * sum_scale / D**2
+    return Sides(torch.cummin(f, dim=0).values, bnd, scale=scale, terms=A.step_index(trace) + 1)
+
+
+def _tau_range(trace, problem) -> Sides:
+    # 0 <= tau <= cap  <=>  |tau - cap/2| <= cap/2: both ends in one inequality.
+    cap = A.hp(trace, "lr") / A.col(trace, "rho")
+    return Sides((A.col(trace, "tau") - cap / 2).abs(), cap / 2)
+
+
+def _floor(trace, problem) -> Sides:
+    tau, rho, lb, dn = A.col(trace, "tau"), A.col(trace, "rho"), A.col(trace, "lb"), A.col(trace, "d_norm_sq")
+    _, mag = _gap_terms(trace, problem)
+    bnd = A.unchecked_where(tau > 0, A.col(trace, "h") - tau * dn)
+    return Sides(rho * lb, bnd, scale=mag + tau * dn, undefined="no step (tau_t = 0)")
+
+
+def _estimate_floor(trace, problem) -> Sides:
+    nxt = A.col(trace, "lb_next")
+    return Sides(A.hp(trace, "lb").expand_as(nxt), nxt)
+
+
+def _estimate_monotone(trace, problem) -> Sides:
+    h, rho, lb, tau, dn = (A.col(trace, k) for k in ("h", "rho", "lb", "tau", "d_norm_sq"))
+    _, mag = _gap_terms(trace, problem)
+    bnd = A.unchecked_where(h >= rho * lb, A.col(trace, "lb_next"))
+    return Sides(lb, bnd, scale=(mag + tau * dn) / rho, undefined="h_t < rho_t lb_t: the reset may lower the estimate")
+
+
+# -- assumptions --------------------------------------------------------------------------------------
+
+
+
+def _rounded_to_run(trace, value: float) -> float:
+    """``value`` less the rounding of a hyper-parameter stored in the run's dtype."""
+    return value - A.unit_roundoff(trace) * abs(value)
+
+
+NO_WEIGHT_DECAY = Assumption("weight_decay = 0", lambda tr, pb: A.hp_or(tr, "weight_decay", 0.0) == 0)
+LB_DOMINATES = Assumption(
+    # Deterministic oracle: lb >= f*; a sampled one: lb >= f_i(x*) for every i (interpolation with lb = f*).
+    "lb >= f(x*, s) for every sample s",
+    lambda tr, pb: A.hp(tr, "lb") >= _rounded_to_run(tr, sup_component_value_at_opt(pb, A.stochastic(tr))),
+)
+BETA_ZERO = Assumption("beta = 0", lambda tr, pb: A.hp(tr, "beta") == 0)
+LB_IS_F_STAR = Assumption(
+    "lb = f*", lambda tr, pb: (A.hp(tr, "lb") - pb.f_star).abs() <= A.unit_roundoff(tr) * abs(pb.f_star))
+
+
+# -- results ------------------------------------------------------------------------------------------
 
 
 def _R(key, **kw):
     kw.setdefault("paper", PAPER)
     kw.setdefault("arxiv", ARXIV)
-    return register(Result(key=f"momo.{key}", **kw))
+    return register(Result(key=f"momo.{key}", provenance=Provenance.DERIVED, **kw))
 
 
 MOMO = ("momo",)
 ALL_MOMO = ("momo", "momo_adam", "momo_star", "momo_adam_star")
+STAR = ("momo_star", "momo_adam_star")
+FEJER_ASSUMPTIONS = (NO_WEIGHT_DECAY, LB_DOMINATES)
 
 _R(
-    "fejer", title="MoMo never moves away from a solution (Lemma M1)", provenance=Provenance.DERIVED,
-    source=f"{DOC}#lemma-m1 (reference/momo.md §7.2)", optimizers=MOMO, kind="lyapunov", iterate="last",
-    oracle="any", requires=frozenset({"convex"}), applies=lb_dominates_solution,
+    "fejer", title="MoMo never moves away from a solution (Lemma M1)",
+    source=f"{DOC}#lemma-m1 ({REF} §7.2)", optimizers=MOMO, kind="lyapunov", iterate="last",
+    oracle="any", requires=frozenset({"convex"}), sides=_fejer, assumptions=FEJER_ASSUMPTIONS,
     statement="||x_{t+1}-x*||^2 <= ||x_t-x*||^2 - tau_t (h_t - rho_t lb)_+  "
               "(convex samples, lb >= f(x*, s) for all s, weight_decay = 0; any beta, alpha, weight scheme)",
-    observed=lambda tr, pb: fejer_sides(tr)[0], bound=lambda tr, pb: fejer_sides(tr)[1],
-    scale=lambda tr, pb: col(tr, "dist") ** 2 + nxt(tr, "dist") ** 2 + col(tr, "tau") * gap_size(tr),
     notes="Under a stochastic oracle lb must dominate every sample loss at x*: interpolation with lb = f* = 0 "
           "(the note's condition) or any larger lb.",
 )
 _R(
-    "fejer_sum", title="Sum of the model decrease is at most D^2 (Corollary M1b)", provenance=Provenance.DERIVED,
+    "fejer_sum", title="Sum of the model decrease is at most D^2 (Corollary M1b)",
     source=f"{DOC}#corollaries", optimizers=MOMO, kind="bound", iterate="none", oracle="any",
-    requires=frozenset({"convex"}), applies=lb_dominates_solution,
+    requires=frozenset({"convex"}), sides=_fejer_sum, assumptions=FEJER_ASSUMPTIONS,
     statement="sum_{k<=t} tau_k (h_k - rho_k lb)_+ <= ||x_0 - x*||^2",
-    observed=lambda tr, pb: torch.cumsum(col(tr, "tau") * model_gap(tr), dim=0),
-    bound=lambda tr, pb: (D_of(tr) ** 2).expand(steps(tr), -1),
-    scale=lambda tr, pb: torch.cumsum(col(tr, "tau") * gap_size(tr), dim=0),
 )
 _R(
     "min_model_gap", title="Best model gap decays like max(GD/sqrt K, D^2/(alpha K)) (Corollary M1c)",
-    provenance=Provenance.DERIVED, source=f"{DOC}#corollaries", optimizers=MOMO, kind="bound", iterate="best",
-    oracle="any", requires=frozenset({"convex"}), applies=lb_dominates_solution,
+    source=f"{DOC}#corollaries", optimizers=MOMO, kind="bound", iterate="best",
+    oracle="any", requires=frozenset({"convex"}), sides=_min_gap, assumptions=FEJER_ASSUMPTIONS,
     statement="min_{k<=t} (h_k - rho_k lb)_+ <= max(G_t D/sqrt(t+1), D^2/(alpha (t+1))), G_t = max_{k<=t} ||g_k||",
-    observed=lambda tr, pb: torch.cummin(model_gap(tr), dim=0).values, bound=lambda tr, pb: min_gap_bound(tr),
-    scale=lambda tr, pb: gap_size(tr),
-    notes="beta = 0: the sampled gap f(x_k, s_k) - lb; beta > 0: only the model gap (reference/momo.md §7.2).",
+    notes=f"beta = 0: the sampled gap f(x_k, s_k) - lb; beta > 0: only the model gap ({REF} §7.2).",
 )
 _R(
     "polyak_smooth", title="beta = 0 (SPS_max) on an L-smooth convex f: best gap <= D^2/(K min(alpha, 1/(2L)))",
-    provenance=Provenance.DERIVED, source=f"{DOC}#sps-max (reference/momo.md §7.3)", optimizers=MOMO,
-    kind="bound", iterate="best", oracle="deterministic", requires=frozenset({"convex", "smooth"}),
-    applies=_polyak_applies,
+    source=f"{DOC}#sps-max ({REF} §7.3)", optimizers=MOMO, kind="bound", iterate="best", oracle="deterministic",
+    requires=frozenset({"convex", "smooth"}), sides=_polyak, assumptions=(BETA_ZERO, NO_WEIGHT_DECAY, LB_IS_F_STAR),
     statement="beta = 0, lb = f*, weight_decay = 0, full gradients: min_{k<=t} f(x_k) - f* <= D^2/((t+1) min(alpha, 1/(2L)))",
-    observed=lambda tr, pb: torch.cummin(col(tr, "subopt"), dim=0).values, bound=polyak_bound,
     notes="alpha = inf gives the Polyak-step bound 2 L D^2 / K.",
 )
 _R(
-    "tau_range", title="The step is non-negative and capped: 0 <= tau_t <= alpha/rho_t", provenance=Provenance.DERIVED,
-    source=f"{DOC}#invariants (reference/momo.md §9.1, read off momo-opt's update)", optimizers=ALL_MOMO,
-    kind="invariant", iterate="none", oracle="any",
-    statement="0 <= tau_t <= alpha / rho_t",
-    observed=lambda tr, pb: torch.where(col(tr, "tau") < 0, math.inf, col(tr, "tau")),
-    bound=lambda tr, pb: hp(tr, "lr") / col(tr, "rho"),
+    "tau_range", title="The step is non-negative and capped: 0 <= tau_t <= alpha/rho_t", role=Role.IMPLEMENTATION,
+    source=f"{DOC}#invariants ({REF} §9, read off momo-opt's update)", optimizers=ALL_MOMO,
+    kind="invariant", iterate="none", oracle="any", sides=_tau_range,
+    statement="0 <= tau_t <= alpha / rho_t, checked as |tau_t - alpha/(2 rho_t)| <= alpha/(2 rho_t)",
+    notes="tau = min(alpha/rho, max(nom, 0)/||d||^2): a min and a clamp (every option, any weight decay).",
 )
 _R(
-    "stays_above_floor", title="An active step never goes below the floor of the model",
-    provenance=Provenance.DERIVED, source=f"{DOC}#invariants (reference/momo.md §9.4)", optimizers=ALL_MOMO,
-    kind="invariant", iterate="none", oracle="any", applies=lambda tr, pb: hp(tr, "weight_decay", 0.0) == 0,
+    "stays_above_floor", title="An active step never goes below the floor of the model", role=Role.IMPLEMENTATION,
+    source=f"{DOC}#invariants ({REF} §9)", optimizers=ALL_MOMO,
+    kind="invariant", iterate="none", oracle="any", sides=_floor, assumptions=(NO_WEIGHT_DECAY,),
     statement="weight_decay = 0, tau_t > 0: rho_t lb_t <= h_t - tau_t ||d_t||^2  (equality when uncapped)",
-    observed=lambda tr, pb: nan_where(col(tr, "tau") > 0, col(tr, "rho") * col(tr, "lb")),
-    bound=lambda tr, pb: col(tr, "h") - col(tr, "tau") * col(tr, "d_norm_sq"),
-    scale=lambda tr, pb: gap_size(tr) + col(tr, "tau") * col(tr, "d_norm_sq"),
-    notes="The left side of the model's linear piece at x_{t+1} is h_t - tau_t ||d_t||^2 (P-norm for MoMo-Adam).",
+    notes="The left side of the model's linear piece at x_{t+1} is h_t - tau_t ||d_t||^2 (P-norm for MoMo-Adam); "
+          "tau_t <= max(nom_t, 0)/||d_t||^2 with nom_t = h_t - rho_t lb_t when weight_decay = 0.",
 )
 _R(
     "estimate_floor", title="MoMo*: the lower-bound estimate never drops below the initial lb (E1)",
-    provenance=Provenance.DERIVED, source=f"{DOC}#momo-star (reference/momo.md §5 E1)",
-    optimizers=("momo_star", "momo_adam_star"), kind="invariant", iterate="none", oracle="any",
-    statement="lb_{t+1} >= lb_1", observed=lambda tr, pb: hp(tr, "lb").expand(steps(tr), -1),
-    bound=lambda tr, pb: col(tr, "lb_next"),
+    role=Role.IMPLEMENTATION, source=f"{DOC}#momo-star ({REF} §5)", optimizers=STAR,
+    kind="invariant", iterate="none", oracle="any", sides=_estimate_floor,
+    statement="lb_{t+1} >= lb_1  (both ResetStar and EstimateStar end in max(., lb_1))",
 )
 _R(
     "estimate_monotone", title="MoMo*: between resets the estimate does not decrease (E3)",
-    provenance=Provenance.DERIVED, source=f"{DOC}#momo-star (reference/momo.md §5 E3)",
-    optimizers=("momo_star", "momo_adam_star"), kind="invariant", iterate="none", oracle="any",
-    applies=lambda tr, pb: hp(tr, "weight_decay", 0.0) == 0,
+    role=Role.IMPLEMENTATION, source=f"{DOC}#momo-star ({REF} §5)", optimizers=STAR,
+    kind="invariant", iterate="none", oracle="any", sides=_estimate_monotone, assumptions=(NO_WEIGHT_DECAY,),
     statement="weight_decay = 0 and h_t >= rho_t lb_t (after the reset): lb_{t+1} >= lb_t",
-    observed=lambda tr, pb: nan_where(col(tr, "h") >= col(tr, "rho") * col(tr, "lb"), col(tr, "lb")),
-    bound=lambda tr, pb: col(tr, "lb_next"),
-    scale=lambda tr, pb: col(tr, "h").abs() / col(tr, "rho"),
+    notes="From the clamp tau_t ||d_t||^2 <= h_t - rho_t lb_t and the max in EstimateStar.",
 )
+
+
+# -- examples (tests/theory/test_every_result.py runs each in float64 and float32) -----------------------
+
+_LR = torch.tensor([0.01, 0.05, 0.2, 1.0])
+example(Example(("momo.fejer", "momo.fejer_sum", "momo.min_model_gap", "momo.tau_range", "momo.stays_above_floor"),
+                "l1_distance", "momo", hp={"lr": _LR, "beta": torch.tensor([0.0, 0.5, 0.9, 0.9]), "lb": 0.0},
+                T=100, runs=4))
+example(Example(("momo.fejer", "momo.fejer_sum", "momo.min_model_gap", "momo.tau_range", "momo.stays_above_floor"),
+                "least_squares_interp", "momo", hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": 0.9, "lb": 0.0},
+                options={"bias_correction": True}, T=100, runs=8, batch_size=4))
+example(Example(("momo.polyak_smooth", "momo.tau_range"), "quadratic", "momo",
+                hp={"lr": torch.tensor([0.01, 0.1, 1.0, 1e6]), "beta": 0.0, "lb": 0.0}, T=100, runs=4))
+example(Example(("momo.tau_range", "momo.stays_above_floor"), "huber", "momo_adam",
+                hp=lambda pb, D: {"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0]), "lb": pb.f_star}, T=100, runs=4))
+example(Example(("momo.estimate_floor", "momo.estimate_monotone", "momo.tau_range", "momo.stays_above_floor"),
+                "least_squares", "momo_star", hp={"lr": 1.0, "beta": 0.9, "lb": torch.tensor([-10.0, -1.0, 0.0, 0.05])},
+                T=100, runs=4))
+example(Example(("momo.estimate_floor", "momo.estimate_monotone"), "logistic", "momo_adam_star",
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0]), "lb": -1.0}, T=100, runs=4))

@@ -1,43 +1,46 @@
 """TAPS / MOTAPS (Gower, Defazio & Rabbat, arXiv 2106.11851): per-step Lyapunov checks.
 
-The paper's theorems are unknown (reference/motaps.md §8); nothing of them is asserted. What
-is asserted is [DERIVED] in docs/theory/motaps.md, each under the conditions of its proof:
+The paper's theorems are unknown (docs/references/motaps.md §8); nothing of them is asserted.
+What is asserted is [DERIVED] in docs/theory/motaps.md, each under the conditions of its proof:
 
-- the bookkeeping of the targets: the optimizer's residual r_t = f_i(x_t) - alpha_i, its tau and
-  its mean target agree with a shadow copy of alpha rebuilt from the recorded losses and
-  gradient norms alone ([CODE] update, so that the Lyapunov checks below see the true alpha);
+- the bookkeeping of the targets (Role.IMPLEMENTATION): the optimizer's residual
+  r_t = f_i(w_t) - alpha_i, its tau and its mean target agree with a replay of alpha from the
+  recorded losses, gradient norms and sampled indices alone ([CODE] update), so that the
+  Lyapunov check below sees the true alpha;
 - the sample step (beta = 0, convex f_i, r_t >= 0, any gamma > 0):
       ||w_{t+1}-w*||^2 + (alpha_i^+ - alpha_i^*)^2 <= ||w_t-w*||^2 + (alpha_i - alpha_i^*)^2 - gamma (2-gamma) r_t^2/q_t,
   alpha_i^* = f_i(w*), q_t = ||grad f_i(w_t)||^2 + 1 (TAPS and MOTAPS alike: tau plays no role);
 - TAPS with tau = f* (beta = 0, gamma in (0, 2]): V = ||w - w*||^2 + ||alpha - alpha^*||^2 decreases by at
   least gamma (2-gamma) r_t^2/q_t at every step with r_t >= 0, epoch-end target shifts included
   (each lowers V by exactly gamma (2-gamma) n (abar - tau)^2);
-- MOTAPS: the once-per-epoch tau step never increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2
-  at the epoch's abar (tau_lr in [0, 2)).
+- MOTAPS (Role.IMPLEMENTATION: a gradient step on a quadratic): the once-per-epoch tau step never
+  increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2 at the epoch's abar (tau_lr in [0, 2]).
 
 Rows where a condition fails (r_t < 0, not an epoch end) are NaN (not checked).
 Trace conventions: row t holds w_t's ``dist``, the sampled ``loss`` f_i(w_t), ``grad_norm``, and the
-step's info ``r``, ``tau`` (after the step), ``alphabar`` (after the step), ``lr`` (gamma).
+step's info ``r``, ``idx`` (the sampled i), ``tau`` and ``alphabar`` (after the step).
 """
 
 from __future__ import annotations
 
-
 import torch
 
-from .base import per_trace, Provenance, Result, register
-from .momo import F64, col, hp, nan_where, nxt, sample_indices, steps
+from . import access as A
+from .base import Assumption, Example, Provenance, Result, Role, Sides, example, register
 
+F64 = torch.float64
 PAPER = "Stochastic Polyak Stepsize with a Moving Target (Gower, Defazio & Rabbat, 2021)"
 ARXIV = "2106.11851"
 DOC = "docs/theory/motaps.md"
-_CACHE = "_motaps_shadow"
+REF = "docs/references/motaps.md"
 
 
-def gamma_of(trace) -> torch.Tensor:
-    """gamma = lr / (1 - beta) [B] (the code's momentum rescaling), from the hyper-parameters."""
-    beta = hp(trace, "beta", 0.0)
-    return hp(trace, "lr") * (1 + beta / (1 - beta))
+# -- pure functions of sequences (time on dim 0, runs on dim 1) ------------------------------------
+
+
+def step_size(lr: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """gamma = lr (1 + beta / (1 - beta)) = lr / (1 - beta), the code's momentum rescaling."""
+    return lr * (1 + beta / (1 - beta))
 
 
 def solution_targets(problem) -> torch.Tensor:
@@ -46,161 +49,241 @@ def solution_targets(problem) -> torch.Tensor:
     return problem.component_values_each(xs, torch.arange(problem.n)[None, :])[0].to(F64)
 
 
-def shadow(trace, problem) -> dict[str, torch.Tensor]:
-    """Replay the target updates from the recorded losses and gradient norms only.
+def epoch_end(T: int, n: int) -> torch.Tensor:
+    """[T, 1] bool: step t ends an epoch ((t+1) % n == 0), where the targets are corrected."""
+    return ((torch.arange(T) + 1) % n == 0)[:, None]
 
-    Returns [T, B] tensors: ``a_old`` (alpha_i before step t), ``r``, ``tau``, ``abar`` (after step
-    t), ``abar_pre`` (the mean target at an epoch end, before the shift), ``a_star`` (alpha^*_i of
-    the sampled point), ``dist_alpha`` (||alpha_t - alpha^*||^2 before step t) and
-    ``dist_alpha_next`` (after step t, epoch shift included)."""
-    T, B, n = steps(trace), trace.batch, problem.n
-    # Cached per (problem, recorded data): observed, bound and scale each need the replay.
-    key = (id(problem), problem.name, id(trace.data.get("loss")), tuple(sorted((k, v.data_ptr()) for k, v in trace.meta.get("hp", {}).items())))
-    cached = trace.meta.get(_CACHE)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    idx = sample_indices(trace, problem)[..., 0]  # [T, B]
-    loss, q = col(trace, "loss"), col(trace, "grad_norm") ** 2 + 1
-    gamma = gamma_of(trace)
-    name = trace.meta.get("optimizer")
-    lam = hp(trace, "tau_lr") if name == "motaps" else torch.zeros(B, dtype=F64)
-    tau = hp(trace, "tau0", 0.0) if name == "motaps" else torch.full((B,), float(problem.f_star), dtype=F64)
-    star = solution_targets(problem)
+
+def replay(loss, grad_norm, idx, gamma, lam, tau0, star) -> dict[str, torch.Tensor]:
+    """Replay the target updates of the code from the sampled losses f_i(w_t) [T, B], gradient
+    norms [T, B] and indices idx [T, B] alone (gamma, lam = tau_lr, tau0 [B]; star = alpha^* [n]):
+
+        alpha_i += gamma r/q at the sampled i (r = f_i(w_t) - alpha_i, q = ||grad f_i||^2 + 1);
+        at an epoch end: tau = (1-lam) tau + lam n/(n+1) abar, alpha += gamma (tau - abar).
+
+    Returns [T, B] tensors: ``a_old`` (alpha_i before step t), ``r``, ``tau``, ``abar`` (after step t),
+    ``abar_pre`` (the mean target before an epoch end's correction), ``a_star`` (alpha^*_i of the
+    sampled point), ``dist_alpha`` / ``dist_alpha_next`` (||alpha - alpha^*||^2 before / after
+    step t), and for the round-off: ``alpha_mag`` / ``alpha_mag_next`` (sum_i |alpha_i - alpha^*_i|
+    (|alpha_i| + |alpha^*_i| + m_i), m_i the summed magnitudes of the terms added into alpha_i),
+    ``a_old_mag`` (|alpha_i| + m_i at the sampled i) and ``abar_mag`` (|abar| + mean_i m_i).
+    """
+    T, B = loss.shape
+    n = star.shape[0]
+    q = grad_norm**2 + 1
     alpha = torch.zeros(B, n, dtype=F64)
-    out = {k: torch.empty(T, B, dtype=F64) for k in ("a_old", "r", "tau", "abar", "abar_pre", "a_star", "dist_alpha", "dist_alpha_next")}
+    mag = torch.zeros(B, n, dtype=F64)
+    tau = tau0.clone()
+    keys = ("a_old", "r", "tau", "abar", "abar_pre", "a_star", "dist_alpha", "dist_alpha_next",
+            "alpha_mag", "alpha_mag_next", "a_old_mag", "abar_mag")
+    out = {k: torch.empty(T, B, dtype=F64) for k in keys}
     rows = torch.arange(B)
+
+    def spread(a, m):
+        dev = a - star
+        return (dev**2).sum(-1), (dev.abs() * (a.abs() + star.abs() + m)).sum(-1)
+
+    out["dist_alpha"][0], out["alpha_mag"][0] = spread(alpha, mag)
     for t in range(T):
         i = idx[t]
-        out["dist_alpha"][t] = ((alpha - star) ** 2).sum(-1)
         a_old = alpha[rows, i]
+        out["a_old_mag"][t] = a_old.abs() + mag[rows, i]
         r = loss[t] - a_old
-        alpha = alpha.clone()
         alpha[rows, i] = a_old + gamma * r / q[t]
+        mag[rows, i] += gamma * (loss[t].abs() + a_old.abs()) / q[t]  # r's terms, scaled as the step
         abar = alpha.mean(-1)
         out["abar_pre"][t] = abar
         if (t + 1) % n == 0:
             tau = (1 - lam) * tau + lam * (n / (n + 1)) * abar
-            alpha = alpha + (gamma * (tau - abar))[:, None]
+            alpha += (gamma * (tau - abar))[:, None]
+            mag += (gamma * (tau.abs() + abar.abs()))[:, None]
             abar = alpha.mean(-1)
         out["a_old"][t], out["r"][t], out["tau"][t], out["abar"][t] = a_old, r, tau, abar
         out["a_star"][t] = star[i]
-        out["dist_alpha_next"][t] = ((alpha - star) ** 2).sum(-1)
-    trace.meta[_CACHE] = (key, out)
+        out["abar_mag"][t] = abar.abs() + mag.mean(-1)
+        out["dist_alpha_next"][t], out["alpha_mag_next"][t] = spread(alpha, mag)
+        if t + 1 < T:
+            out["dist_alpha"][t + 1], out["alpha_mag"][t + 1] = out["dist_alpha_next"][t], out["alpha_mag_next"][t]
     return out
 
 
-def epoch_end(trace, problem) -> torch.Tensor:
-    """[T, 1] bool: step t ends an epoch ((t+1) % n == 0)."""
-    t = torch.arange(steps(trace))
-    return ((t + 1) % problem.n == 0)[:, None]
+def sample_step_sides(dist, loss, r, grad_norm, gamma, a_star):
+    """Both sides of the sample-step inequality at t = 0..T-1 (dist holds rows 0..T), with the
+    optimizer's own alpha_i = f_i(w_t) - r_t and alpha_i^+ = alpha_i + gamma r_t/q_t:
 
-
-@per_trace
-def bookkeeping(trace, problem):
-    """(sum of |recorded - replayed| over r, tau, abar; 0; size of those quantities), [T, B] each."""
-    sh = shadow(trace, problem)
-    diff = (col(trace, "r") - sh["r"]).abs() + (col(trace, "tau") - sh["tau"]).abs() + (col(trace, "alphabar") - sh["abar"]).abs()
-    size = sh["r"].abs() + sh["tau"].abs() + sh["abar"].abs() + col(trace, "loss").abs() + sh["a_old"].abs()
-    return diff, torch.zeros_like(diff), size
-
-
-@per_trace
-def sample_step_sides(trace, problem):
-    """Both sides of the sample-step inequality (rows with r_t < 0: NaN), and the terms' size."""
-    sh = shadow(trace, problem)
-    r = col(trace, "r")
-    gamma = gamma_of(trace)
-    q = col(trace, "grad_norm") ** 2 + 1
-    a_old = col(trace, "loss") - r  # the optimizer's own alpha_i (r is what it computed)
+        left  = ||w_{t+1}-w*||^2 + (alpha_i^+ - alpha_i^*)^2 + gamma (2-gamma) r_t^2/q_t
+        right = ||w_t-w*||^2 + (alpha_i - alpha_i^*)^2.
+    """
+    q = grad_norm**2 + 1
+    a_old = loss - r
     a_new = a_old + gamma * r / q
-    a_star = sh["a_star"]
-    left = nxt(trace, "dist") ** 2 + (a_new - a_star) ** 2 + gamma * (2 - gamma) * r**2 / q
-    right = col(trace, "dist") ** 2 + (a_old - a_star) ** 2
-    size = left.abs() + right.abs() + 2 * gamma.abs() * r**2 / q
-    ok = r >= 0
-    return nan_where(ok, left), nan_where(ok, right), size
+    left = dist[1:] ** 2 + (a_new - a_star) ** 2 + gamma * (2 - gamma) * r**2 / q
+    return left, dist[:-1] ** 2 + (a_old - a_star) ** 2
 
 
-@per_trace
-def lyapunov_sides(trace, problem):
-    """TAPS: V_{t+1} + gamma(2-gamma) r_t^2/q_t vs V_t with the replayed alpha (rows r_t < 0: NaN)."""
-    sh = shadow(trace, problem)
-    r = col(trace, "r")
-    gamma = gamma_of(trace)
-    q = col(trace, "grad_norm") ** 2 + 1
-    left = nxt(trace, "dist") ** 2 + sh["dist_alpha_next"] + gamma * (2 - gamma) * r**2 / q
-    right = col(trace, "dist") ** 2 + sh["dist_alpha"]
-    ok = r >= 0
-    return nan_where(ok, left), nan_where(ok, right), left.abs() + right.abs()
+def lyapunov_sides(dist, dist_alpha, dist_alpha_next, r, grad_norm, gamma):
+    """TAPS: (V_{t+1} + gamma (2-gamma) r_t^2/q_t, V_t), V = ||w - w*||^2 + ||alpha - alpha^*||^2."""
+    q = grad_norm**2 + 1
+    return dist[1:] ** 2 + dist_alpha_next + gamma * (2 - gamma) * r**2 / q, dist[:-1] ** 2 + dist_alpha
 
 
 def phi(tau: torch.Tensor, abar: torch.Tensor, n: int) -> torch.Tensor:
-    """phi(tau) = n/2 (tau - abar)^2 + tau^2/2 [DERIVED, motaps.md §4]."""
+    """phi(tau) = n/2 (tau - abar)^2 + tau^2/2 [DERIVED, docs/references/motaps.md §4]."""
     return 0.5 * n * (tau - abar) ** 2 + 0.5 * tau**2
 
 
-@per_trace
-def phi_sides(trace, problem):
+# -- reading a TAPS/MOTAPS trace ---------------------------------------------------------------------
+
+
+def gamma_of(trace) -> torch.Tensor:
+    """gamma [B] of a run, from its hyper-parameters."""
+    return step_size(A.hp(trace, "lr"), A.hp_or(trace, "beta", 0.0))
+
+
+def _tau0(trace, problem) -> torch.Tensor:
+    """MOTAPS starts from its tau0; TAPS's target is the problem's f* throughout."""
+    return A.hp(trace, "tau0") if A.has_hp(trace, "tau0") else torch.full((trace.batch,), float(problem.f_star), dtype=F64)
+
+
+def shadow(trace, problem) -> dict[str, torch.Tensor]:
+    """``replay`` on a trace: the recorded losses, gradient norms and sampled indices."""
+    if not problem.is_finite_sum:
+        raise A.Unavailable(f"{problem.name} is not a finite sum: no per-point targets")
+    return replay(A.col(trace, "loss"), A.col(trace, "grad_norm"), A.col(trace, "idx").long(), gamma_of(trace),
+                  A.hp_or(trace, "tau_lr", 0.0), _tau0(trace, problem), solution_targets(problem))
+
+
+def _sq_mag(trace, problem) -> torch.Tensor:
+    """Round-off size of ||w_t - w*||^2 at a rounded iterate, rows 0..T."""
+    return A.rows(trace, "dist") * A.dist_magnitude(trace, problem)
+
+
+def _bookkeeping(trace, problem) -> Sides:
     sh = shadow(trace, problem)
-    tau_new = col(trace, "tau")
-    tau_old = torch.cat([hp(trace, "tau0", 0.0)[None, :], tau_new[:-1]])
+    r, tau, abar, loss = A.col(trace, "r"), A.col(trace, "tau"), A.col(trace, "alphabar"), A.col(trace, "loss")
+    diff = (r - sh["r"]).abs() + (tau - sh["tau"]).abs() + (abar - sh["abar"]).abs()
+    # alpha_i and abar accumulate every update since the start: t+1 rounded terms.
+    size = r.abs() + loss.abs() + sh["a_old_mag"] + tau.abs() + sh["abar_mag"]
+    return Sides(diff, torch.zeros_like(diff), scale=size, terms=A.step_index(trace) + 1)
+
+
+def _step_mag(r, loss, grad_norm, gamma, a_old):
+    """Magnitude of the terms of one sample step: 2 gamma r^2/q and r = f_i - alpha_i's own terms."""
+    q = grad_norm**2 + 1
+    return gamma * (2 * r**2 + r.abs() * (loss.abs() + a_old.abs())) / q
+
+
+def _sample_step(trace, problem) -> Sides:
+    sh = shadow(trace, problem)
+    r, loss, gn, dist = A.col(trace, "r"), A.col(trace, "loss"), A.col(trace, "grad_norm"), A.rows(trace, "dist")
+    gamma = gamma_of(trace)
+    left, right = sample_step_sides(dist, loss, r, gn, gamma, sh["a_star"])
+    a_old = loss - r
+    a_new = a_old + gamma * r / (gn**2 + 1)
+    ref = loss.abs() + r.abs() + sh["a_star"].abs()  # a_old = f_i - r carries their rounding
+    sq = _sq_mag(trace, problem)
+    scale = (sq[1:] + sq[:-1] + (a_old - sh["a_star"]).abs() * (a_old.abs() + ref)
+             + (a_new - sh["a_star"]).abs() * (a_new.abs() + ref) + _step_mag(r, loss, gn, gamma, a_old))
+    ok = r >= 0
+    return Sides(A.unchecked_where(ok, left), A.unchecked_where(ok, right), scale=scale,
+                 undefined="r_t < 0: convexity gives no sign and the code does not clip r")
+
+
+def _taps_lyapunov(trace, problem) -> Sides:
+    sh = shadow(trace, problem)
+    r, loss, gn, dist = A.col(trace, "r"), A.col(trace, "loss"), A.col(trace, "grad_norm"), A.rows(trace, "dist")
+    gamma = gamma_of(trace)
+    left, right = lyapunov_sides(dist, sh["dist_alpha"], sh["dist_alpha_next"], r, gn, gamma)
+    sq = _sq_mag(trace, problem)
+    scale = sq[1:] + sq[:-1] + sh["alpha_mag"] + sh["alpha_mag_next"] + _step_mag(r, loss, gn, gamma, sh["a_old"])
+    ok = r >= 0
+    # The replayed alpha accumulates t+1 rounded updates.
+    return Sides(A.unchecked_where(ok, left), A.unchecked_where(ok, right), scale=scale,
+                 terms=A.step_index(trace) + 1, undefined="r_t < 0: convexity gives no sign and the code does not clip r")
+
+
+def phi_sides(trace, problem) -> Sides:
+    """phi(tau_new) vs phi(tau_old) at each epoch end, at the epoch's mean target (other rows NaN)."""
+    sh = shadow(trace, problem)
     n = problem.n
-    new, old = phi(tau_new, sh["abar_pre"], n), phi(tau_old, sh["abar_pre"], n)
-    end = epoch_end(trace, problem).expand_as(new)
-    return nan_where(end, new), nan_where(end, old), new.abs() + old.abs()
+    tau_new = A.col(trace, "tau")
+    tau_old = torch.cat([_tau0(trace, problem)[None, :], tau_new[:-1]])
+    abar = sh["abar_pre"]
+    new, old = phi(tau_new, abar, n), phi(tau_old, abar, n)
+    end = epoch_end(A.steps(trace), n).expand_as(new)
+    # |phi'| <= n |tau - abar| + |tau| times the rounding of tau and of the optimizer's own abar.
+    slope = n * (tau_new - abar).abs() + tau_new.abs() + n * (tau_old - abar).abs() + tau_old.abs()
+    scale = slope * (tau_new.abs() + tau_old.abs() + sh["abar_mag"])
+    return Sides(A.unchecked_where(end, new), A.unchecked_where(end, old), scale=scale,
+                 terms=A.step_index(trace) + 1, undefined="tau moves only at epoch ends")
 
 
-def _beta0(trace, problem):
-    return hp(trace, "beta", 0.0) == 0
+# -- assumptions --------------------------------------------------------------------------------------
 
 
-def _taps_lyapunov_applies(trace, problem):
-    g = gamma_of(trace)
-    return _beta0(trace, problem) & (g > 0) & (g <= 2)
+BETA_ZERO = Assumption(
+    "beta = 0",  # with momentum the gradient point w and the moved point z differ
+    lambda tr, pb: A.hp_or(tr, "beta", 0.0) == 0)
+GAMMA_AT_MOST_2 = Assumption(
+    "0 < gamma <= 2",  # the epoch shift lowers V only for gamma (2 - gamma) >= 0
+    lambda tr, pb: (gamma_of(tr) > 0) & (gamma_of(tr) <= 2))
+TAU_LR_AT_MOST_2 = Assumption(
+    "0 <= tau_lr <= 2",  # a gradient step of size tau_lr/(n+1) on a quadratic of curvature n+1
+    lambda tr, pb: (A.hp(tr, "tau_lr") >= 0) & (A.hp(tr, "tau_lr") <= 2))
+
+
+# -- results ------------------------------------------------------------------------------------------
 
 
 def _R(key, **kw):
     kw.setdefault("paper", PAPER)
     kw.setdefault("arxiv", ARXIV)
-    kw.setdefault("oracle", "stochastic")
-    return register(Result(key=key, **kw))
+    return register(Result(key=f"motaps.{key}", oracle="stochastic", **kw))
 
 
 BOTH = ("taps", "motaps")
 
 _R(
-    "motaps.target_bookkeeping", title="The targets follow the code's update (replayed from losses and gradient norms)",
-    provenance=Provenance.CODE, source="gowerrobert/StochOpt-py algorithms.py::taps (reference/motaps.md §2)",
-    optimizers=BOTH, kind="identity", iterate="none", requires=frozenset({"finite_sum"}),
+    "target_bookkeeping", title="The targets follow the code's update (replayed from losses, gradient norms, indices)",
+    provenance=Provenance.CODE, role=Role.IMPLEMENTATION, source=f"{REF} §2 (gowerrobert/StochOpt-py algorithms.py::taps)",
+    optimizers=BOTH, kind="identity", iterate="none", requires=frozenset({"finite_sum"}), sides=_bookkeeping,
     statement="r_t = f_i(w_t) - alpha_i, tau_t and abar_t equal their replay: alpha_i += gamma r/q at the sampled point, "
               "once per epoch tau = (1-lam) tau + lam n/(n+1) abar and alpha += gamma (tau - abar)",
-    observed=lambda tr, pb: bookkeeping(tr, pb)[0], bound=lambda tr, pb: bookkeeping(tr, pb)[1],
-    scale=lambda tr, pb: bookkeeping(tr, pb)[2],
-    notes="The replay uses the runner's loss and gradient norm and the recorded seeds, never the optimizer's alpha.",
+    notes="The replay uses the runner's loss and gradient norm and the recorded index, never the optimizer's alpha.",
 )
 _R(
-    "motaps.sample_step", title="Sample-step Lyapunov inequality (beta = 0, convex f_i, r >= 0)",
-    provenance=Provenance.DERIVED, source=f"{DOC}#sample-step (reference/motaps.md §5.2)", optimizers=BOTH,
-    kind="lyapunov", iterate="last", requires=frozenset({"convex", "finite_sum"}), applies=_beta0,
+    "sample_step", title="Sample-step Lyapunov inequality (beta = 0, convex f_i, r >= 0)",
+    provenance=Provenance.DERIVED, source=f"{DOC}#sample-step ({REF} §5.2)", optimizers=BOTH,
+    kind="lyapunov", iterate="last", requires=frozenset({"convex", "finite_sum"}), sides=_sample_step,
+    assumptions=(BETA_ZERO,),
     statement="r_t >= 0: ||w_{t+1}-w*||^2 + (alpha_i^+ - f_i(w*))^2 <= ||w_t-w*||^2 + (alpha_i - f_i(w*))^2 - gamma(2-gamma) r_t^2/q_t",
-    observed=lambda tr, pb: sample_step_sides(tr, pb)[0], bound=lambda tr, pb: sample_step_sides(tr, pb)[1],
-    scale=lambda tr, pb: sample_step_sides(tr, pb)[2],
-    notes="Holds for every gamma > 0 (a decrease only for gamma < 2); rows with r_t < 0 are not covered by the proof.",
+    notes="Holds for every gamma > 0 (a decrease only for gamma < 2) and any tau (the epoch correction moves alpha "
+          "after the sample step); rows with r_t < 0 are not covered by the proof.",
 )
 _R(
-    "motaps.taps_lyapunov", title="TAPS (tau = f*): V = ||w-w*||^2 + ||alpha-alpha*||^2 decreases at every step with r >= 0",
-    provenance=Provenance.DERIVED, source=f"{DOC}#taps-lyapunov (reference/motaps.md §5.2)", optimizers=("taps",),
-    kind="lyapunov", iterate="last", requires=frozenset({"convex", "finite_sum"}), applies=_taps_lyapunov_applies,
+    "taps_lyapunov", title="TAPS (tau = f*): V = ||w-w*||^2 + ||alpha-alpha*||^2 decreases at every step with r >= 0",
+    provenance=Provenance.DERIVED, source=f"{DOC}#taps-lyapunov ({REF} §5.2)", optimizers=("taps",),
+    kind="lyapunov", iterate="last", requires=frozenset({"convex", "finite_sum"}), sides=_taps_lyapunov,
+    assumptions=(BETA_ZERO, GAMMA_AT_MOST_2),
     statement="beta = 0, gamma in (0, 2], r_t >= 0: V_{t+1} <= V_t - gamma(2-gamma) r_t^2/q_t  (epoch shifts included)",
-    observed=lambda tr, pb: lyapunov_sides(tr, pb)[0], bound=lambda tr, pb: lyapunov_sides(tr, pb)[1],
-    scale=lambda tr, pb: lyapunov_sides(tr, pb)[2],
     notes="alpha is the replay validated by motaps.target_bookkeeping.",
 )
 _R(
-    "motaps.tau_step_descends", title="MOTAPS: the epoch tau step never increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2",
-    provenance=Provenance.DERIVED, source=f"{DOC}#moving-target (reference/motaps.md §4, §5.3)", optimizers=("motaps",),
-    kind="lyapunov", iterate="none", requires=frozenset({"finite_sum"}),
-    statement="at an epoch end, with abar the epoch's mean target: phi(tau_new) <= phi(tau_old)  (tau_lr in [0, 2))",
-    observed=lambda tr, pb: phi_sides(tr, pb)[0], bound=lambda tr, pb: phi_sides(tr, pb)[1],
-    scale=lambda tr, pb: phi_sides(tr, pb)[2],
+    "tau_step_descends", title="MOTAPS: the epoch tau step never increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2",
+    provenance=Provenance.DERIVED, role=Role.IMPLEMENTATION, source=f"{DOC}#moving-target ({REF} §4, §5.3)",
+    optimizers=("motaps",), kind="lyapunov", iterate="none", requires=frozenset({"finite_sum"}), sides=phi_sides,
+    assumptions=(TAU_LR_AT_MOST_2,),
+    statement="at an epoch end, with abar the epoch's mean target: phi(tau_new) <= phi(tau_old)  (tau_lr in [0, 2])",
+    notes="The tau update is a gradient step of size tau_lr/(n+1) on phi, a quadratic of curvature n+1.",
 )
+
+
+# -- examples (tests/theory/test_every_result.py runs each in float64 and float32) -----------------------
+
+example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov"), "lad", "taps",
+                hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 1.99, 0.5, 1.0, 1.5])}, T=130, runs=8, batch_size=1))
+example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.tau_step_descends"), "lad", "motaps",
+                hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 0.5, 1.0, 1.5, 5.0]),
+                    "tau_lr": torch.tensor([0.01, 0.5, 1.0, 1.9, 0.1, 0.9, 1.5, 1.0]),
+                    "tau0": torch.tensor([0.0, -1.0, 5.0, 0.0, 0.0, 2.0, 0.0, 100.0])},
+                T=180, runs=8, batch_size=1))

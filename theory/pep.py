@@ -18,7 +18,9 @@ Solver accuracy: ``PEP_RTOL`` (relative) and ``PEP_ATOL`` state how far a solved
 from the exact worst case; comparisons against runs and bounds use exactly these, never more.
 PEPit and cvxpy are imported lazily. Reference: Goujaud et al., PEPit, Math. Prog. Comp. 16
 (2024); PerformanceEstimation/PEPit examples (subgradient_method.py,
-heavy_ball_momentum_qg_convex.py). See reference_implementations.md section 4.
+heavy_ball_momentum_qg_convex.py). See docs/references/reference_implementations.md §4.
+
+Which methods and closed forms are cross-checked how: docs/theory/README.md#pep-exact-worst-cases.
 """
 
 from __future__ import annotations
@@ -184,7 +186,7 @@ def spa_uniform_qg_tight(n: int, D: float, L: float) -> float:
     """SPA with c_k = 1/(k+1), eta = 1/L on QG+ convex: worst f(x_n) - f* = L D^2 / (2(n+1)), tight.
 
     [CODE] PEPit examples/unconstrained_convex_minimization/heavy_ball_momentum_qg_convex.py
-    (heavy ball alpha_k = 1/(L(k+2)), beta_k = k/(k+2); spa_momentum.md section 5 item 6).
+    (heavy ball alpha_k = 1/(L(k+2)), beta_k = k/(k+2); docs/references/spa_momentum.md §5 item 6).
     """
     return float(L * D * D / (2 * (n + 1)))
 

@@ -1,14 +1,23 @@
 """Prodigy (Mishchenko & Defazio, arXiv 2306.06101): per-run inequalities, bounds, invariants.
 
 Pure layer (time on dim 0, trailing batch dims): the Prodigy-GD step eta_k, the sums
-Q_n = sum eta_k^2 ||g_k||^2 and S_n = sum d_k^2 lambda_k^2 ||g_k||^2, the inequalities P0-P4,
-the computable suboptimality bound and its closed form, the code invariant I-P, the
-(unverified) Prodigy sequence lemma and the rate comparison with D-Adaptation.
-Then ``Result`` objects that read them off a Trace of a ``prodigy_*`` run.
+Q_n = sum eta_k^2 ||g_k||^2 and S_n = sum d_k^2 lambda_k^2 ||g_k||^2, the inequalities P1-P4,
+the computable suboptimality bound and its closed form, the code invariant I-P, the round-off
+scales of these checks, the (unverified) Prodigy sequence lemma and the rate comparison with
+D-Adaptation. Then ``Result`` objects that read them off a Trace through ``theory.access``.
 
-Provenance follows /shared/reference/prodigy.md: the paper's theorem statements are
-[UNVERIFIED] (never asserted); P0-P4, the bound and I-P are [DERIVED]
-(docs/theory/prodigy.md); the Adam version is [CODE] (konstmish/prodigy 1.1.2).
+Provenance (docs/references/prodigy.md): the paper's full text was not available. Its theorem
+statements are [UNVERIFIED] (``T1_gd``, ``sequence_lemma``: registered, never asserted).
+P0-P4, the two suboptimality bounds and I-P are [DERIVED], proved in docs/theory/prodigy.md.
+``prodigy_da`` and ``dadapt_resetting`` are reconstructions [UNVERIFIED] of the paper's
+algorithms: what is asserted on ``prodigy_da`` (P0) is proved by us for every dual-averaging
+variant with non-negative weights ([DERIVED], never [PAPER]); nothing here is asserted on
+``dadapt_resetting``.
+
+Roles: every asserted result is a lemma of a derived proof (P0-P4 of the bound, I-P of the
+code invariant), THEOREM. The consequences d_{n+1} <= max(d_0, D) (resp. max(d_0, d_coef
+D_inf)) are not separate checks: d is a running maximum of d_0 and the estimates (exact in
+floating point), so they follow from the estimate's bound row by row.
 """
 
 from __future__ import annotations
@@ -17,11 +26,16 @@ import math
 
 import torch
 
+from . import access as A
+from .access import Unavailable
+from .base import Assumption, Example, Provenance, Result, Sides, example, register
 from .dadaptation import log2plus
 
 PAPER = "Prodigy: An Expeditiously Adaptive Parameter-Free Learner (Mishchenko & Defazio, ICML 2024)"
 ARXIV = "2306.06101"
 DOC = "docs/theory/prodigy.md"
+REF = "docs/references/prodigy.md"
+F64 = torch.float64
 
 
 # ---------------------------------------------------------------------------------------------
@@ -31,7 +45,7 @@ DOC = "docs/theory/prodigy.md"
 
 def prodigy_steps(d, gnorm2, G, lam=None):
     """eta_k = d_k^2 lambda_k / sqrt(d_k^2 G^2 + sum_{i<=k} d_i^2 lambda_i^2 ||g_i||^2).
-    [SECONDARY: the ICLR-2024 reviews quote this step]. lam defaults to 1."""
+    [SECONDARY: the ICLR-2024 reviews quote this step, docs/references/prodigy.md §1]. lam defaults to 1."""
     lam = torch.ones_like(d) if lam is None else lam
     S = torch.cumsum(d**2 * lam**2 * gnorm2, dim=0)
     return d**2 * lam / torch.sqrt(d**2 * torch.as_tensor(G, dtype=d.dtype) ** 2 + S)
@@ -46,6 +60,11 @@ def s_sum(d, gnorm2, lam=None):
     """S_n = sum_{k<=n} d_k^2 lambda_k^2 ||g_k||^2."""
     lam = torch.ones_like(d) if lam is None else lam
     return torch.cumsum(d**2 * lam**2 * gnorm2, dim=0)
+
+
+def weighted_mean(values, eta):
+    """sum_{k<=n} eta_k v_k / sum_{k<=n} eta_k (>= v(xhat_n) for convex v, by Jensen)."""
+    return torch.cumsum(eta * values, dim=0) / torch.cumsum(eta, dim=0)
 
 
 def p1_bound(disp_next, numerator, D):
@@ -85,12 +104,63 @@ def closed_form_bound(d, d_next, S, d0, G, D):
     return math.sqrt(2.0) * D * G * d_next * (1.0 + torch.sqrt(1.0 + L) + 0.5 * L) / torch.sqrt(torch.cumsum(d**2, dim=0))
 
 
+def theorem1_bound(d, d_next, D, G):
+    """Theorem 1 as recalled, lambda = 1: sqrt2 D G (2 d_{n+1} + d_{n+1} log(n+2)) / sqrt(sum_{k<=n} d_k^2).
+    [UNVERIFIED, docs/references/prodigy.md §5]: shown, never asserted."""
+    n = torch.arange(d.shape[0], dtype=d.dtype).view(-1, *([1] * (d.ndim - 1)))
+    return math.sqrt(2.0) * D * G * (2 * d_next + d_next * torch.log(n + 2)) / torch.sqrt(torch.cumsum(d**2, dim=0))
+
+
 def code_invariant_bound(d0, d_coef, D_inf):
     """I-P: dhat_{k+1} <= d_coef ||x0 - x*||_inf, hence d_k <= max(d_0, d_coef ||x0 - x*||_inf),
     for the official (Adam) code with slice_p = 1 and safeguard_warmup = False.
     [DERIVED, docs/theory/prodigy.md#i-p]. Returns (dhat bound, d bound)."""
     b = d_coef * D_inf
     return b, torch.maximum(torch.as_tensor(d0, dtype=b.dtype), b)
+
+
+def ema(values, beta):
+    """y_{k+1} = beta y_k + values_k from y_0 = 0, rows y_1..y_T (the recursion of prodigyopt's r, s)."""
+    out = torch.empty_like(values)
+    acc = torch.zeros_like(values[0])
+    for k in range(values.shape[0]):
+        acc = beta * acc + values[k]
+        out[k] = acc
+    return out
+
+
+# -- round-off scales (docs/theory/prodigy.md#round-off) ---------------------------------------------
+
+
+def numerator_magnitude(w, gnorm, x0_mag, x_mag):
+    """sum_{k<=n} w_k ||g_k|| (||x_0|| + ||x_k||): the size of the terms of the estimate's
+    numerator sum_k w_k <g_k, x_0 - x_k> (its round-off is relative to this, not to the sum)."""
+    return torch.cumsum(w * gnorm * (x0_mag + x_mag), dim=0)
+
+
+def estimate_ratio_scale(ratio, num_mag, s_mag, s, dist):
+    """Round-off scale of ratio = dhat/dist, dhat = num/s, whose proof is num <= dist ||s_exact||:
+    (num_mag/dist + (1 + ratio) s_mag) / s, with num_mag the size of the numerator's terms and s_mag
+    that of the terms whose rounding separates the recorded s from the exact one."""
+    return (num_mag / dist + (1.0 + ratio.abs()) * s_mag) / s
+
+
+def p2_scale(disp, d_next, Q, num_mag, x_mag):
+    """Round-off scale of P2, in its units. P2 is the root form of s^2 - 2 d s - Q <= 0, whose terms
+    have size 2 s X (s^2 from iterates of size X, s = ||x_{n+1} - x_0||), Q, 2 d s and 2 num_mag
+    (d s >= dhat s = num); a violation tau of the quadratic puts s at most tau/r past the root r."""
+    return (2 * disp * x_mag + Q + 2 * d_next * disp + 2 * num_mag) / p2_bound(d_next, Q)
+
+
+def bound_chain_scale(eta, f_mag, disp, d_next, Q, num_mag, x_mag, D):
+    """Round-off scale of the computable bound (units of f): the terms of P1 (sum eta |f|, D X,
+    num_mag), of the GD identity (num_mag, s X, Q) and of P2 (D times its scale), over sum eta."""
+    p1 = torch.cumsum(eta * f_mag, dim=0) + D * x_mag + num_mag
+    identity = num_mag + disp * x_mag + Q
+    return (p1 + identity + D * p2_scale(disp, d_next, Q, num_mag, x_mag)) / torch.cumsum(eta, dim=0)
+
+
+# -- sequence lemma and rates -------------------------------------------------------------------------
 
 
 def seq_lemma_ratio(d):
@@ -111,7 +181,7 @@ def seq_lemma_rhs(d):
 def rate_comparison(n, D, G, d0):
     """Rates of the deterministic convex G-Lipschitz guarantees, as functions of n (shape of n).
 
-    Keys and provenance (prodigy.md §5):
+    Keys and provenance (docs/references/prodigy.md §5):
     - "dadapt_da_v1":     8 DG log2(D/d0)/sqrt(n+1)          [PAPER, D-Adaptation v1 Thm 2; its proof is broken]
     - "dadapt_da_final":  16 DG log2+(D/d0)/sqrt(n+1)        [SECONDARY]
     - "dadapt_gd":        DG log(n+2)/sqrt(n+1), constant 1  [SECONDARY shape; constant UNVERIFIED]
@@ -135,168 +205,237 @@ def rate_comparison(n, D, G, d0):
 
 
 # ---------------------------------------------------------------------------------------------
-# Trace layer (row n = step n; see theory/dadaptation.py for the conventions)
+# Trace layer (row n = step n: d = d_n, d_next = d_{n+1}, lr = eta_n, d_hat = dhat_{n+1})
 # ---------------------------------------------------------------------------------------------
-
-from .base import per_trace, Provenance, Result, register  # noqa: E402
-from .dadaptation import D_inf_of, D_of, col, displacement, estimate_ratio, has_hp, hp, steps, well_conditioned  # noqa: E402
-
-
-def _R(key, **kw):
-    kw.setdefault("paper", PAPER)
-    kw.setdefault("arxiv", ARXIV)
-    kw.setdefault("requires", frozenset({"convex"}))
-    return register(Result(key=f"prodigy.{key}", **kw))
 
 
 def _disp(tr):
     """||x_{n+1} - x0||: from the iterates when kept (independent of the optimizer), else its s_norm."""
-    return displacement(tr) if "x" in tr.iterates else col(tr, "s_norm")
+    try:
+        return A.displacement(tr)
+    except Unavailable:
+        return A.col(tr, "s_norm")
 
 
-def _Q(tr):
-    return q_sum(col(tr, "lr"), col(tr, "grad_norm") ** 2)
+def _x_mag(tr, pb):
+    """(||x_0||, ||x_n|| at rows n, X_n): magnitudes of the iterates (plus ||x*||). X_n = ||x_0|| +
+    max_{k<=n+1} ||x_k|| bounds the rounding that x_{n+1} - x_0 accumulated over the steps."""
+    T = A.steps(tr)
+    xm = A.dist_magnitude(tr, pb)
+    return xm[0], xm[:T], xm[0] + A.running_max(xm[1 : T + 1])
 
 
-def _S(tr):
-    return s_sum(col(tr, "d"), col(tr, "grad_norm") ** 2)
+def _gd(tr, pb) -> dict:
+    """The GD-form quantities every GD result reads (one place, no recomputation per side)."""
+    eta, gn = A.col(tr, "lr"), A.col(tr, "grad_norm")
+    x0m, xm, X = _x_mag(tr, pb)
+    return {"eta": eta, "gn": gn, "d": A.col(tr, "d"), "dn": A.col(tr, "d_next"), "disp": _disp(tr),
+            "Q": q_sum(eta, gn**2), "D": A.D(tr), "X": X, "N": numerator_magnitude(eta, gn, x0m, xm)}
 
 
-def _G_ok(tr, pb):
-    if not has_hp(tr, "G"):
-        return torch.zeros(tr.batch, dtype=torch.bool)
-    return hp(tr, "G") >= col(tr, "grad_norm").nan_to_num(0.0).amax(dim=0)
+def _terms(tr):
+    return A.step_index(tr) + 1
 
 
-def _d0_le_D(tr, pb):
-    return hp(tr, "d0") <= D_of(tr)
+def _ones(tr):
+    return torch.ones(A.steps(tr), tr.batch, dtype=F64)
 
 
-def _ones(tr, pb):
-    return torch.ones(steps(tr), tr.batch, dtype=torch.float64)
+def _p0_sides(tr, pb) -> Sides:
+    """dhat_{n+1}/D <= 1. GD: weights eta_k, s = x_0 - x_{n+1} (iterates); DA: weights d_k^2,
+    s = sum d_k^2 g_k (its recorded norm; the sum's terms have size d_k^2 ||g_k||)."""
+    D, gn, d = A.D(tr), A.col(tr, "grad_norm"), A.col(tr, "d")
+    x0m, xm, X = _x_mag(tr, pb)
+    if A.optimizer(tr) == "prodigy_da":
+        w, s = d**2, A.col(tr, "s_norm")
+        s_mag = torch.cumsum(w * gn, dim=0)
+    else:
+        w, s, s_mag = A.col(tr, "lr"), _disp(tr), X
+    ratio = A.col(tr, "d_hat") / D
+    scale = estimate_ratio_scale(ratio, numerator_magnitude(w, gn, x0m, xm), s_mag, s, D)
+    return Sides(ratio, _ones(tr), scale=scale, terms=_terms(tr), undefined="estimate undefined (no displacement yet)")
+
+
+def _p1_sides(tr, pb) -> Sides:
+    q = _gd(tr, pb)
+    fmag = A.subopt_magnitude(tr, pb)[: A.steps(tr)]
+    obs = torch.cumsum(q["eta"] * A.col(tr, "subopt"), dim=0)
+    scale = torch.cumsum(q["eta"] * fmag, dim=0) + q["D"] * q["X"] + q["N"]
+    return Sides(obs, p1_bound(q["disp"], A.col(tr, "numerator"), q["D"]), scale=scale, terms=_terms(tr))
+
+
+def _p2_sides(tr, pb) -> Sides:
+    q = _gd(tr, pb)
+    return Sides(q["disp"], p2_bound(q["dn"], q["Q"]), scale=p2_scale(q["disp"], q["dn"], q["Q"], q["N"], q["X"]),
+                 terms=_terms(tr))
+
+
+def _p3_sides(tr, pb) -> Sides:
+    return Sides(p3_bound(A.col(tr, "d"), A.hp(tr, "G")), torch.cumsum(A.col(tr, "lr"), dim=0), terms=_terms(tr))
+
+
+def _p4_sides(tr, pb) -> Sides:
+    d, gn2 = A.col(tr, "d"), A.col(tr, "grad_norm") ** 2
+    bound = p4_bound(A.col(tr, "d_next"), s_sum(d, gn2), A.hp(tr, "d0"), A.hp(tr, "G"))
+    return Sides(q_sum(A.col(tr, "lr"), gn2), bound, terms=_terms(tr))
+
+
+def _bound_sides(tr, pb, which: str) -> Sides:
+    """Observed: the eta-weighted mean of f(x_k) - f* (>= f(xhat_n) - f*); the bound, with the
+    round-off scale of the derivation's chain (P1, GD identity, P2) in every case."""
+    q = _gd(tr, pb)
+    fmag = A.subopt_magnitude(tr, pb)[: A.steps(tr)]
+    obs = weighted_mean(A.col(tr, "subopt"), q["eta"])
+    if which == "computable":
+        bound = computable_bound(q["eta"], q["dn"], q["Q"], q["D"])
+    elif which == "closed_form":
+        bound = closed_form_bound(q["d"], q["dn"], s_sum(q["d"], q["gn"] ** 2), A.hp(tr, "d0"), A.hp(tr, "G"), q["D"])
+    else:
+        bound = theorem1_bound(q["d"], q["dn"], q["D"], A.hp(tr, "G"))
+    scale = bound_chain_scale(q["eta"], fmag, q["disp"], q["dn"], q["Q"], q["N"], q["X"], q["D"])
+    return Sides(obs, bound, scale=scale, terms=_terms(tr))
+
+
+def _ip_sides(tr, pb) -> Sides:
+    """dhat_{k+1}/b <= 1, b = c d_coef D_inf, c = lr with safeguard_warmup (else 1).
+
+    r and s are EMAs (rate beta3) of w_k <g_k, x0 - x_k> and v_k g_k with w_k = (d_k/d_0) dlr_k
+    and v_k = (d_k/d_0) (d_k if safeguard_warmup else dlr_k); their terms' sizes are the same EMAs
+    of w_k ||g_k|| (||x_0|| + ||x_k||) and of v_k ||g_k||_1 <= sqrt(dim) v_k ||g_k||."""
+    d, dlr, gn = A.col(tr, "d"), A.col(tr, "lr"), A.col(tr, "grad_norm")
+    d0, beta3 = A.hp(tr, "d0"), A.hp(tr, "beta3")
+    guard = A.hp(tr, "safeguard_warmup") == 1
+    c = torch.where(guard, A.hp(tr, "lr"), torch.ones_like(d0))
+    dist = c * A.D_inf(tr, pb)
+    ratio = A.col(tr, "d_hat") / (A.hp(tr, "d_coef") * dist)
+    x0m, xm, _ = _x_mag(tr, pb)
+    w = d / d0 * dlr
+    v = d / d0 * torch.where(guard, d, dlr)
+    r_mag = ema(w * gn * (x0m + xm), beta3)
+    s_mag = ema(v * gn, beta3) * math.sqrt(pb.d)
+    scale = estimate_ratio_scale(ratio, r_mag, s_mag, A.col(tr, "s_l1"), dist)
+    return Sides(ratio, _ones(tr), scale=scale, terms=_terms(tr), undefined="estimate undefined (s = 0)")
+
+
+def _seq_sides(tr, pb) -> Sides:
+    d = torch.cat([A.col(tr, "d"), A.col(tr, "d_next")[-1:]], dim=0)
+    rhs, ok = seq_lemma_rhs(d)
+    return Sides(seq_lemma_ratio(d), A.unchecked_where(ok, rhs), terms=_terms(tr),
+                 undefined="the lemma is stated for N >= 2 log2(d_N/d_0)")
+
+
+# -- assumptions ----------------------------------------------------------------------------------
+
+
+def _all(tr, value: bool) -> torch.Tensor:
+    return torch.full((tr.batch,), bool(value))
+
+
+G_BOUNDS_GRADS = Assumption("G >= max_k ||g_k||", lambda tr, pb: A.hp(tr, "G") >= A.col(tr, "grad_norm").nan_to_num(0.0).amax(dim=0))
+D0_LE_D = Assumption("d0 <= D", lambda tr, pb: A.hp(tr, "d0") <= A.D(tr))
+# I-P (docs/theory/prodigy.md#i-p): a sliced inner product is no subgradient inequality; coupled
+# decay makes g the gradient of another objective; with safeguard_warmup, r and s share their
+# weights up to the factor lr bc_k, a constant only without bias correction.
+SLICE_P_1 = Assumption("slice_p = 1", lambda tr, pb: _all(tr, A.option(tr, "slice_p", 1) == 1))
+DECAY_DECOUPLED = Assumption("weight_decay = 0 or decouple = 1",
+                             lambda tr, pb: (A.hp(tr, "weight_decay") == 0) | (A.hp(tr, "decouple") == 1))
+SAFEGUARD_CONST = Assumption("safeguard_warmup = 0 or use_bias_correction = 0",
+                             lambda tr, pb: (A.hp(tr, "safeguard_warmup") == 0) | (A.hp(tr, "use_bias_correction") == 0))
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+def _R(key, **kw):
+    kw.setdefault("requires", frozenset({"convex"}))
+    return register(Result(key=f"prodigy.{key}", paper=PAPER, arxiv=ARXIV, **kw))
 
 
 GD_ANY = ("prodigy_gd", "dadapt_gd")  # P1, P2 and the computable bound hold for any eta_k >= 0
+WEIGHTED = "observed: the eta-weighted mean of f(x_k) - f*, an upper bound on f(xhat_n) - f* by Jensen."
 
 _R(
     "P0_dhat_le_D", title="The estimate is a lower bound on D (P0)", provenance=Provenance.DERIVED, label="P0",
-    source=f"{DOC}#p0-p1 (reference/prodigy.md §4 and §2.2)", optimizers=("prodigy_gd", "prodigy_da"),
-    kind="invariant", iterate="none",
-    statement="max(dhat_{n+1}/D, d_{n+1}/max(d_0, D)) <= 1 (GD; and the DA reconstruction, for any variant)",
-    observed=lambda tr, pb: estimate_ratio(tr, D_of(tr)), bound=_ones,
+    source=f"{DOC}#p0-p1 ({REF} §4 and §2.2)", optimizers=("prodigy_gd", "prodigy_da"),
+    kind="invariant", iterate="none", sides=_p0_sides,
+    statement="dhat_{n+1} <= D (GD; and every dual-averaging variant with weights d_k^2, e.g. the reconstruction "
+              "prodigy_da), hence d_{n+1} <= max(d_0, D)",
+    notes="prodigy_da is an [UNVERIFIED] reconstruction; the statement is proved by us for any such variant.",
 )
 _R(
     "P1", title="Weighted suboptimality by the estimate's numerator (P1)", provenance=Provenance.DERIVED, label="P1",
-    source=f"{DOC}#p0-p1", optimizers=GD_ANY, iterate="weighted_average",
+    source=f"{DOC}#p0-p1", optimizers=GD_ANY, iterate="weighted_average", sides=_p1_sides,
     statement="sum_{k<=n} eta_k (f(x_k)-f*) <= D ||x_{n+1}-x0|| - sum_{k<=n} eta_k <g_k, x0-x_k>",
-    observed=lambda tr, pb: torch.cumsum(col(tr, "lr") * col(tr, "subopt"), 0),
-    bound=lambda tr, pb: p1_bound(_disp(tr), col(tr, "numerator"), D_of(tr)),
 )
 _R(
     "P2", title="Distance travelled is bounded by the estimate (P2)", provenance=Provenance.DERIVED, label="P2",
-    source=f"{DOC}#p2", optimizers=GD_ANY, iterate="last", oracle="any", requires=frozenset(),
+    source=f"{DOC}#p2", optimizers=GD_ANY, iterate="last", oracle="any", requires=frozenset(), sides=_p2_sides,
     statement="||x_{n+1}-x0|| <= d_{n+1} + sqrt(d_{n+1}^2 + Q_n), Q_n = sum eta_k^2||g_k||^2",
-    observed=lambda tr, pb: _disp(tr), bound=lambda tr, pb: p2_bound(col(tr, "d_next"), _Q(tr)),
 )
 _R(
     "P3", title="The steps sum to at least sqrt(sum d_k^2)/(sqrt2 G) (P3)", provenance=Provenance.DERIVED, label="P3",
-    source=f"{DOC}#p3", optimizers=("prodigy_gd",), iterate="none", oracle="any", requires=frozenset(), applies=_G_ok,
+    source=f"{DOC}#p3", optimizers=("prodigy_gd",), iterate="none", oracle="any", requires=frozenset(),
+    sides=_p3_sides, assumptions=(G_BOUNDS_GRADS,),
     statement="sqrt(sum_{k<=n} d_k^2)/(sqrt 2 G) <= sum_{k<=n} eta_k  (G >= max ||g_k||)",
-    observed=lambda tr, pb: p3_bound(col(tr, "d"), hp(tr, "G")), bound=lambda tr, pb: torch.cumsum(col(tr, "lr"), 0),
 )
 _R(
     "P4", title="Q_n grows only logarithmically (P4)", provenance=Provenance.DERIVED, label="P4",
     source=f"{DOC}#p4", optimizers=("prodigy_gd",), iterate="none", oracle="any", requires=frozenset(),
-    statement="Q_n <= d_{n+1}^2 log(1 + S_n/(d_0^2 G^2)), S_n = sum d_k^2||g_k||^2",
-    observed=lambda tr, pb: _Q(tr),
-    bound=lambda tr, pb: p4_bound(col(tr, "d_next"), _S(tr), hp(tr, "d0"), hp(tr, "G") if has_hp(tr, "G") else math.nan),
-    applies=lambda tr, pb: torch.full((tr.batch,), has_hp(tr, "G")),
+    sides=_p4_sides, statement="Q_n <= d_{n+1}^2 log(1 + S_n/(d_0^2 G^2)), S_n = sum d_k^2||g_k||^2  (any G > 0)",
 )
 _R(
     "computable_bound", title="Computable suboptimality bound at every n", provenance=Provenance.DERIVED,
-    label="", source=f"{DOC}#bound", optimizers=GD_ANY, iterate="weighted_average",
+    source=f"{DOC}#bound", optimizers=GD_ANY, iterate="weighted_average",
+    sides=lambda tr, pb: _bound_sides(tr, pb, "computable"),
     statement="f(xhat_n)-f* <= sum eta_k(f(x_k)-f*)/sum eta_k <= (D(d_{n+1} + sqrt(d_{n+1}^2+Q_n)) + Q_n/2)/sum_{k<=n} eta_k",
-    observed=lambda tr, pb: torch.cumsum(col(tr, "lr") * col(tr, "subopt"), 0) / torch.cumsum(col(tr, "lr"), 0),
-    bound=lambda tr, pb: torch.where(well_conditioned(tr, pb, _disp(tr)),
-                                     computable_bound(col(tr, "lr"), col(tr, "d_next"), _Q(tr), D_of(tr)), math.inf),
-    notes="observed is the eta-weighted average of f(x_k)-f*, an upper bound on f(xhat_n)-f* by Jensen. The bound is "
-          "tight to first order on |x|; rows where x_{n+1}-x0 is below float64 resolution (tiny d_0) are unchecked "
-          "(dadaptation.well_conditioned).",
+    notes=WEIGHTED + " Rows where x_{n+1} - x_0 is at the resolution of the iterates (tiny d_0) are below the "
+                     "round-off resolution of the chain P1-P2 and unchecked.",
 )
 _R(
-    "closed_form_bound", title="Closed-form bound (P3 + P4 + d <= D)", provenance=Provenance.DERIVED, label="",
+    "closed_form_bound", title="Closed-form bound (P3 + P4 + d <= D)", provenance=Provenance.DERIVED,
     source=f"{DOC}#bound", optimizers=("prodigy_gd",), iterate="weighted_average",
-    applies=lambda tr, pb: _G_ok(tr, pb) & _d0_le_D(tr, pb),
+    sides=lambda tr, pb: _bound_sides(tr, pb, "closed_form"), assumptions=(D0_LE_D, G_BOUNDS_GRADS),
     statement="sum eta_k(f(x_k)-f*)/sum eta_k <= sqrt2 D G d_{n+1}(1 + sqrt(1+L) + L/2)/sqrt(sum_{k<=n} d_k^2), "
               "L = log(1 + S_n/(d_0^2G^2))  (d_0 <= D, G >= max||g_k||)",
-    observed=lambda tr, pb: torch.cumsum(col(tr, "lr") * col(tr, "subopt"), 0) / torch.cumsum(col(tr, "lr"), 0),
-    bound=lambda tr, pb: closed_form_bound(col(tr, "d"), col(tr, "d_next"), _S(tr), hp(tr, "d0"),
-                                           hp(tr, "G") if has_hp(tr, "G") else math.nan, D_of(tr)),
+    notes=WEIGHTED,
 )
-
-
-def _ip_scale(tr):
-    """d_coef, times lr where safeguard_warmup removes lr from s (allowed only without bias correction)."""
-    sg = hp(tr, "safeguard_warmup") == 1
-    return hp(tr, "d_coef") * torch.where(sg, hp(tr, "lr"), torch.ones_like(hp(tr, "lr")))
-
-
-def _ip_applies(tr, pb):
-    opts = tr.meta.get("options", {})
-    sliced = int(opts.get("slice_p", 1)) != 1
-    sg_ok = (hp(tr, "safeguard_warmup") == 0) | (hp(tr, "use_bias_correction") == 0)
-    decay_ok = (hp(tr, "weight_decay") == 0) | (hp(tr, "decouple") == 1)
-    return sg_ok & decay_ok & torch.tensor(not sliced)
-
-
-def _ip_observed(tr, pb):
-    b = _ip_scale(tr) * D_inf_of(tr, pb)
-    d0 = hp(tr, "d0")
-    return torch.fmax(torch.fmax(col(tr, "d_hat") / b, col(tr, "d_next") / torch.maximum(d0, b)),
-                      col(tr, "d_max") / torch.maximum(d0, b))
-
-
 _R(
     "IP_code_invariant", title="prodigyopt code: dhat <= d_coef ||x0 - x*||_inf (I-P)", provenance=Provenance.DERIVED,
-    label="I-P", source=f"{DOC}#i-p (reference/prodigy.md §4)", optimizers=("prodigy_adam",), kind="invariant",
-    iterate="none", applies=_ip_applies,
-    statement="max(dhat_{k+1}/b, d_{k+1}/max(d_0,b), dmax_{k+1}/max(d_0,b)) <= 1, b = d_coef D_inf "
-              "(slice_p = 1; safeguard_warmup only with constant lr and no bias correction, then b = lr d_coef D_inf; "
-              "weight decay decoupled or 0)",
-    observed=_ip_observed, bound=_ones,
-    notes="Holds for any iterate sequence (the Adam dynamics do not enter). slice_p is a constructor option: "
-          "read from trace.meta['options'] when the runner records it.",
+    label="I-P", source=f"{DOC}#i-p ({REF} §4)", optimizers=("prodigy_adam",), kind="invariant",
+    iterate="none", sides=_ip_sides, assumptions=(SLICE_P_1, DECAY_DECOUPLED, SAFEGUARD_CONST),
+    statement="dhat_{k+1} <= c d_coef ||x0 - x*||_inf, c = lr with safeguard_warmup, else 1; hence "
+              "d_{k+1}, dmax_{k+1} <= max(d_0, c d_coef D_inf). Any beta1, beta2, beta3, eps, d_coef, growth_rate, "
+              "bias correction (without safeguard_warmup), decoupled decay",
+    notes="Holds for any iterate sequence (the Adam dynamics do not enter); deterministic convex f.",
 )
-
-
-@per_trace
-def _seq(tr, pb):
-    d = torch.cat([col(tr, "d"), col(tr, "d_next")[-1:]], dim=0)
-    lhs = seq_lemma_ratio(d)
-    rhs, ok = seq_lemma_rhs(d)
-    return lhs, torch.where(ok, rhs, torch.full_like(rhs, math.inf))
-
-
 _R(
     "sequence_lemma", title="Prodigy's sequence lemma (reconstruction)", provenance=Provenance.UNVERIFIED,
-    label="", source="reference/prodigy.md §5 (constant 4 found empirically safe; exact form unknown)",
-    optimizers=("prodigy_gd", "prodigy_da"), iterate="none", oracle="any", requires=frozenset(),
+    source=f"{REF} §5 (constant 4 found empirically safe; exact form unknown)",
+    optimizers=("prodigy_gd", "prodigy_da"), iterate="none", oracle="any", requires=frozenset(), sides=_seq_sides,
     statement="N >= 2 log2(d_N/d0): min_{t<N} d_{t+1}/sqrt(sum_{k<=t} d_k^2) <= 4 sqrt(log2+(d_N/d0))/sqrt(N)",
-    observed=lambda tr, pb: _seq(tr, pb)[0], bound=lambda tr, pb: _seq(tr, pb)[1],
 )
-
-
-def _thm1(tr, pb):
-    d, dn = col(tr, "d"), col(tr, "d_next")
-    n = torch.arange(steps(tr), dtype=torch.float64)[:, None]
-    G = hp(tr, "G") if has_hp(tr, "G") else math.nan
-    return math.sqrt(2.0) * D_of(tr) * G * (2 * dn + dn * torch.log(n + 2)) / torch.sqrt(torch.cumsum(d**2, 0))
-
-
 _R(
-    "T1_gd", title="Prodigy GD rate (Theorem 1, shape as recalled)", provenance=Provenance.UNVERIFIED, label="Theorem 1",
-    source="reference/prodigy.md §5 [UNVERIFIED], lambda_k = 1", optimizers=("prodigy_gd",), iterate="weighted_average",
-    statement="f(xhat_n)-f* <= sqrt2 D G (2 d_{n+1} + d_{n+1} log(n+2)) / sqrt(sum_{k<=n} d_k^2)",
-    observed=lambda tr, pb: torch.cumsum(col(tr, "lr") * col(tr, "subopt"), 0) / torch.cumsum(col(tr, "lr"), 0),
-    bound=_thm1,
+    "T1_gd", title="Prodigy GD rate (Theorem 1, shape as recalled)", provenance=Provenance.UNVERIFIED,
+    label="Theorem 1", source=f"{REF} §5 [UNVERIFIED], lambda_k = 1", optimizers=("prodigy_gd",),
+    iterate="weighted_average", sides=lambda tr, pb: _bound_sides(tr, pb, "theorem1"),
+    assumptions=(D0_LE_D, G_BOUNDS_GRADS),
+    statement="f(xhat_n)-f* <= sqrt2 D G (2 d_{n+1} + d_{n+1} log(n+2)) / sqrt(sum_{k<=n} d_k^2)  "
+              "(f convex G-Lipschitz, G >= max ||g_k||, d_0 <= D)",
+    notes=WEIGHTED,
 )
+
+
+# -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
+
+_D0 = lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 1.0]) * D}  # noqa: E731
+
+example(Example(("prodigy.P0_dhat_le_D", "prodigy.P1", "prodigy.P2", "prodigy.P3", "prodigy.P4",
+                 "prodigy.computable_bound", "prodigy.closed_form_bound"), "l1_distance", "prodigy_gd", hp=_D0, T=150, runs=4))
+example(Example(("prodigy.P0_dhat_le_D",), "l1_distance", "prodigy_da", hp=_D0, T=150, runs=4))
+example(Example(("prodigy.P1", "prodigy.P2", "prodigy.computable_bound"), "max_affine", "dadapt_gd", hp=_D0, T=150, runs=4))
+example(Example(("prodigy.IP_code_invariant",), "l1_distance", "prodigy_adam",
+                hp={"d0": 1e-3, "beta1": torch.tensor([0.0, 0.5, 0.9, 0.9]), "d_coef": torch.tensor([1.0, 2.0, 0.5, 1.0]),
+                    "use_bias_correction": torch.tensor([0.0, 1.0, 0.0, 1.0]),
+                    "safeguard_warmup": torch.tensor([0.0, 0.0, 1.0, 0.0]), "lr": torch.tensor([1.0, 1.0, 0.5, 3.0]),
+                    "growth_rate": torch.tensor([math.inf, 1.02, math.inf, 1.5]),
+                    "weight_decay": torch.tensor([0.0, 0.1, 0.0, 0.0])}, T=150, runs=4))

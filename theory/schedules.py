@@ -1,15 +1,18 @@
-"""Last-iterate bounds of SGD with a step-size schedule, as array functions and registered results.
+"""Last-iterate bounds of SGD with a step-size schedule, as pure functions of sequences and results.
 
 Defazio, Cutkosky, Mehta, Mishchenko, "Optimal linear decay learning rate schedules and further
-refinements", arXiv 2310.07831. Proofs of every bound here: docs/theory/linear_decay_refinement.md.
+refinements", arXiv 2310.07831 (notes: docs/references/linear_decay_refinement.md). The paper's
+text was not available to us: every bound here is [DERIVED], proved in
+docs/theory/linear_decay_refinement.md.
 
 Indexing (0-based, as the runner records): iterates x_0..x_n, steps eta_0..eta_{n-1} with
 x_{t+1} = x_t - eta_t g_t, gradient norms G_0..G_n where G_n is at the last iterate x_n (the
 paper's x_1..x_T with T = n + 1). D = ||x_0 - x*||.
 
-The first part is pure: numpy arrays whose last axis is time, broadcasting over leading axes
-(runs), usable from the CLI and notebooks. The second part registers the results; their
-evaluate functions read a Trace and call the pure layer.
+Array convention (as all of ``ratecheck.theory``): torch float64, time on dim 0, runs on the
+trailing dims (anything array-like is accepted and converted). The first part is pure and used by
+the CLI (``ratecheck pep``) and the notebooks; the second registers the results, whose ``Sides``
+read the run through ``theory.access`` and call the first part.
 """
 
 from __future__ import annotations
@@ -17,246 +20,286 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import fmin_l_bfgs_b
-
 import torch
+from scipy.optimize import fmin_l_bfgs_b
 
 from ratecheck.errors import RatecheckError
 
-from .base import Result, register
+from . import access as A
+from .base import Assumption, Example, Result, Sides, example, register
+
+F64 = torch.float64
 
 
-def _arr(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64)
+def _t(x) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=F64)
 
 
-def _rcumsum(a: np.ndarray) -> np.ndarray:
-    """Tail sums a_{k:n} along the last axis."""
-    return np.ascontiguousarray(np.flip(np.cumsum(np.flip(a, -1), -1), -1))
+def _rcumsum(a: torch.Tensor) -> torch.Tensor:
+    """Tail sums a_{k:n} over dim 0."""
+    return torch.flip(torch.cumsum(torch.flip(a, (0,)), 0), (0,))
 
 
-# -- the identity (section 2) ----------------------------------------------------------------
+# -- the identity (note §2) ----------------------------------------------------------------------
 
 
-def last_iterate_identity_rhs(q, w) -> np.ndarray:
-    """Weighted average plus tail corrections, which equals q_n exactly.
+def last_iterate_identity_rhs(q, w) -> torch.Tensor:
+    """Weighted average plus tail corrections, which equals q_n exactly:
 
     q_n = (1/w_{0:n}) sum_t w_t q_t + sum_{k<n} (1/w_{k+1:n} - 1/w_{k:n}) sum_{t>=k} w_t (q_t - q_k)
 
-    for any q and weights w_t >= 0 with w_n > 0. [DERIVED] (note section 2).
+    for any q [n+1, ...] and weights w_t >= 0 with w_n > 0. The step from which Theorems A and 10
+    are proved (an algebraic identity of any sequence, so it is property-tested, not checked on
+    runs). [DERIVED] docs/theory/linear_decay_refinement.md#identity
     """
-    q, w = _arr(q), _arr(w)
+    q, w = torch.broadcast_tensors(_t(q), _t(w))
     W = _rcumsum(w)  # W_k = w_{k:n}
     Tq = _rcumsum(w * q)  # sum_{t>=k} w_t q_t
-    inner = Tq[..., :-1] - q[..., :-1] * W[..., :-1]
-    coef = 1.0 / W[..., 1:] - 1.0 / W[..., :-1]
-    return Tq[..., 0] / W[..., 0] + (coef * inner).sum(-1)
+    inner = Tq[:-1] - q[:-1] * W[:-1]
+    coef = 1.0 / W[1:] - 1.0 / W[:-1]
+    return Tq[0] / W[0] + (coef * inner).sum(0)
 
 
-# -- Theorem B: SGD from weights ------------------------------------------------------------
+def one_step_rhs(dist, subopt, eta, gnorm) -> torch.Tensor:
+    """||x_t - x*||^2 - 2 eta_t (f(x_t) - f*) + eta_t^2 ||g_t||^2, elementwise: the bound on
+    ||x_{t+1} - x*||^2 for x_{t+1} = x_t - eta_t g_t, f convex. [DERIVED] (note §4, regret step)"""
+    d, f, e, g = _t(dist), _t(subopt), _t(eta), _t(gnorm)
+    return d * d - 2.0 * e * f + e * e * g * g
 
 
-def schedule_from_weights(w, eta) -> np.ndarray:
-    """Steps eta_t = eta * w_t * w_{t+1:n} / w_{0:n}, t = 0..n-1 (the weight-derived schedule).
+# -- Theorem A: any online learner (note §3) --------------------------------------------------------
 
-    With w = ones(n+1) this is linear decay eta * (n - t) / (n + 1). [DERIVED] (note section 4).
+
+def online_iterates(x, w) -> torch.Tensor:
+    """The online learner z whose weighted averages are the query points x [n+1, B, d]:
+
+    z_0 = x_0, z_{t+1} = z_t + (w_{0:n} / w_{t+1:n}) (x_{t+1} - x_t), weights w [n+1, B].
+    Any sequence x is the query sequence of this z (Theorem A's averaging inverted). [DERIVED]
     """
-    w = _arr(w)
+    x, W = _t(x), _rcumsum(_t(w))
+    steps = (W[0] / W[1:])[..., None] * (x[1:] - x[:-1])
+    return torch.cat([x[:1], x[:1] + torch.cumsum(steps, 0)], 0)
+
+
+def thm_a_rhs(g, z, w, x_star) -> torch.Tensor:
+    """Theorem A's bound (1/w_{0:n}) sum_t w_t <g_t, z_t - x*> on f(x_n) - f* [B].
+
+    g, z [n+1, B, d] (g_t a subgradient at x_t), w [n+1, B], x_star [d] or [B, d]. [DERIVED]
+    """
+    g, z, w = _t(g), _t(z), _t(w)
+    return (w * (g * (z - _t(x_star))).sum(-1)).sum(0) / w.sum(0)
+
+
+# -- Theorem B: SGD from weights (note §4) ---------------------------------------------------------
+
+
+def schedule_from_weights(w, eta) -> torch.Tensor:
+    """Steps eta_t = eta * w_t * w_{t+1:n} / w_{0:n}, t = 0..n-1 [n, ...] (the weight-derived schedule).
+
+    With w = ones(n+1) this is linear decay eta * (n - t) / (n + 1). [DERIVED] (note §4).
+    """
+    w = _t(w)
     W = _rcumsum(w)
-    return np.asarray(eta)[..., None] * w[..., :-1] * W[..., 1:] / W[..., :1]
+    return _t(eta) * w[:-1] * W[1:] / W[:1]
 
 
-def weights_from_schedule(steps, eta) -> tuple[np.ndarray, np.ndarray]:
-    """Weights (normalised to w_{0:n} = 1) that produce ``steps`` with OGD step ``eta``.
+def weights_from_schedule(steps, eta) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights (normalised to w_{0:n} = 1) that produce ``steps`` [n, ...] with OGD step ``eta``.
 
     With u_k = w_{k:n}: u_0 = 1 and eta_k = eta (u_k - u_{k+1}) u_{k+1}; we take the larger
-    root u_{k+1} = (u_k + sqrt(u_k^2 - 4 eta_k / eta)) / 2. Returns (w [.., n+1], feasible [..]);
+    root u_{k+1} = (u_k + sqrt(u_k^2 - 4 eta_k / eta)) / 2. Returns (w [n+1, ...], feasible [...]);
     infeasible entries (eta too small for some step) hold NaN. [DERIVED]
     """
-    steps = _arr(steps)
-    eta = np.asarray(eta, dtype=np.float64)
-    n = steps.shape[-1]
-    shape = np.broadcast_shapes(steps.shape[:-1], eta.shape)
-    u = np.ones(shape)
+    steps, eta = _t(steps), _t(eta)
+    n = steps.shape[0]
+    shape = torch.broadcast_shapes(steps.shape[1:], eta.shape)
+    u = torch.ones(shape, dtype=F64)
     us = [u]
-    ok = np.ones(shape, dtype=bool)
+    ok = torch.ones(shape, dtype=torch.bool)
     for k in range(n):
-        disc = u * u - 4.0 * steps[..., k] / eta
-        ok &= disc >= -1e-12 * u * u  # a double root (w_k = w_{k+1:n}) may round to just below 0
-        u = 0.5 * (u + np.sqrt(np.maximum(disc, 0.0)))
+        disc = u * u - 4.0 * steps[k] / eta
+        ok = ok & (disc >= -1e-12 * u * u)  # a double root (w_k = w_{k+1:n}) may round to just below 0
+        u = 0.5 * (u + torch.sqrt(disc.clamp(min=0.0)))
         us.append(u)
-    U = np.stack(us, -1)
-    w = np.concatenate([U[..., :-1] - U[..., 1:], U[..., -1:]], -1)
-    w = np.where(ok[..., None], w, np.nan)
-    return w, ok
+    U = torch.stack(us, 0)
+    w = torch.cat([U[:-1] - U[1:], U[-1:]], 0)
+    return torch.where(ok, w, math.nan), ok
 
 
-def bound_weighted(w, eta, D, gnorm) -> np.ndarray:
+def bound_weighted(w, eta, D, gnorm) -> torch.Tensor:
     """(B): f(x_n) - f* <= (1 / (2 w_{0:n})) (D^2 / eta + eta sum_{t<=n} w_t^2 G_t^2).
 
-    For SGD with the schedule ``schedule_from_weights(w, eta)``; G_t = ||g_t|| observed
-    (deterministic) or sqrt(E||g_t||^2) with weights independent of the noise. [DERIVED]
-    (note section 4).
+    For SGD with the schedule ``schedule_from_weights(w, eta)``, any weights w >= 0 with w_n > 0;
+    G_t = ||g_t|| observed (deterministic) or sqrt(E||g_t||^2) with weights independent of the
+    noise. [DERIVED] (note §4).
     """
-    w, g = _arr(w), _arr(gnorm)
-    eta, D = np.asarray(eta, dtype=np.float64), np.asarray(D, dtype=np.float64)
-    return (D**2 / eta + eta * (w * w * g * g).sum(-1)) / (2.0 * w.sum(-1))
+    w, g, eta = _t(w), _t(gnorm), _t(eta)
+    return (_t(D) ** 2 / eta + eta * (w * w * g * g).sum(0)) / (2.0 * w.sum(0))
 
 
-def bound_weighted_optimal_eta(w, D, gnorm) -> tuple[np.ndarray, np.ndarray]:
+def bound_weighted_optimal_eta(w, D, gnorm) -> tuple[torch.Tensor, torch.Tensor]:
     """(eta*, bound) minimising (B) over eta: eta* = D / sqrt(sum w^2 G^2), bound D sqrt(sum w^2 G^2) / w_{0:n}."""
-    w, g = _arr(w), _arr(gnorm)
-    s = np.sqrt((w * w * g * g).sum(-1))
-    return np.asarray(D) / s, np.asarray(D) * s / w.sum(-1)
+    w, g, D = _t(w), _t(gnorm), _t(D)
+    s = torch.sqrt((w * w * g * g).sum(0))
+    return D / s, D * s / w.sum(0)
 
 
 def bound_weighted_best(steps, D, gnorm, n_grid: int = 32, n_refine: int = 40, return_eta: bool = False):
-    """The smallest (B) over all weightings that produce the given positive ``steps``.
+    """The smallest (B) over the weightings that produce the given ``steps`` [n, ...] (>= 0).
 
-    Every positive schedule is weight-derived in a one-parameter family of ways (parametrised
+    Every nonnegative schedule is weight-derived in a one-parameter family of ways (parametrised
     here by the OGD step eta >= eta_min); each member gives a valid bound, so their minimum is
-    one too. Grid search in log eta, then golden-section refinement. [DERIVED]
+    one too. Grid search in log eta, then golden-section refinement. gnorm [n+1, ...], D [...].
+    [DERIVED] docs/theory/linear_decay_refinement.md#theorem-b
     """
-    steps, g = _arr(steps), _arr(gnorm)
-    D = np.asarray(D, dtype=np.float64)
-    lead = np.broadcast_shapes(steps.shape[:-1], g.shape[:-1], D.shape)
-    steps = np.broadcast_to(steps, lead + steps.shape[-1:])
-    g = np.broadcast_to(g, lead + g.shape[-1:])
-    D = np.broadcast_to(D, lead)
-    if steps.shape[-1] == 0:
-        out = D * g[..., 0]  # f(x_0) - f* <= <g_0, x_0 - x*> <= D G_0
-        return (out, np.full(out.shape, np.nan)) if return_eta else out
-    # eta_min by bisection in log space: feasibility is monotone in eta.
-    lo = np.log(4.0 * steps.max(-1))  # u_k <= 1 so eta >= 4 max eta_k is necessary
+    steps, g, D = _t(steps), _t(gnorm), _t(D)
+    n = steps.shape[0]
+    lead = torch.broadcast_shapes(steps.shape[1:], g.shape[1:], D.shape)
+    steps, g, D = steps.expand((n,) + lead), g.expand((n + 1,) + lead), D.expand(lead)
+    if n == 0:
+        out = D * g[0]  # f(x_0) - f* <= <g_0, x_0 - x*> <= D G_0
+        return (out, torch.full_like(out, math.nan)) if return_eta else out
+    # eta_min by bisection in log space: feasibility is monotone in eta (u_k <= 1, so eta >= 4 max eta_k).
+    lo = torch.log(4.0 * steps.amax(0).clamp(min=1e-300))
     hi = lo + 40.0
     for _ in range(64):  # to the last ulp: near a double root the bound moves like sqrt(eta - eta_min)
         mid = 0.5 * (lo + hi)
-        _, ok = weights_from_schedule(steps, np.exp(mid))
-        hi = np.where(ok, mid, hi)
-        lo = np.where(ok, lo, mid)
+        _, ok = weights_from_schedule(steps, torch.exp(mid))
+        hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
 
     def val(log_eta):
-        e = np.exp(log_eta)
+        e = torch.exp(log_eta)
         w, ok = weights_from_schedule(steps, e)
-        return np.where(ok, bound_weighted(w, e, D, g), np.inf)
+        return torch.where(ok, bound_weighted(w, e, D, g), math.inf)
 
-    grid = hi[..., None] + np.linspace(0.0, 30.0, n_grid)
-    vals = np.stack([val(grid[..., i]) for i in range(n_grid)], -1)
-    i = vals.argmin(-1)
-    best = np.take_along_axis(vals, i[..., None], -1)[..., 0]
-    a = np.take_along_axis(grid, np.maximum(i - 1, 0)[..., None], -1)[..., 0]
-    b = np.take_along_axis(grid, np.minimum(i + 1, n_grid - 1)[..., None], -1)[..., 0]
-    ref, arg = _golden_min(val, a, b, n_refine, with_arg=True)
-    out = np.minimum(best, ref)
+    grid = hi[None] + torch.linspace(0.0, 30.0, n_grid, dtype=F64).reshape((n_grid,) + (1,) * len(lead))
+    vals = torch.stack([val(grid[i]) for i in range(n_grid)], 0)
+    i = vals.argmin(0, keepdim=True)
+    best = vals.gather(0, i)[0]
+    a = grid.gather(0, (i - 1).clamp(min=0))[0]
+    b = grid.gather(0, (i + 1).clamp(max=n_grid - 1))[0]
+    ref, arg = _golden_min(val, a, b, n_refine)
+    out = torch.minimum(best, ref)
     if return_eta:
-        return out, np.exp(np.where(ref <= best, arg, np.take_along_axis(grid, i[..., None], -1)[..., 0]))
+        return out, torch.exp(torch.where(ref <= best, arg, grid.gather(0, i)[0]))
     return out
 
 
-def _golden_min(f, a: np.ndarray, b: np.ndarray, iters: int, with_arg: bool = False):
-    """Smallest value of f seen by a vectorised golden-section search on [a, b] (elementwise)."""
+def _golden_min(f, a: torch.Tensor, b: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(smallest value of f seen, its argument) by a vectorised golden-section search on [a, b]."""
     r = (math.sqrt(5) - 1) / 2
     c, d = b - r * (b - a), a + r * (b - a)
     fc, fd = f(c), f(d)
-    best = np.minimum(fc, fd)
-    arg = np.where(fc <= fd, c, d)
+    best = torch.minimum(fc, fd)
+    arg = torch.where(fc <= fd, c, d)
     for _ in range(iters):
         left = fc < fd  # minimum in [a, d]
-        a, b = np.where(left, a, c), np.where(left, d, b)
-        new = np.where(left, b - r * (b - a), a + r * (b - a))
+        a, b = torch.where(left, a, c), torch.where(left, d, b)
+        new = torch.where(left, b - r * (b - a), a + r * (b - a))
         fnew = f(new)
-        c, d, fc, fd = (np.where(left, new, d), np.where(left, c, new),
-                        np.where(left, fnew, fd), np.where(left, fc, fnew))
-        arg = np.where(fnew < best, new, arg)
-        best = np.minimum(best, fnew)
-    return (best, arg) if with_arg else best
+        c, d, fc, fd = (torch.where(left, new, d), torch.where(left, c, new),
+                        torch.where(left, fnew, fd), torch.where(left, fc, fnew))
+        arg = torch.where(fnew < best, new, arg)
+        best = torch.minimum(best, fnew)
+    return best, arg
 
 
-def linear_decay_schedule(n: int, eta) -> np.ndarray:
-    """eta_t = eta (n - t) / (n + 1), t = 0..n-1: (B) with w = 1, n steps to the last iterate x_n."""
-    return np.asarray(eta, dtype=np.float64)[..., None] * (n - np.arange(n)) / (n + 1)
+# -- linear decay (note §5) -----------------------------------------------------------------------
 
 
-def linear_decay_bound(eta, n: int, D, G) -> np.ndarray:
+def linear_decay_schedule(n: int, eta) -> torch.Tensor:
+    """eta_t = eta (n - t) / (n + 1), t = 0..n-1 [n, ...]: (B) with w = 1, n steps to the last iterate x_n."""
+    eta = _t(eta)
+    shape = (n - torch.arange(n, dtype=F64)) / (n + 1)
+    return eta[None] * shape.reshape((n,) + (1,) * eta.ndim)
+
+
+def linear_decay_bound(eta, n: int, D, G) -> torch.Tensor:
     """D^2 / (2 eta (n+1)) + eta G^2 / 2 for linear decay with n steps; = D G / sqrt(n+1) at eta = D / (G sqrt(n+1)).
 
-    [DERIVED] (note section 5, the corollary of (B) with w = 1 and ||g_t|| <= G).
+    [DERIVED] (note §5: the corollary of (B) with w = 1 and ||g_t|| <= G).
     """
-    eta = np.asarray(eta, dtype=np.float64)
-    return np.asarray(D) ** 2 / (2.0 * eta * (n + 1)) + eta * np.asarray(G) ** 2 / 2.0
+    eta = _t(eta)
+    return _t(D) ** 2 / (2.0 * eta * (n + 1)) + eta * _t(G) ** 2 / 2.0
 
 
-# -- refined schedule (section 6) ---------------------------------------------------------------
+# -- refined schedule (note §6) -------------------------------------------------------------------
 
 
-def refined_schedule(gnorm, D) -> np.ndarray:
+def refined_schedule(gnorm, D) -> torch.Tensor:
     """Steps eta_t = (D / sqrt(S)) G_t^{-2} sum_{p>t} G_p^{-2} / S, t = 0..n-1, S = sum_{t<=n} G_t^{-2}.
 
     (B) with w_t = G_t^{-2} at its optimal eta. [DERIVED; CODE for the shape]
     """
-    g = _arr(gnorm)
-    w = g**-2.0
-    S = w.sum(-1)
-    return schedule_from_weights(w, np.asarray(D) / np.sqrt(S))
+    w = _t(gnorm) ** -2.0
+    return schedule_from_weights(w, _t(D) / torch.sqrt(w.sum(0)))
 
 
-def refined_bound(gnorm, D) -> np.ndarray:
+def refined_bound(gnorm, D) -> torch.Tensor:
     """D / sqrt(sum_{t<=n} G_t^{-2}) (<= D sqrt(sum G_t^2) / (n+1) <= D max G / sqrt(n+1)). [DERIVED]"""
-    g = _arr(gnorm)
-    return np.asarray(D) / np.sqrt((g**-2.0).sum(-1))
+    return _t(D) / torch.sqrt((_t(gnorm) ** -2.0).sum(0))
 
 
-def refined_shape(gnorm, power: float = 2.0) -> np.ndarray:
-    """The code's normalised refined schedule s_t = w_t w_{t+1:n} / max, w_t = G_t^{-power}, length n+1 (s_n = 0).
+def refined_shape(gnorm, power: float = 2.0) -> torch.Tensor:
+    """The code's normalised refined schedule s_t = w_t w_{t+1:n} / max, w_t = G_t^{-power}, [n+1, ...] (s_n = 0).
 
     [CODE] facebookresearch/adaptive_scheduling find_schedule.py::find_closed_form_schedule
     (power 2 for l2 norms of SGD, 1 for l1 norms of Adam).
     """
-    w = _arr(gnorm) ** -float(power)
+    w = _t(gnorm) ** -float(power)
     W = _rcumsum(w)
-    s = np.concatenate([w[..., :-1] * W[..., 1:], np.zeros(w.shape[:-1] + (1,))], -1)
-    return s / s.max(-1, keepdims=True)
+    s = torch.cat([w[:-1] * W[1:], torch.zeros_like(w[:1])], 0)
+    return s / s.amax(0, keepdim=True)
 
 
-# -- Theorem 10 (section 7) -------------------------------------------------------------------
+def refined_eta(gnorm, lr) -> torch.Tensor:
+    """The OGD step eta of (B) for the steps lr * refined_shape(gnorm): eta = lr w_{0:n} / max_t w_t w_{t+1:n}.
+
+    (refined_shape divides w_t w_{t+1:n} by its max; (B)'s schedule divides it by w_{0:n} / eta.)
+    """
+    w = _t(gnorm) ** -2.0
+    W = _rcumsum(w)
+    return _t(lr) * W[0] / (w[:-1] * W[1:]).amax(0)
 
 
-def thm10_terms(eta, D, gnorm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# -- Theorem 10 (note §7) -------------------------------------------------------------------------
+
+
+def thm10_terms(eta, D, gnorm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(t1, t2, t3) of the last-iterate bound for an arbitrary schedule, first form.
 
-    ``eta`` has n+1 entries: the n real steps and the free virtual step eta_n > 0.
+    ``eta`` [n+1, ...]: the n real steps and the free virtual step eta_n > 0.
     t1 = D^2 / (2 eta_{0:n}), t2 = sum eta_t^2 G_t^2 / (2 eta_{0:n}),
     t3 = 1/2 sum_{k<n} eta_k / eta_{k+1:n} * sum_{t>=k} eta_t^2 G_t^2 / eta_{k:n}. [DERIVED]
     """
-    e, g = _arr(eta), _arr(gnorm)
+    e, g = _t(eta), _t(gnorm)
     E = _rcumsum(e)
-    a = e * e * g * g
-    A = _rcumsum(a)
-    t1 = np.asarray(D) ** 2 / (2 * E[..., 0])
-    t2 = A[..., 0] / (2 * E[..., 0])
-    t3 = 0.5 * (e[..., :-1] / E[..., 1:] * A[..., :-1] / E[..., :-1]).sum(-1)
+    Acc = _rcumsum(e * e * g * g)
+    t1 = _t(D) ** 2 / (2 * E[0])
+    t2 = Acc[0] / (2 * E[0])
+    t3 = 0.5 * (e[:-1] / E[1:] * Acc[:-1] / E[:-1]).sum(0)
     return t1, t2, t3
 
 
-def thm10_bound(eta, D, gnorm) -> np.ndarray:
+def thm10_bound(eta, D, gnorm) -> torch.Tensor:
     """f(x_n) - f* <= D^2 / (2 eta_{0:n}) + 1/2 sum_{t<=n} eta_t^2 G_t^2 / eta_{min(t+1,n):n}.
 
-    "Theorem 10" of arXiv 2310.07831 v2 (App. F) [DERIVED formula; SECONDARY numbering]. ``eta``:
-    n real steps plus the virtual eta_n > 0 (any value gives a valid bound).
+    "Theorem 10" of arXiv 2310.07831 v2 (App. F) [DERIVED formula; SECONDARY numbering]. ``eta``
+    [n+1, ...]: n real steps plus the virtual eta_n > 0 (any value gives a valid bound).
     """
-    e, g = _arr(eta), _arr(gnorm)
+    e, g = _t(eta), _t(gnorm)
     E = _rcumsum(e)
-    den = np.concatenate([E[..., 1:], e[..., -1:]], -1)
-    return np.asarray(D) ** 2 / (2 * E[..., 0]) + 0.5 * (e * e * g * g / den).sum(-1)
+    den = torch.cat([E[1:], e[-1:]], 0)
+    return _t(D) ** 2 / (2 * E[0]) + 0.5 * (e * e * g * g / den).sum(0)
 
 
-def thm10_optimal_base(shape, D, gnorm) -> tuple[np.ndarray, np.ndarray]:
+def thm10_optimal_base(shape, D, gnorm) -> tuple[torch.Tensor, torch.Tensor]:
     """(s*, bound) for the schedule s * shape: s* = sqrt(t1 / (t2 + t3)), bound 2 sqrt(t1 (t2 + t3)) at s = 1.
 
     [SECONDARY] fabian-sp/lr-scheduling compute_optimal_base; [DERIVED] (t1 ~ 1/s, t2 + t3 ~ s).
     """
     t1, t2, t3 = thm10_terms(shape, D, gnorm)
-    return np.sqrt(t1 / (t2 + t3)), 2 * np.sqrt(t1 * (t2 + t3))
+    return torch.sqrt(t1 / (t2 + t3)), 2 * torch.sqrt(t1 * (t2 + t3))
 
 
 def constant_step_thm10(T: int, D=1.0, G=1.0) -> tuple[float, float]:
@@ -265,401 +308,369 @@ def constant_step_thm10(T: int, D=1.0, G=1.0) -> tuple[float, float]:
     return D / (G * math.sqrt(T * (1 + H))), D * G * math.sqrt((1 + H) / T)
 
 
-def thm10_prefix_bounds(steps, D, gnorm, n_golden: int = 60, virtual=None) -> np.ndarray:
+def _virtual_bracket(steps: torch.Tensor, D: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """log of a reference virtual step [...]: the optimum lies within e^{+-30} of it."""
+    gmax = g.nan_to_num(0.0).amax(0).clamp(min=0.0) if g.shape[0] else torch.zeros_like(D)
+    big = steps.amax(0) if steps.shape[0] else torch.zeros_like(D)
+    ref = torch.maximum(big, D / torch.where(gmax > 0, gmax, math.inf))
+    return torch.log(torch.where(ref > 0, ref, 1.0))
+
+
+def thm10_prefix_bounds(steps, D, gnorm, n_golden: int = 60, virtual=None) -> torch.Tensor:
     """Theorem 10 for every prefix: entry n bounds f(x_n) - f* using eta_0..eta_{n-1} and G_0..G_n.
 
     The virtual step eta_n is chosen per n by golden-section search on log eta_n (the bound is
-    unimodal in it); any value is valid, so imprecision only loosens the bound. steps [.., T],
-    gnorm [.., T+1] -> [.., T+1]. NaN where G_n is NaN. ``virtual`` [.., T+1]: use these virtual
-    steps instead of optimising (needed in expectation, where the choice must not depend on the
-    run's noise). [DERIVED]
+    unimodal in it); any value is valid, so imprecision only loosens the bound. steps [T, ...],
+    gnorm [T+1, ...] -> [T+1, ...]; NaN where G_n is NaN. ``virtual`` [T+1, ...]: use these
+    virtual steps instead of optimising (needed in expectation, where the choice must not depend
+    on the run's noise). [DERIVED]
     """
-    steps, g = _arr(steps), _arr(gnorm)
-    T = steps.shape[-1]
-    lead = np.broadcast_shapes(steps.shape[:-1], g.shape[:-1], np.shape(D))
-    steps = np.broadcast_to(steps, lead + (T,))
-    g = np.broadcast_to(g, lead + (T + 1,))
-    D = np.broadcast_to(np.asarray(D, dtype=np.float64), lead)
-    C = np.concatenate([np.zeros(lead + (1,)), np.cumsum(steps, -1)], -1)  # C_k = sum_{s<k} eta_s
-    a = steps * steps * g[..., :T] ** 2  # a_t, t < T
-    n_idx = np.arange(T + 1)
-    t_idx = np.arange(T)
-    mask = t_idx[None, :] < n_idx[:, None]  # [n, t]: t < n
-    # R[n, t] = C_n - C_{t+1} = sum_{s=t+1}^{n-1} eta_s for t < n
-    R = C[..., :, None] - C[..., None, 1:]
-    R = np.where(mask, R, 0.0)
-    A = np.where(mask, a[..., None, :], 0.0)
-    E = C  # sum of real steps up to n
-    Gn2 = g**2
+    steps, g, D = _t(steps), _t(gnorm), _t(D)
+    T = steps.shape[0]
+    lead = torch.broadcast_shapes(steps.shape[1:], g.shape[1:], D.shape)
+    steps, g, D = steps.expand((T,) + lead), g.expand((T + 1,) + lead), D.expand(lead)
+    C = torch.cat([torch.zeros((1,) + lead, dtype=F64), torch.cumsum(steps, 0)], 0)  # C_n = sum_{s<n} eta_s
+    ones = (1,) * len(lead)
+    mask = (torch.arange(T)[None, :] < torch.arange(T + 1)[:, None]).reshape((T + 1, T) + ones)  # [n, t]: t < n
+    R = torch.where(mask, C[:, None] - C[None, 1:], 0.0)  # R[n, t] = sum_{s=t+1}^{n-1} eta_s
+    Acc = torch.where(mask, (steps * steps * g[:T] ** 2)[None], 0.0)
 
-    def val(v):  # v [.., T+1]
-        return D[..., None] ** 2 / (2 * (E + v)) + 0.5 * (A / (R + v[..., None])).sum(-1) + 0.5 * v * Gn2
+    def val(v):  # v [T+1, ...]
+        return D**2 / (2 * (C + v)) + 0.5 * (Acc / (R + v[:, None])).sum(1) + 0.5 * v * g * g
 
     if virtual is not None:
-        return val(np.broadcast_to(np.asarray(virtual, dtype=np.float64), lead + (T + 1,)))
-    # Bracket for log eta_n: the optimum lies between the smallest useful step and D / min G.
-    gmax = np.nanmax(g, -1, initial=0.0)
-    ref = np.maximum(np.max(steps, -1, initial=0.0), D / np.where(gmax > 0, gmax, np.inf))
-    ref = np.where(ref > 0, ref, 1.0)[..., None]
-    lo = np.broadcast_to(np.log(ref) - 30.0, lead + (T + 1,))
-    hi = np.broadcast_to(np.log(ref) + 30.0, lead + (T + 1,))
-    return _golden_min(lambda u: val(np.exp(u)), lo, hi, n_golden)
+        return val(_t(virtual).expand((T + 1,) + lead))
+    ref = _virtual_bracket(steps, D, g)[None].expand((T + 1,) + lead)
+    return _golden_min(lambda u: val(torch.exp(u)), ref - 30.0, ref + 30.0, n_golden)[0]
 
 
-def thm10_last_prefix(steps, D, gnorm, n_golden: int = 60, virtual=None) -> np.ndarray:
+def thm10_last_prefix(steps, D, gnorm, n_golden: int = 60, virtual=None) -> torch.Tensor:
     """Theorem 10 at the end of the sequence only: the last entry of ``thm10_prefix_bounds``.
 
-    steps [.., n], gnorm [.., n+1] -> [..]. Costs O(n) per evaluation of the virtual step
+    steps [n, ...], gnorm [n+1, ...] -> [...]. Costs O(n) per evaluation of the virtual step
     instead of the O(n^2) of all prefixes, so bounds at a few rows of a long run stay cheap.
-    ``virtual`` [..]: a fixed virtual step instead of the optimised one. [DERIVED]
+    ``virtual`` [...]: a fixed virtual step instead of the optimised one. [DERIVED]
     """
-    steps, g = _arr(steps), _arr(gnorm)
-    n = steps.shape[-1]
-    lead = np.broadcast_shapes(steps.shape[:-1], g.shape[:-1], np.shape(D))
-    steps = np.broadcast_to(steps, lead + (n,))
-    g = np.broadcast_to(g, lead + (n + 1,))
-    D = np.broadcast_to(np.asarray(D, dtype=np.float64), lead)
-    C = np.cumsum(steps, -1)  # C[t] = sum_{s<=t} eta_s
-    Cn = C[..., -1] if n else np.zeros(lead)
-    R = Cn[..., None] - C  # R[t] = sum_{s=t+1}^{n-1} eta_s
-    A = steps * steps * g[..., :n] ** 2
-    Gn2 = g[..., n] ** 2
+    steps, g, D = _t(steps), _t(gnorm), _t(D)
+    n = steps.shape[0]
+    lead = torch.broadcast_shapes(steps.shape[1:], g.shape[1:], D.shape)
+    steps, g, D = steps.expand((n,) + lead), g.expand((n + 1,) + lead), D.expand(lead)
+    C = torch.cumsum(steps, 0)
+    Cn = C[-1] if n else torch.zeros(lead, dtype=F64)
+    R = Cn[None] - C  # R[t] = sum_{s=t+1}^{n-1} eta_s
+    Acc = steps * steps * g[:n] ** 2
+    Gn2 = g[n] ** 2
 
     def val(v):
-        return D**2 / (2 * (Cn + v)) + 0.5 * (A / (R + v[..., None])).sum(-1) + 0.5 * v * Gn2
+        return D**2 / (2 * (Cn + v)) + 0.5 * (Acc / (R + v[None])).sum(0) + 0.5 * v * Gn2
 
     if virtual is not None:
-        return val(np.broadcast_to(np.asarray(virtual, dtype=np.float64), lead))
-    gmax = np.nanmax(g, -1, initial=0.0)
-    ref = np.maximum(np.max(steps, -1, initial=0.0), D / np.where(gmax > 0, gmax, np.inf))
-    ref = np.where(ref > 0, ref, 1.0)
-    return _golden_min(lambda u: val(np.exp(u)), np.log(ref) - 30.0, np.log(ref) + 30.0, n_golden)
+        return val(_t(virtual).expand(lead))
+    ref = _virtual_bracket(steps, D, g)
+    return _golden_min(lambda u: val(torch.exp(u)), ref - 30.0, ref + 30.0, n_golden)[0]
 
 
-def thm10_objective_and_grad(lam: np.ndarray, D: float, gnorm: np.ndarray) -> tuple[float, np.ndarray]:
-    """Theorem-10 bound of the schedule ``lam`` (n+1 entries incl. the virtual step) and its gradient."""
-    g2 = _arr(gnorm) ** 2
-    n1 = lam.shape[0]
+def thm10_objective_and_grad(lam, D: float, gnorm) -> tuple[float, torch.Tensor]:
+    """Theorem-10 bound of the schedule ``lam`` [n+1] (incl. the virtual step) and its gradient [n+1].
+
+    d/d eta_j = -D^2 / (2 eta_{0:n}^2) + eta_j G_j^2 / R_j - (1/2)(sum_{t<j} a_t + [j = n] a_n),
+    R_t = eta_{min(t+1,n):n}, a_t = eta_t^2 G_t^2 / R_t^2 (docs/theory/linear_decay_refinement.md#theorem-10).
+    """
+    lam, g2 = _t(lam), _t(gnorm) ** 2
     E = _rcumsum(lam)
-    Rt = np.concatenate([E[1:], lam[-1:]])
-    Lam = E[0]
-    f = D * D / (2 * Lam) + 0.5 * (lam * lam * g2 / Rt).sum()
-    a = lam * lam * g2 / Rt**2  # d/dR of -(1/2) lam^2 g^2 / R, up to sign
-    pref = np.concatenate([[0.0], np.cumsum(a[:-1])])  # sum_{t<j} a_t (t < n)
-    extra = np.zeros(n1)
+    Rt = torch.cat([E[1:], lam[-1:]])
+    f = D * D / (2 * E[0]) + 0.5 * (lam * lam * g2 / Rt).sum()
+    a = lam * lam * g2 / Rt**2
+    pref = torch.cat([torch.zeros(1, dtype=F64), torch.cumsum(a[:-1], 0)])  # sum_{t<j} a_t
+    extra = torch.zeros_like(lam)
     extra[-1] = a[-1]
-    grad = -D * D / (2 * Lam**2) + lam * g2 / Rt - 0.5 * (pref + extra)
-    return float(f), grad
+    return float(f), -D * D / (2 * E[0] ** 2) + lam * g2 / Rt - 0.5 * (pref + extra)
 
 
-def optimal_schedule(gnorm, D: float = 1.0, floor: float = 1e-8, maxiter: int = 15000) -> tuple[np.ndarray, float]:
-    """The schedule minimising the Theorem-10 bound for given gradient norms (n+1 entries, last virtual).
+def optimal_schedule(gnorm, D: float = 1.0, floor: float = 1e-8, maxiter: int = 15000) -> tuple[torch.Tensor, float]:
+    """The schedule [n+1] (last entry virtual) minimising the Theorem-10 bound for given norms [n+1].
 
     L-BFGS-B over eta_t >= ``floor`` from eta_t = D / sqrt(n+1), as in [CODE]
     facebookresearch/adaptive_scheduling find_schedule.py::find_schedule (m=20, factr=100,
-    pgtol=1e-10). Returns (eta, bound).
+    pgtol=1e-10); scipy's solver works on numpy arrays, converted at this boundary.
+    Returns (eta, bound).
     """
-    g = _arr(gnorm)
-    if g.ndim != 1 or g.size < 1 or not np.all(np.isfinite(g)) or np.any(g <= 0):
-        raise RatecheckError(f"gnorm must be a 1-D array of positive finite norms; got shape {g.shape}")
-    x0 = np.full(g.size, D / math.sqrt(g.size))
+    g = _t(gnorm)
+    if g.ndim != 1 or g.numel() < 1 or not bool(torch.isfinite(g).all()) or bool((g <= 0).any()):
+        raise RatecheckError(f"gnorm must be a 1-D array of positive finite norms; got shape {tuple(g.shape)}")
+
+    def fg(x: np.ndarray):
+        f, grad = thm10_objective_and_grad(torch.from_numpy(x), D, g)
+        return f, grad.numpy()
+
     lam, f, _ = fmin_l_bfgs_b(
-        lambda x: thm10_objective_and_grad(x, D, g), x0, bounds=[(floor, None)] * g.size,
+        fg, np.full(g.numel(), D / math.sqrt(g.numel())), bounds=[(floor, None)] * g.numel(),
         m=20, factr=100.0, pgtol=1e-10, maxls=100, maxfun=maxiter, maxiter=maxiter,
     )
-    return lam, float(f)
+    return torch.from_numpy(lam), float(f)
 
 
-# =============================================================================================
-# Registered results: evaluate the bounds above on a Trace (deterministic SGD runs).
-# =============================================================================================
+# =================================================================================================
+# Registered results: the bounds above on a run of ``sgd`` (theory.access reads the trace).
+# =================================================================================================
 
 PAPER = "Optimal linear decay learning rate schedules and further refinements (Defazio, Cutkosky, Mehta, Mishchenko)"
 ARXIV = "2310.07831"
 DOC = "docs/theory/linear_decay_refinement.md"
+NOTE = "docs/references/linear_decay_refinement.md"
 MAX_ROWS = 200  # per-step bounds cost O(T^2); longer runs are checked at log-spaced rows
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    """Trace quantity [T', B] -> numpy [B, T'] float64."""
-    return t.detach().to(torch.float64).cpu().numpy().T.copy()
-
-
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    """numpy [B, T'] -> Tensor [T', B]."""
-    return torch.from_numpy(np.ascontiguousarray(a.T))
-
-
-def _full(trace) -> int:
-    """Horizon T of a trace that recorded every step (rows 0..T); bounds need the whole sequence."""
-    T = trace.horizon
-    if trace.steps.shape[0] != T + 1 or not torch.equal(trace.steps.cpu(), torch.arange(T + 1)):
-        raise RatecheckError("schedule bounds need every step recorded (rows 0..T); got a subsampled trace")
-    return T
-
-
-def _rows(T: int, n: int = MAX_ROWS) -> np.ndarray:
+def _rows(T: int, n: int = MAX_ROWS) -> list[int]:
+    """Rows 0..T, or about n log-spaced ones (always 0 and T) when the run is longer."""
     if T + 1 <= n:
-        return np.arange(T + 1)
+        return list(range(T + 1))
     r = np.unique(np.round(np.logspace(0, np.log10(T + 1), n)).astype(int) - 1)
-    return np.unique(np.concatenate([[0, T], np.clip(r, 0, T)]))
+    return sorted({0, T} | {int(k) for k in np.clip(r, 0, T)})
 
 
-def last_grad_norm(trace, problem) -> np.ndarray:
-    """||g_T|| at the last iterate [B]: from the kept iterates, else the global Lipschitz G, else NaN.
+def last_grad_norm(trace, problem) -> torch.Tensor:
+    """||grad f(x_T)|| at the last iterate [B]: from the kept iterates, else the global Lipschitz G, else NaN.
 
     The runner takes no gradient at x_T; any upper bound on ||g_T|| keeps the bounds valid.
     """
-    x = trace.iterates.get("x") if trace.iterates else None
-    if x is not None:
-        xT = x[-1].to(torch.float64)
-        return torch.linalg.vector_norm(problem.grad(xT), dim=-1).cpu().numpy()
-    B = trace.batch
+    try:
+        xT = A.iterates(trace)[A.steps(trace)]
+        return torch.linalg.vector_norm(problem.grad(xT), dim=-1).to(F64).cpu()
+    except A.Unavailable:
+        pass
     if problem.G is not None and getattr(problem, "G_scope", "global") == "global":
-        return np.full(B, float(problem.G))
-    return np.full(B, np.nan)
+        return torch.full((trace.batch,), float(problem.G), dtype=F64)
+    return torch.full((trace.batch,), math.nan, dtype=F64)
 
 
-def run_arrays(trace, problem) -> dict[str, np.ndarray]:
-    """Per-run arrays [B, .] the bounds need: steps (T), gnorm (T+1, last from ``last_grad_norm``), D, subopt, dist."""
-    T = _full(trace)
-    g = _np(trace["grad_norm"])
-    g[:, T] = last_grad_norm(trace, problem)
+def run_arrays(trace, problem) -> dict:
+    """What the bounds need from a run, time on dim 0: T, steps [T, B], gnorm [T+1, B] (the last
+    from ``last_grad_norm``), D [B], subopt and dist [T+1, B]."""
+    T = A.steps(trace)
     return {
         "T": T,
-        "steps": _np(trace["lr"])[:, :T],
-        "gnorm": g,
-        "D": _np(trace["dist"])[:, 0],
-        "dist": _np(trace["dist"]),
-        "subopt": _np(trace["subopt"]),
+        "steps": A.col(trace, "lr"),
+        "gnorm": torch.cat([A.col(trace, "grad_norm"), last_grad_norm(trace, problem)[None]], 0),
+        "D": A.D(trace),
+        "dist": A.rows(trace, "dist"),
+        "subopt": A.rows(trace, "subopt"),
     }
 
 
-def _nan_like(trace) -> np.ndarray:
-    return np.full((trace.batch, trace.steps.shape[0]), np.nan)
+def _bound_sides(trace, problem, bound: torch.Tensor, undefined: str = "", bound_scale=None) -> Sides:
+    """observed f(x_n) - f* against a bound accumulated over steps 0..n: round-off relative to
+    |f(x_n)| + |f*| (the difference is formed from them) and to the bound's terms (``bound_scale``,
+    default |bound|: a sum of nonnegative terms); n + 1 rounded steps went into x_n and the bound."""
+    T = A.steps(trace)
+    mag = bound.abs() if bound_scale is None else bound_scale
+    return Sides(A.rows(trace, "subopt"), bound, scale=A.subopt_magnitude(trace, problem) + mag,
+                 terms=torch.arange(T + 1, dtype=F64)[:, None] + 1, undefined=undefined)
 
 
-def _subopt(trace, problem) -> torch.Tensor:
-    return trace["subopt"].to(torch.float64)
+def _no_weight_decay(trace, problem) -> torch.Tensor:
+    return A.hp_or(trace, "weight_decay", 0.0) == 0
 
 
-# -- evaluate functions (trace, problem) -> [T', B] --------------------------------------------
+# The update of ``sgd`` is x - eta (g + wd x): with wd > 0 it is SGD on f + wd ||x||^2 / 2, whose
+# gradient and minimiser are not the g and x* the bounds are evaluated with.
+NO_WD = Assumption("weight_decay = 0", _no_weight_decay)
 
 
-def _identity(trace, problem, absolute: bool) -> torch.Tensor:
+def _sgd_one_step_sides(trace, problem) -> Sides:
+    """Row t+1: ||x_{t+1} - x*||^2 against ``one_step_rhs`` at row t; row 0 has no step before it."""
     a = run_arrays(trace, problem)
-    out = _nan_like(trace)
-    q, st = a["subopt"], a["steps"]
-    with np.errstate(all="ignore"):
-        for n in _rows(a["T"]):
-            w = np.concatenate([st[:, :n], st[:, max(n - 1, 0) : max(n, 1)] if n > 0 else np.ones((q.shape[0], 1))], 1)
-            if absolute:  # the same sums with |q_t| + |q_k|: the size of what cancels
-                qa = np.abs(q[:, : n + 1])
-                W = _rcumsum(w)
-                Tq = _rcumsum(w * qa)
-                coef = 1.0 / W[:, 1:] - 1.0 / W[:, :-1]
-                out[:, n] = Tq[:, 0] / W[:, 0] + (coef * (Tq[:, :-1] + qa[:, :-1] * W[:, :-1])).sum(-1)
-            else:
-                out[:, n] = last_iterate_identity_rhs(q[:, : n + 1], w)
-    return _tensor(out)
+    d, dm = a["dist"], A.dist_magnitude(trace, problem)
+    eta, g = a["steps"], a["gnorm"][:-1]
+    nan = torch.full_like(d[:1], math.nan)
+    obs = torch.cat([nan, d[1:] ** 2], 0)
+    bnd = torch.cat([nan, one_step_rhs(d[:-1], a["subopt"][:-1], eta, g)], 0)
+    # Each term's rounding: ||x - x*||^2 of a rounded iterate is off by about 2 ||x - x*|| u (||x|| + ||x*||),
+    # 2 eta (f - f*) by u 2 eta (|f| + |f*|), eta^2 ||g||^2 by u eta^2 ||g||^2.
+    terms = d[:-1] * dm[:-1] + 2 * eta * A.subopt_magnitude(trace, problem)[:-1] + (eta * g) ** 2 + d[1:] * dm[1:]
+    return Sides(obs, bnd, scale=torch.cat([torch.zeros_like(d[:1]), terms], 0), terms=4,
+                 undefined="row 0: no step before x_0")
 
 
-def identity_rhs(trace, problem) -> torch.Tensor:
-    """Row n: the identity's right side with q = subopt_0..n and w_t = lr_t (w_n = lr_{n-1})."""
-    return _identity(trace, problem, False)
-
-
-def identity_scale(trace, problem) -> torch.Tensor:
-    return _identity(trace, problem, True)
-
-
-def one_step_observed(trace, problem) -> torch.Tensor:
-    d = trace["dist"].to(torch.float64) ** 2
-    d[0] = torch.nan
-    return d
-
-
-def one_step_bound(trace, problem) -> torch.Tensor:
-    """Row t+1: ||x_t - x*||^2 - 2 eta_t (f(x_t) - f*) + eta_t^2 ||g_t||^2."""
-    d = trace["dist"].to(torch.float64)
-    lr, f, g = (trace[k].to(torch.float64) for k in ("lr", "subopt", "grad_norm"))
-    prev = d**2 - 2 * lr * f + lr**2 * g**2
-    return torch.cat([torch.full_like(prev[:1], torch.nan), prev[:-1]])
-
-
-def one_step_scale(trace, problem) -> torch.Tensor:
-    """Magnitude of the terms of the one-step inequality (they cancel when eta is large)."""
-    d = trace["dist"].to(torch.float64)
-    lr, f, g = (trace[k].to(torch.float64) for k in ("lr", "subopt", "grad_norm"))
-    mag = d**2 + 2 * lr * f.abs() + lr**2 * g**2
-    return torch.cat([torch.zeros_like(mag[:1]), mag[:-1]])
-
-
-def thm_a_bound(trace, problem) -> torch.Tensor:
-    """Row T: (1/w_{0:T}) sum_t w_t <g_t, z_t - x*>, weights recovered from the schedule, z from x."""
+def _thm_a_sides(trace, problem) -> Sides:
+    """Row T: Theorem A with the weights recovered from the run's steps (the best weighting of
+    ``bound_weighted_best``) and z rebuilt from the kept iterates."""
     a = run_arrays(trace, problem)
-    out = _nan_like(trace)
-    x = trace.iterates.get("x") if trace.iterates else None
-    if x is None:
-        return _tensor(out)
-    x = x.to(torch.float64)
     T = a["T"]
-    with np.errstate(all="ignore"):
-        _, eta = bound_weighted_best(a["steps"], a["D"], a["gnorm"], return_eta=True)
-        w, ok = weights_from_schedule(a["steps"], eta)  # [B, T+1], sum = 1
-    W = torch.from_numpy(_rcumsum(w)).T  # [T+1, B] tails w_{k:T}
-    wt = torch.from_numpy(w).T
-    z = [x[0]]
-    for t in range(T):
-        z.append(z[-1] + (1.0 / W[t + 1])[:, None] * (x[t + 1] - x[t]))
-    xs = problem.x_star_tensor(x[0])
-    rhs = torch.zeros(x.shape[1], dtype=torch.float64)
-    for t in range(T + 1):
-        g = problem.grad(x[t])
-        rhs = rhs + wt[t] * ((g * (z[t] - xs)).sum(-1))
-    out[:, T] = np.where(ok, rhs.numpy(), np.nan)
-    return _tensor(out)
+    x = A.iterates(trace)
+    g = torch.cat([A.grads(trace, problem), problem.grad(x[T]).to(F64)[None]], 0)
+    _, eta = bound_weighted_best(a["steps"], a["D"], a["gnorm"], return_eta=True)
+    w, ok = weights_from_schedule(a["steps"], eta)
+    z = online_iterates(x, w)
+    xs = problem.x_star_tensor(x[0]).to(F64)
+    bnd, mag = A.nan_rows(trace), A.nan_rows(trace)
+    bnd[T] = torch.where(ok, thm_a_rhs(g, z, w, xs), math.nan)
+    # <g_t, z_t - x*> is a difference of <g_t, z_t> and <g_t, x*>: round-off relative to both.
+    gn, zn = torch.linalg.vector_norm(g, dim=-1), torch.linalg.vector_norm(z, dim=-1)
+    mag[T] = (w * gn * (zn + A.x_star_norm(problem))).sum(0) / w.sum(0)
+    return _bound_sides(trace, problem, bnd, "Theorem A bounds the last iterate only (row T)", mag)
 
 
-def thm_b_bound(trace, problem) -> torch.Tensor:
-    """Rows n (log-spaced when long): min over weightings producing lr_0..lr_{n-1} of (B)."""
+def _thm_b_sides(trace, problem) -> Sides:
+    """Rows n (6 log-spaced rows: each is its own horizon, and each costs a 1-D search):
+    min over weightings producing lr_0..lr_{n-1} of (B) with G_0..G_n."""
     a = run_arrays(trace, problem)
-    out = _nan_like(trace)
-    with np.errstate(all="ignore"):
-        for n in _rows(a["T"], 6):
-            out[:, n] = bound_weighted_best(a["steps"][:, :n], a["D"], a["gnorm"][:, : n + 1])
-    return _tensor(out)
+    bnd = A.nan_rows(trace)
+    for n in _rows(a["T"], 6):
+        bnd[n] = bound_weighted_best(a["steps"][:n], a["D"], a["gnorm"][: n + 1])
+    return _bound_sides(trace, problem, bnd, "evaluated at 6 log-spaced rows (a search per row)")
 
 
-def _is_linear(steps: np.ndarray) -> np.ndarray:
-    """Runs whose steps are lr_0 (T - k) / T, k < T (the sgd 'linear' schedule), to 1e-12 relative."""
-    T = steps.shape[1]
-    shape = (T - np.arange(T)) / T
-    return np.all(np.abs(steps - steps[:, :1] * shape) <= 1e-12 * np.abs(steps[:, :1]), axis=1) & (steps[:, 0] > 0)
-
-
-def linear_applies(trace, problem) -> torch.Tensor:
+def _is_sgd_linear(trace, problem) -> torch.Tensor:
+    """Steps lr (T - k) / T (the 'linear' schedule with min_factor = 0 and the run's horizon: the
+    schedule's own T and min_factor are init arguments the trace does not record)."""
     a = run_arrays(trace, problem)
-    has_G = problem.G is not None and getattr(problem, "G_scope", "global") == "global"
-    return torch.from_numpy(_is_linear(a["steps"]) & has_G)
+    T, st = a["T"], a["steps"]
+    want = linear_decay_schedule(T, st[0] * (T + 1) / T)
+    tol = 8 * A.unit_roundoff(trace) * st[0].abs()
+    return ((st - want).abs() <= tol).all(0) & (st[0] > 0)
 
 
-def linear_bound(trace, problem) -> torch.Tensor:
-    """Row T: D^2 / (2 eta (T+1)) + eta G^2 / 2 with eta = lr_0 (T+1) / T (= D G / sqrt(T+1) at the optimal eta)."""
+def _linear_sides(trace, problem) -> Sides:
+    """Row T: D^2 / (2 eta (T+1)) + eta G^2 / 2 with eta = lr_0 (T+1) / T (the 'linear' schedule is
+    lr (T - k) / T = linear_decay_schedule(T, lr (T+1) / T))."""
+    if problem.G is None or getattr(problem, "G_scope", "global") != "global":
+        raise A.Unavailable("needs a global Lipschitz constant G")
     a = run_arrays(trace, problem)
-    out = _nan_like(trace)
     T = a["T"]
-    if problem.G is not None:
-        eta = a["steps"][:, 0] * (T + 1) / T
-        val = linear_decay_bound(eta, T, a["D"], float(problem.G))
-        out[:, T] = np.where(_is_linear(a["steps"]), val, np.nan)
-    return _tensor(out)
+    bnd = A.nan_rows(trace)
+    bnd[T] = linear_decay_bound(a["steps"][0] * (T + 1) / T, T, a["D"], float(problem.G))
+    return _bound_sides(trace, problem, bnd, "the corollary bounds the last iterate only (row T)")
 
 
-def thm10_every_step(trace, problem) -> torch.Tensor:
+def _thm10_rows(steps, D, g, T, virtual=None) -> tuple[torch.Tensor, str]:
+    rows = _rows(T)
+    if len(rows) == T + 1:
+        return thm10_prefix_bounds(steps, D, g, virtual=virtual), ""
+    out = torch.full((T + 1,) + tuple(g.shape[1:]), math.nan, dtype=F64)
+    for n in rows:
+        out[n] = thm10_last_prefix(steps[:n], D, g[: n + 1], virtual=None if virtual is None else virtual[n])
+    return out, f"evaluated at {MAX_ROWS} log-spaced rows (O(T^2) cost)"
+
+
+def _thm10_sides(trace, problem) -> Sides:
     """Row n: Theorem 10 with lr_0..lr_{n-1}, ||g_0..g_n|| and the best virtual step."""
     a = run_arrays(trace, problem)
-    out = _nan_like(trace)
-    rows = _rows(a["T"])
-    with np.errstate(all="ignore"):
-        if len(rows) == a["T"] + 1:
-            out = thm10_prefix_bounds(a["steps"], a["D"], a["gnorm"])
-        else:
-            for n in rows:
-                out[:, n] = thm10_last_prefix(a["steps"][:, :n], a["D"], a["gnorm"][:, : n + 1])
-    return _tensor(out)
+    bnd, why = _thm10_rows(a["steps"], a["D"], a["gnorm"], a["T"])
+    return _bound_sides(trace, problem, bnd, why)
 
 
-def thm10_expected_bound(trace, problem) -> torch.Tensor:
+def _thm10_expected_sides(trace, problem) -> Sides:
     """Row n: Theorem 10 with ||g_t||^2 observed and the fixed virtual step lr_n (lr_{T-1} at row T).
 
     Linear in the ||g_t||^2 and D^2 with deterministic steps, so its mean over seeds is the
-    theorem's bound with E||g_t||^2. Row T needs ||g_T||: the global Lipschitz G, else NaN.
+    theorem's bound with E||g_t||^2. Row T uses ||grad f(x_T)|| (``last_grad_norm``).
     """
-    T = _full(trace)
-    g = _np(trace["grad_norm"])
-    has_G = problem.G is not None and getattr(problem, "G_scope", "global") == "global"
-    g[:, T] = float(problem.G) if has_G else np.nan
-    lr = _np(trace["lr"])
-    v = lr.copy()
-    v[:, T] = lr[:, T - 1]
-    D = _np(trace["dist"])[:, 0]
-    rows = _rows(T)
-    with np.errstate(all="ignore"):
-        if len(rows) == T + 1:
-            return _tensor(thm10_prefix_bounds(lr[:, :T], D, g, virtual=v))
-        out = _nan_like(trace)
-        for n in rows:
-            out[:, n] = thm10_last_prefix(lr[:, :n], D, g[:, : n + 1], virtual=v[:, n])
-    return _tensor(out)
-
-
-def refined_applies(trace, problem) -> torch.Tensor:
-    """Runs whose lr is the optimal refined schedule of their own norms (norms known in advance)."""
     a = run_arrays(trace, problem)
-    with np.errstate(all="ignore"):
-        ref = refined_schedule(a["gnorm"], a["D"])
-        ok = np.all(np.abs(a["steps"] - ref) <= 1e-9 * np.abs(ref), axis=1)
-    return torch.from_numpy(ok & np.all(np.isfinite(a["gnorm"]), axis=1))
+    st = a["steps"]
+    virtual = torch.cat([st, st[-1:]], 0)
+    bnd, why = _thm10_rows(st, a["D"], a["gnorm"], a["T"], virtual=virtual)
+    return _bound_sides(trace, problem, bnd, why)
 
 
-def refined_bound_rows(trace, problem) -> torch.Tensor:
+def _own_refined(trace, problem) -> torch.Tensor:
+    """The run's steps are lr * refined_shape of its OWN norms G_0..G_{T-1} (then lr_{T-1} = 0)."""
     a = run_arrays(trace, problem)
-    out = _nan_like(trace)
-    with np.errstate(all="ignore"):
-        out[:, a["T"]] = np.where(refined_applies(trace, problem).numpy(), refined_bound(a["gnorm"], a["D"]), np.nan)
-    return _tensor(out)
+    g = a["gnorm"][:-1]
+    positive = ((g > 0) & g.isfinite()).all(0)  # a zero norm (x_t = x* exactly) has no weight G^-2
+    shape = refined_shape(torch.where(positive, g, 1.0))
+    tol = 64 * A.unit_roundoff(trace)
+    return positive & ((a["steps"] / A.hp(trace, "lr") - shape).abs() <= tol).all(0)
 
 
-_common = dict(paper=PAPER, arxiv=ARXIV, optimizers=("sgd",), requires=frozenset({"convex"}), oracle="deterministic")
+def _refined_sides(trace, problem) -> Sides:
+    """Rows T-1 and T (x_T = x_{T-1}: the refined schedule's last step is 0): (B) with w_t = G_t^{-2}
+    of the run's own norms and the OGD step its steps imply, D / sqrt(sum G_t^{-2}) at the optimal lr."""
+    a = run_arrays(trace, problem)
+    T = a["T"]
+    g = a["gnorm"][:-1]
+    b = bound_weighted(g**-2.0, refined_eta(g, A.hp(trace, "lr")), a["D"], g)
+    bnd = A.nan_rows(trace)
+    bnd[T - 1] = bnd[T] = b
+    return _bound_sides(trace, problem, bnd, "(B) with the refined weights bounds the end of the schedule (rows T-1, T)")
 
-register(Result(
-    key="schedules.identity", title="Last iterate = weighted average + tail corrections",
-    provenance="DERIVED", source=f"{DOC}#identity", kind="identity", iterate="last",
-    statement="q_n = (1/w_{0:n}) sum w_t q_t + sum_{k<n} (1/w_{k+1:n} - 1/w_{k:n}) sum_{t>=k} w_t (q_t - q_k), q = f(x_t) - f*, w = lr",
-    observed=_subopt, bound=identity_rhs, scale=identity_scale, **{**_common, "requires": frozenset()},
-))
-register(Result(
-    key="schedules.sgd_one_step", title="SGD one-step distance inequality (regret step)",
-    provenance="DERIVED", source=f"{DOC}#regret-step", kind="lyapunov", iterate="last",
-    statement="||x_{t+1} - x*||^2 <= ||x_t - x*||^2 - 2 eta_t (f(x_t) - f*) + eta_t^2 ||g_t||^2",
-    observed=one_step_observed, bound=one_step_bound, scale=one_step_scale, **_common,
-))
-register(Result(
-    key="schedules.thm_a", title="Online learner to last iterate (Theorem A)",
-    provenance="DERIVED", source=f"{DOC}#theorem-a", iterate="last",
-    statement="f(x_T) - f* <= (1/w_{1:T}) sum_t w_t <g_t, z_t - x*>, z_{t+1} = z_t - eta w_t g_t (needs kept iterates)",
-    observed=_subopt, bound=thm_a_bound, **_common,
-))
-register(Result(
-    key="schedules.thm_b", title="SGD with a weight-derived schedule (B), best weighting",
-    provenance="DERIVED", source=f"{DOC}#theorem-b", iterate="last",
-    statement="f(x_n) - f* <= min_w (1/(2 w_{0:n})) (D^2/eta + eta sum w_t^2 ||g_t||^2) over w with lr_t = eta w_t w_{t+1:n}/w_{0:n}",
-    observed=_subopt, bound=thm_b_bound, **_common,
-))
-register(Result(
-    key="schedules.linear_decay", title="Linear decay: D G / sqrt(T) (corollary of (B), w = 1)",
-    provenance="DERIVED", source=f"{DOC}#linear-decay", iterate="last",
-    statement="lr_k = eta (T-k)/(T+1): f(x_T) - f* <= D^2/(2 eta (T+1)) + eta G^2/2 = D G / sqrt(T+1) at eta = D/(G sqrt(T+1))",
-    observed=_subopt, bound=linear_bound, applies=linear_applies,
-    **{**_common, "requires": frozenset({"convex", "lipschitz"})},
-))
-register(Result(
-    key="schedules.thm10", title="Last-iterate bound for an arbitrary schedule",
-    label="Theorem 10 (v2, App. F)", provenance="DERIVED", source=f"{DOC}#theorem-10", iterate="last",
-    statement="f(x_n) - f* <= D^2/(2 eta_{0:n}) + 1/2 sum_{t<=n} eta_t^2 ||g_t||^2 / eta_{min(t+1,n):n}, eta_n free",
-    observed=_subopt, bound=thm10_every_step, **_common,
-))
-register(Result(
-    key="schedules.thm10_expected", title="Last-iterate bound for an arbitrary schedule, stochastic gradients",
-    label="Theorem 10 (v2, App. F)", provenance="DERIVED", source=f"{DOC}#theorem-10", iterate="last",
-    statement="E[f(x_n) - f*] <= D^2/(2 eta_{0:n}) + 1/2 sum_{t<=n} eta_t^2 E||g_t||^2 / eta_{min(t+1,n):n}, eta_n = lr_n",
-    observed=_subopt, bound=thm10_expected_bound, in_expectation=True,
-    **{**_common, "oracle": "stochastic"},
-))
-register(Result(
-    key="schedules.refined", title="Refined schedule: D / sqrt(sum ||g_t||^-2)",
-    provenance="DERIVED", source=f"{DOC}#refined", iterate="last",
-    statement="lr_t = (D/sqrt(S)) G_t^-2 sum_{p>t} G_p^-2 / S, S = sum G_t^-2: f(x_T) - f* <= D / sqrt(S)",
-    observed=_subopt, bound=refined_bound_rows, applies=refined_applies, **_common,
-))
+
+def _R(**kw) -> Result:
+    kw.setdefault("requires", frozenset({"convex"}))
+    return register(Result(paper=PAPER, arxiv=ARXIV, optimizers=("sgd",), **kw))
+
+
+_R(key="schedules.sgd_one_step", title="SGD one-step distance inequality (regret step)",
+   provenance="DERIVED", source=f"{DOC}#regret-step", kind="lyapunov", sides=_sgd_one_step_sides,
+   statement="||x_{t+1} - x*||^2 <= ||x_t - x*||^2 - 2 eta_t (f(x_t) - f*) + eta_t^2 ||g_t||^2",
+   assumptions=(NO_WD,))
+_R(key="schedules.thm_a", title="Online learner to last iterate (Theorem A)",
+   provenance="DERIVED", source=f"{DOC}#theorem-a", sides=_thm_a_sides,
+   statement="f(x_T) - f* <= (1/w_{0:T}) sum_t w_t <g_t, z_t - x*>, z_{t+1} = z_t + (w_{0:T}/w_{t+1:T})(x_{t+1} - x_t) "
+             "(any sequence x, so any weight decay; needs kept iterates)")
+_R(key="schedules.thm_b", title="SGD with a weight-derived schedule (B), best weighting",
+   provenance="DERIVED", source=f"{DOC}#theorem-b", sides=_thm_b_sides,
+   statement="f(x_n) - f* <= min_w (1/(2 w_{0:n})) (D^2/eta + eta sum w_t^2 ||g_t||^2) over w with lr_t = eta w_t w_{t+1:n}/w_{0:n}",
+   assumptions=(NO_WD,))
+_R(key="schedules.linear_decay", title="Linear decay: D G / sqrt(T+1) (corollary of (B), w = 1)",
+   provenance="DERIVED", source=f"{DOC}#linear-decay", sides=_linear_sides,
+   requires=frozenset({"convex", "lipschitz"}),
+   statement="lr_k = eta (T-k)/(T+1): f(x_T) - f* <= D^2/(2 eta (T+1)) + eta G^2/2 = D G / sqrt(T+1) at eta = D/(G sqrt(T+1))",
+   assumptions=(NO_WD, Assumption("schedule = 'linear'", lambda tr, pb: torch.tensor(A.option(tr, "schedule") == "linear")),
+                Assumption("lr_k = lr (T-k)/T (min_factor = 0, schedule horizon = run horizon)", _is_sgd_linear)))
+_R(key="schedules.thm10", title="Last-iterate bound for an arbitrary schedule",
+   label="Theorem 10 (v2, App. F)", provenance="DERIVED", source=f"{DOC}#theorem-10", sides=_thm10_sides,
+   statement="f(x_n) - f* <= D^2/(2 eta_{0:n}) + 1/2 sum_{t<=n} eta_t^2 ||g_t||^2 / eta_{min(t+1,n):n}, eta_n free",
+   assumptions=(NO_WD,))
+_R(key="schedules.thm10_expected", title="Last-iterate bound for an arbitrary schedule, stochastic gradients",
+   label="Theorem 10 (v2, App. F)", provenance="DERIVED", source=f"{DOC}#theorem-10", sides=_thm10_expected_sides,
+   oracle="stochastic", in_expectation=True,
+   statement="E[f(x_n) - f*] <= D^2/(2 eta_{0:n}) + 1/2 sum_{t<=n} eta_t^2 E||g_t||^2 / eta_{min(t+1,n):n}, eta_n = lr_n",
+   # A refined schedule is built from an earlier run's norms, which (experiments: same seeds) saw
+   # the same samples: its steps are not independent of this run's noise, as the proof needs.
+   assumptions=(NO_WD, Assumption("steps independent of the samples (schedule != 'refined')",
+                                  lambda tr, pb: torch.tensor(A.option(tr, "schedule") != "refined"))))
+_R(key="schedules.refined", title="Refined schedule: (B) with w = ||g_t||^-2, D / sqrt(sum ||g_t||^-2) at the optimal lr",
+   provenance="DERIVED", source=f"{DOC}#refined", sides=_refined_sides,
+   statement="lr_t = lr s_t, s = refined_shape(G_0..G_{T-1}) of the run's own norms: f(x_T) - f* <= (1/(2S))(D^2/eta + eta S), "
+             "S = sum G_t^-2, eta = refined_eta; = D / sqrt(S) at eta = D / sqrt(S)",
+   assumptions=(NO_WD, Assumption("steps = refined schedule of the run's own gradient norms "
+                                  "(a schedule refined from other norms: schedules.thm_b, schedules.thm10)", _own_refined)))
+
+
+# -- examples: small runs on which each result is checked (tests/theory/test_every_result.py) ------
+
+
+def _eta_star(T: int):
+    """lr of the 'linear' schedule at the corollary's optimal eta = D / (G sqrt(T+1))."""
+    return lambda pb, D: {"lr": D / (float(pb.G) * math.sqrt(T + 1)) * T / (T + 1), "T": T}
+
+
+def _refined_from_first_run(T: int, schedule: str = "linear"):
+    """hp for sgd schedule='refined': norms [B, T] from a first sgd run (``schedule``) from the same starts."""
+
+    def hp(pb, D):
+        from ratecheck.experiments.runner import run
+        from ratecheck.optimizers import get as get_opt
+
+        lr = D / (float(pb.G) * math.sqrt(T + 1))
+        x0 = pb.x0(4, seed=0)
+        first = run(pb, get_opt("sgd", schedule=schedule), x0, T, hp={"lr": lr, "T": T})
+        return {"lr": lr, "T": T, "norms": first["grad_norm"][:T].T}  # norms with tau=0.1 smoothing, as the paper's code
+
+    return hp
+
+
+example(Example(results=("schedules.sgd_one_step",), problem="abs_1d", optimizer="sgd",
+                hp={"lr": torch.tensor([0.01, 0.13, 0.7, 3.0], dtype=torch.float64)}, T=50))
+example(Example(results=("schedules.sgd_one_step", "schedules.thm10", "schedules.thm_b", "schedules.thm_a"),
+                problem="l1_distance", optimizer="sgd", options={"schedule": "cosine"},
+                hp=lambda pb, D: {"lr": D / (float(pb.G) * 10.0), "T": 80}, T=80))
+example(Example(results=("schedules.linear_decay", "schedules.thm10", "schedules.thm_b", "schedules.thm_a"),
+                problem="lad", optimizer="sgd", options={"schedule": "linear"}, hp=_eta_star(60), T=60))
+example(Example(results=("schedules.refined", "schedules.thm10"), problem="abs_1d", optimizer="sgd",
+                options={"schedule": "refined"}, hp=_refined_from_first_run(40), T=40))
+example(Example(results=("schedules.thm10", "schedules.thm_b"), problem="max_affine", optimizer="sgd",
+                options={"schedule": "refined"}, hp=_refined_from_first_run(40), T=40))
+example(Example(results=("schedules.thm10_expected",), problem="lad", optimizer="sgd",
+                options={"schedule": "linear"}, hp={"lr": 0.3, "T": 60}, T=60, runs=8, batch_size=4))

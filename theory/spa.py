@@ -1,169 +1,228 @@
-"""SGD+momentum as stochastic primal averaging (SPA): equivalences, Lyapunov inequalities, rate.
+"""SGD+momentum as stochastic primal averaging (SPA): the exact equivalence, Lyapunov inequalities, rate.
 
 Defazio, "Momentum via primal averaging: theoretical insights and learning rate schedules for
-non-convex optimization", arXiv 2010.00406. The paper's own Lyapunov function and constants are
-not available to us; L1/L2 and the rate below are substitutes derived (with proofs) in
-docs/theory/spa_momentum.md and are asserted as such, not as quotations.
+non-convex optimization", arXiv 2010.00406. The paper's own Lyapunov function and constants were
+not available to us (docs/references/spa_momentum.md §0, §4): the one-step inequality L1, the
+Lyapunov function L2 and the rate are substitutes derived and proved in
+docs/theory/spa_momentum.md, asserted as such, never as quotations.
 
-Forms (k = 0, 1, ...; g_k = gradient at x_k):
-- PyTorch SGD+M: m_{k+1} = beta m_k + g_k (m_0 = 0), x_{k+1} = x_k - lr_k m_{k+1};
-- heavy ball:    x_{k+1} = x_k - alpha_k g_k + b_k (x_k - x_{k-1});
-- SPA:           z_{k+1} = z_k - eta_k g_k (z_0 = x_0), x_{k+1} = (1 - c_{k+1}) x_k + c_{k+1} z_{k+1}.
-Arrays: ``c[k]`` holds c_{k+1}, the weight that forms x_{k+1}.
+Forms (k = 0, 1, ...; g_k the gradient used at x_k; docs/references/spa_momentum.md §1-2):
+
+- PyTorch SGD+M (torch.optim.SGD, dampening tau): m_1 = g_0, m_{k+1} = beta_k m_k + (1 - tau) g_k,
+  x_{k+1} = x_k - lr_k m_{k+1}; a step with beta_k = 0 is x_k - lr_k g_k (torch ignores the buffer
+  and the dampening there, as ``optimizers/momentum.py`` does);
+- heavy ball: x_{k+1} = x_k - alpha_k g_k + b_k (x_k - x_{k-1}), x_{-1} = x_0;
+- SPA: z_0 = x_0, z_{k+1} = z_k - eta_k g_k, x_{k+1} = (1 - c_{k+1}) x_k + c_{k+1} z_{k+1}.
+
+Sequences are torch float64 with time on dim 0 (trailing dims, e.g. runs, broadcast); ``c[k]``
+holds c_{k+1}, the weight that forms x_{k+1} (the ``c`` the ``spa`` optimizer uses at step k).
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import torch
 
-from ratecheck.errors import RatecheckError, out_of_range
+from ratecheck.errors import out_of_range
 
-from .base import Result, register
+from . import access as A
+from .access import Unavailable
+from .base import Assumption, Example, Provenance, Result, Role, Sides, example, register
 
+F64 = torch.float64
 PAPER = "Momentum via primal averaging (Defazio)"
 ARXIV = "2010.00406"
 DOC = "docs/theory/spa_momentum.md"
+EPS_L2 = 1.0  # any eps > 0 is valid in L2; 1 is the note's choice behind the sqrt(2) remark
 
 
-# -- exact equivalences (pure; section 2 of the note) -------------------------------------------
+def _seq(v) -> torch.Tensor:
+    return torch.as_tensor(v, dtype=F64)
 
 
-def spa_from_pytorch(lr, beta, dampening: float = 0.0, stable: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(eta, c) of the SPA form of PyTorch SGD+M with steps lr_0..lr_{n-1} and momentum beta (scalar or per step).
+def _like(v, ref: torch.Tensor) -> torch.Tensor:
+    """``v`` (a scalar, a sequence [n] or [n, ...]) broadcast to ``ref``'s shape, time on dim 0."""
+    t = _seq(v)
+    if t.ndim:
+        t = t.reshape(t.shape + (1,) * (ref.ndim - t.ndim))
+    return torch.broadcast_to(t, ref.shape)
 
-    Via heavy ball: alpha_0 = lr_0, alpha_k = (1 - tau) lr_k, b_k = beta_k lr_k / lr_{k-1}; then
-    c_1 = 1 - beta_0, c_{k+1} = b_k c_k / (1 - c_k), eta_k = alpha_k / c_{k+1}. Constant (lr, beta),
-    tau = 0: c = 1 - beta, eta = lr / (1 - beta). [DERIVED] (note section 2; tau from the same line)
 
-    The forward recursion has the unstable fixed point 1 - beta (slope 1/beta): round-off grows
-    like beta^-k. ``stable=True`` uses the other exact representation fixed by the last weight
-    instead (``spa_from_heavy_ball_backward``, slope beta); use it for long runs.
+# -- exact equivalences (pure; docs/theory/spa_momentum.md#equivalence) ----------------------------
+
+
+def heavy_ball_from_pytorch(lr, beta, dampening=0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(alpha, b) of the heavy ball equal to PyTorch SGD+M with steps lr_k, momentum beta_k, dampening tau.
+
+    m_k = -s_{k-1} (x_k - x_{k-1}) / lr_{k-1}, with s_j = 1 - tau after a plain step j >= 1 (beta_j = 0:
+    the step took g_j, the buffer kept (1 - tau) g_j) and s_j = 1 otherwise, gives
+    alpha_k = lr_k (k = 0 or beta_k = 0), (1 - tau) lr_k (else); b_0 = 0, b_k = beta_k s_{k-1} lr_k / lr_{k-1}.
+    [DERIVED] (docs/references/spa_momentum.md §2 for tau = 0; tau from the same line)
     """
-    lr = np.asarray(lr, dtype=np.float64)
-    beta = np.broadcast_to(np.asarray(beta, dtype=np.float64), lr.shape)
-    if np.any((beta < 0) | (beta >= 1)):
-        raise out_of_range("beta", float(beta[(beta < 0) | (beta >= 1)][0]), "[0, 1)")
-    alpha, b = heavy_ball_from_pytorch(lr, beta)
-    alpha[..., 1:] *= 1.0 - dampening
-    if lr.shape[-1] and np.all(beta == 0):
-        return alpha, np.ones_like(lr)
-    if stable:
-        return spa_from_heavy_ball_backward(alpha, b, 1.0 - beta[..., -1])
-    return spa_from_heavy_ball(alpha, b, 1.0 - beta[..., 0])
+    lr = _seq(lr)
+    beta, tau = _like(beta, lr), _like(dampening, lr)
+    plain = beta == 0
+    first = torch.zeros_like(plain)
+    first[:1] = True
+    alpha = torch.where(plain | first, 1.0, 1.0 - tau) * lr
+    s = torch.where(plain & ~first, 1.0 - tau, 1.0)
+    b = torch.zeros_like(lr)
+    b[1:] = beta[1:] * s[:-1] * lr[1:] / lr[:-1]
+    return alpha, b
 
 
-def heavy_ball_from_spa(eta, c) -> tuple[np.ndarray, np.ndarray]:
-    """(alpha, b): alpha_k = c_{k+1} eta_k, b_k = c_{k+1} (1 - c_k) / c_k (b_0 = 0). [DERIVED]"""
-    eta, c = np.asarray(eta, dtype=np.float64), np.asarray(c, dtype=np.float64)
-    b = np.zeros_like(c)
-    b[..., 1:] = c[..., 1:] * (1.0 - c[..., :-1]) / c[..., :-1]
+def heavy_ball_from_spa(eta, c) -> tuple[torch.Tensor, torch.Tensor]:
+    """(alpha, b): alpha_k = c_{k+1} eta_k, b_0 = 0, b_k = c_{k+1} (1 - c_k) / c_k. [DERIVED]
+
+    From z_k - x_k = (1 - c_k)/c_k (x_k - x_{k-1}) (docs/references/spa_momentum.md §2).
+    """
+    eta, c = _seq(eta), _seq(c)
+    b = torch.zeros_like(c)
+    b[1:] = c[1:] * (1.0 - c[:-1]) / c[:-1]
     return c * eta, b
 
 
-def heavy_ball_from_pytorch(lr, beta) -> tuple[np.ndarray, np.ndarray]:
-    """(alpha, b): alpha_k = lr_k, b_k = beta_k lr_k / lr_{k-1} (b_0 = 0). [DERIVED]"""
-    lr = np.asarray(lr, dtype=np.float64)
-    beta = np.broadcast_to(np.asarray(beta, dtype=np.float64), lr.shape)
-    b = np.zeros_like(lr)
-    b[..., 1:] = beta[..., 1:] * lr[..., 1:] / lr[..., :-1]
-    return lr.copy(), b
+def spa_from_heavy_ball(alpha, b, c1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(eta, c) by the forward recursion c_{k+1} = b_k c_k / (1 - c_k), eta_k = alpha_k / c_{k+1}; c_1 free. [DERIVED]
 
-
-def spa_from_heavy_ball(alpha, b, c1) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse map: c_{k+1} = b_k c_k / (1 - c_k), eta_k = alpha_k / c_{k+1}; c_1 is free. [DERIVED]"""
-    alpha, b = np.asarray(alpha, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    c = np.empty_like(alpha)
-    if alpha.shape[-1] == 0:
-        return alpha.copy(), c
-    c[..., 0] = c1
-    for k in range(1, alpha.shape[-1]):
-        prev = c[..., k - 1]
-        full = prev == 1.0  # x_k = z_k: plain SGD so far; b_k must be 0 and c stays 1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            c[..., k] = np.where(full, 1.0, b[..., k] * prev / (1.0 - prev))
-    return alpha / c, c
-
-
-def spa_from_heavy_ball_backward(alpha, b, c_last) -> tuple[np.ndarray, np.ndarray]:
-    """The SPA form fixed by its last weight: c_n = ``c_last``, c_k = c_{k+1} / (b_k + c_{k+1}), eta_k = alpha_k / c_{k+1}.
-
-    The same relation b_k = c_{k+1} (1 - c_k) / c_k solved for c_k; contracting (slope b/(b+c)^2),
-    so round-off does not grow. Every c_k lies in (0, 1] when b >= 0. [DERIVED]
+    Where c_k = 1 (x_k = z_k: plain SGD so far) b_k must be 0 and c stays 1. The recursion's fixed
+    point 1 - beta is unstable (slope 1/beta): round-off grows like beta^-k; see the backward form.
     """
-    alpha, b = np.asarray(alpha, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    c = np.empty_like(alpha)
-    n = alpha.shape[-1]
-    if n == 0:
-        return alpha.copy(), c
-    c[..., n - 1] = c_last
-    for k in range(n - 2, -1, -1):
-        c[..., k] = c[..., k + 1] / (b[..., k + 1] + c[..., k + 1])
+    alpha = _seq(alpha)
+    b = _like(b, alpha)
+    c = torch.empty_like(alpha)
+    if alpha.shape[0] == 0:
+        return alpha.clone(), c
+    c[0] = _like(c1, alpha[0])
+    for k in range(1, alpha.shape[0]):
+        prev = c[k - 1]
+        full = prev == 1.0
+        c[k] = torch.where(full, 1.0, b[k] * prev / torch.where(full, 1.0, 1.0 - prev))
     return alpha / c, c
 
 
-def pytorch_from_spa(eta, c) -> tuple[np.ndarray, np.ndarray]:
-    """(lr, beta) of PyTorch SGD+M equal to SPA (eta, c): via heavy ball, lr_k = c_{k+1} eta_k,
-    beta_k = b_k lr_{k-1} / lr_k (beta_0 = 1 - c_1, which has no effect). [DERIVED]"""
+def spa_from_heavy_ball_backward(alpha, b, c_last) -> tuple[torch.Tensor, torch.Tensor]:
+    """(eta, c) fixed by the last weight: c_n = ``c_last``, c_k = c_{k+1} / (b_k + c_{k+1}), eta_k = alpha_k / c_{k+1}.
+
+    The relation b_k = c_{k+1} (1 - c_k) / c_k solved for c_k: contracting (slope b / (b + c)^2), so
+    round-off does not grow; every c_k lies in (0, 1] when b >= 0 and c_last in (0, 1]. [DERIVED]
+    """
+    alpha = _seq(alpha)
+    b = _like(b, alpha)
+    c = torch.empty_like(alpha)
+    n = alpha.shape[0]
+    if n == 0:
+        return alpha.clone(), c
+    c[n - 1] = _like(c_last, alpha[0])
+    for k in range(n - 2, -1, -1):
+        c[k] = c[k + 1] / (b[k + 1] + c[k + 1])
+    return alpha / c, c
+
+
+def spa_from_pytorch(lr, beta, dampening=0.0, stable: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(eta, c) of the SPA form of PyTorch SGD+M (via ``heavy_ball_from_pytorch``). [DERIVED]
+
+    Constant (lr, beta), tau = 0: c = 1 - beta, eta = lr / (1 - beta). ``stable=False``: the note's
+    forward recursion from c_1 = 1 - beta_0 (round-off grows like beta^-k; short runs and the
+    step-drop illustration only); ``stable=True``: the backward form from c_n = 1 - beta_{n-1}, used
+    by every check.
+    """
+    lr = _seq(lr)
+    beta = _like(beta, lr)
+    bad = (beta < 0) | (beta >= 1)
+    if bool(bad.any()):
+        raise out_of_range("beta", float(beta[bad][0]), "[0, 1)")
+    alpha, b = heavy_ball_from_pytorch(lr, beta, dampening)
+    if lr.shape[0] == 0:
+        return alpha, alpha.clone()
+    if stable:
+        return spa_from_heavy_ball_backward(alpha, b, 1.0 - beta[-1])
+    return spa_from_heavy_ball(alpha, b, 1.0 - beta[0])
+
+
+def pytorch_from_spa(eta, c) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lr, beta) of PyTorch SGD+M (dampening 0) equal to SPA (eta, c): via the heavy ball,
+    lr_k = c_{k+1} eta_k, beta_k = b_k lr_{k-1} / lr_k (beta_0 = 1 - c_1, which has no effect). [DERIVED]"""
     alpha, b = heavy_ball_from_spa(eta, c)
-    beta = np.empty_like(alpha)
-    beta[..., :1] = 1.0 - np.asarray(c)[..., :1]
-    beta[..., 1:] = b[..., 1:] * alpha[..., :-1] / alpha[..., 1:]
+    beta = torch.empty_like(alpha)
+    beta[:1] = 1.0 - _seq(c)[:1]
+    beta[1:] = b[1:] * alpha[:-1] / alpha[1:]
     return alpha, beta
 
 
-def pytorch_iterates(x0, grads, lr, beta) -> tuple[np.ndarray, np.ndarray]:
-    """x_0..x_n and buffers m_0..m_n of PyTorch SGD+M (m_0 = 0) fed the gradients ``grads`` [n, .., d].
+def spa_gap(x, c) -> torch.Tensor:
+    """d_k = z_k - x_k of the SPA form from its iterates x_0..x_n [n+1, ..., dim] and weights c [n, ...]:
+    d_0 = 0, d_k = (1 - c_k)/c_k (x_k - x_{k-1}) (``c[k-1]`` formed x_k). [DERIVED]"""
+    x = _seq(x)
+    w = (1.0 - _seq(c)) / _seq(c)
+    d = torch.zeros_like(x)
+    d[1:] = _like(w, x[1:, ..., 0])[..., None] * (x[1:] - x[:-1])
+    return d
 
-    ``lr`` and ``beta`` are [n] (or scalars for beta) shared by every leading index."""
-    x, m = np.asarray(x0, dtype=np.float64), np.zeros_like(np.asarray(x0, dtype=np.float64))
-    beta = np.broadcast_to(np.asarray(beta, dtype=np.float64), np.shape(lr))
+
+def _step_param(p, grads: torch.Tensor) -> torch.Tensor:
+    """A per-step parameter (scalar, [n] or [n, ...]) shaped [n, ..., 1] to scale grads [n, ..., dim]."""
+    return _like(p, grads[..., 0])[..., None]
+
+
+def pytorch_iterates(x0, grads, lr, beta) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_0..x_n and buffers m_0..m_n (m_0 = 0) of PyTorch SGD+M (dampening 0) fed ``grads`` [n, ..., dim]."""
+    grads = _seq(grads)
+    lr, beta = _step_param(lr, grads), _step_param(beta, grads)
+    x = _seq(x0).expand_as(grads[0]) if grads.shape[0] else _seq(x0)
+    m = torch.zeros_like(x)
     xs, ms = [x], [m]
-    for k, g in enumerate(grads):
-        m = beta[k] * m + g
+    for k in range(grads.shape[0]):
+        m = beta[k] * m + grads[k]
         x = x - lr[k] * m
         xs.append(x)
         ms.append(m)
-    return np.stack(xs), np.stack(ms)
+    return torch.stack(xs), torch.stack(ms)
 
 
-def spa_iterates(x0, grads, eta, c) -> tuple[np.ndarray, np.ndarray]:
-    """x_0..x_n and z_0..z_n of SPA fed the gradients ``grads`` [n, .., d]."""
-    x = np.asarray(x0, dtype=np.float64)
-    z = x.copy()
+def spa_iterates(x0, grads, eta, c) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_0..x_n and z_0..z_n of SPA fed ``grads`` [n, ..., dim]."""
+    grads = _seq(grads)
+    eta, c = _step_param(eta, grads), _step_param(c, grads)
+    x = _seq(x0).expand_as(grads[0]) if grads.shape[0] else _seq(x0)
+    z = x
     xs, zs = [x], [z]
-    for k, g in enumerate(grads):
-        z = z - eta[k] * g
-        x = (1 - c[k]) * x + c[k] * z
+    for k in range(grads.shape[0]):
+        z = z - eta[k] * grads[k]
+        x = (1.0 - c[k]) * x + c[k] * z
         xs.append(x)
         zs.append(z)
-    return np.stack(xs), np.stack(zs)
+    return torch.stack(xs), torch.stack(zs)
 
 
-def heavy_ball_iterates(x0, grads, alpha, b) -> np.ndarray:
-    x = np.asarray(x0, dtype=np.float64)
+def heavy_ball_iterates(x0, grads, alpha, b) -> torch.Tensor:
+    """x_0..x_n of the heavy ball (x_{-1} = x_0) fed ``grads`` [n, ..., dim]."""
+    grads = _seq(grads)
+    alpha, b = _step_param(alpha, grads), _step_param(b, grads)
+    x = _seq(x0).expand_as(grads[0]) if grads.shape[0] else _seq(x0)
     prev = x
     xs = [x]
-    for k, g in enumerate(grads):
-        x, prev = x - alpha[k] * g + b[k] * (x - prev), x
+    for k in range(grads.shape[0]):
+        x, prev = x - alpha[k] * grads[k] + b[k] * (x - prev), x
         xs.append(x)
-    return np.stack(xs)
+    return torch.stack(xs)
 
 
-def step_drop_c(c0: float, beta: float, n: int) -> np.ndarray:
-    """c after a PyTorch lr drop (section 3): c_{k+1} = beta c_k / (1 - c_k), from c_0 = ``c0``; n values."""
-    out = [c0]
+def step_drop_c(c0: float, beta: float, n: int) -> torch.Tensor:
+    """c after a PyTorch lr drop (docs/references/spa_momentum.md §3): c_{k+1} = beta c_k / (1 - c_k), from ``c0``; n values."""
+    out = [float(c0)]
     for _ in range(n - 1):
         out.append(beta * out[-1] / (1 - out[-1]))
-    return np.array(out)
+    return torch.tensor(out, dtype=F64)
 
 
-# -- Lyapunov inequalities (pure; section 4) ------------------------------------------------------
+# -- Lyapunov inequalities and the rate (pure; docs/theory/spa_momentum.md#l1, #l2, #rate) ---------
 
 
 def l1_rhs(f_x, grad_sq, corr, d_sq, eta, c, L, sigma_sq=0.0):
     """(L1) E f(x_{k+1}) <= f(x_k) - c eta (1 - L c eta / 2) ||grad||^2 + c (1 - L c eta) <grad, d_k>
-    + L c^2 ||d_k||^2 / 2 + L c^2 eta^2 sigma^2 / 2, with d_k = z_k - x_k. [DERIVED]"""
+    + L c^2 ||d_k||^2 / 2 + L c^2 eta^2 sigma^2 / 2, with d_k = z_k - x_k, (eta, c) = (eta_k, c_{k+1}). [DERIVED]"""
     return (f_x - c * eta * (1 - L * c * eta / 2) * grad_sq + c * (1 - L * c * eta) * corr
             + L * c * c * d_sq / 2 + L * c * c * eta * eta * sigma_sq / 2)
 
@@ -173,324 +232,310 @@ def lyapunov_l2(f_z, d_sq, eta, c, L, eps):
     return f_z + eta * L * L * d_sq / (2 * eps * c)
 
 
-def l2_decrease(grad_sq, eta, c, L, eps, sigma_sq=0.0):
-    """Right side minus Lambda_k of (L2): -eta A ||grad f(x_k)||^2 + L eta^2 (1 + L eta (1-c)^2/(eps c)) sigma^2 / 2,
-    A = 1 - eps/2 - L eta/2 - L^2 eta^2 (1-c)^2 / (2 eps c^2). [DERIVED]"""
-    A = l2_coefficient(eta, c, L, eps)
-    return -eta * A * grad_sq + L * eta * eta / 2 * (1 + L * eta * (1 - c) ** 2 / (eps * c)) * sigma_sq
-
-
 def l2_coefficient(eta, c, L, eps):
-    return 1 - eps / 2 - L * eta / 2 - (L * eta * (1 - c)) ** 2 / (2 * eps * c * c)
+    """A = 1 - eps/2 - L eta/2 - L^2 eta^2 (1-c)^2 / (2 eps c^2); the last term is 0 at c = 1 (any eps >= 0)."""
+    eta, c, eps = _seq(eta), _seq(c), _seq(eps)
+    return 1 - eps / 2 - L * eta / 2 - torch.where(c < 1, (L * eta * (1 - c)) ** 2 / (2 * eps * c * c), 0.0)
+
+
+def l2_decrease(grad_sq, eta, c, L, eps, sigma_sq=0.0):
+    """Right side minus Lambda_k of (L2): -eta A ||grad f(x_k)||^2 + L eta^2 (1 + L eta (1-c)^2/(eps c)) sigma^2 / 2. [DERIVED]"""
+    A_ = l2_coefficient(eta, c, L, eps)
+    return -eta * A_ * grad_sq + L * eta * eta / 2 * (1 + L * eta * (1 - c) ** 2 / (eps * c)) * sigma_sq
 
 
 def best_eps(eta, c, L):
     """eps maximising the (L2) coefficient when sigma = 0: eps = L eta (1 - c) / c."""
-    return L * eta * (1 - c) / c
+    return L * _seq(eta) * (1 - _seq(c)) / _seq(c)
 
 
-def rate_bound(f0_gap, K, eta, c, L, eps=None, sigma_sq=0.0):
+def rate_bound(f0_gap, K, eta, c, L, eps=None, sigma_sq=0.0) -> torch.Tensor:
     """(1/K) sum_{k<K} E||grad f(x_k)||^2 <= [f0_gap/(eta K) + L eta (1 + L eta (1-c)^2/(eps c)) sigma^2/2] / A.
 
     eps defaults to ``best_eps`` (exact for sigma = 0); NaN where A <= 0 (no guarantee). [DERIVED]
-    c = 1, eps -> 0 is the sharp SGD bound [f0_gap/(eta K) + L eta sigma^2/2] / (1 - L eta/2).
+    c = 1 is the sharp GD bound [f0_gap/(eta K) + L eta sigma^2/2] / (1 - L eta/2).
     """
-    eta, c = np.asarray(eta, dtype=np.float64), np.asarray(c, dtype=np.float64)
-    if eps is None:
-        eps = best_eps(eta, c, L)
-    eps = np.asarray(eps, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        A = 1 - eps / 2 - L * eta / 2 - np.where(c < 1, (L * eta * (1 - c)) ** 2 / (2 * eps * c * c), 0.0)
-        noise = L * eta / 2 * (1 + np.where(c < 1, L * eta * (1 - c) ** 2 / (eps * c), 0.0)) * sigma_sq
-        val = (f0_gap / (eta * K) + noise) / A
-    return np.where(A > 0, val, np.nan)
+    eta, c = _seq(eta), _seq(c)
+    eps = best_eps(eta, c, L) if eps is None else _seq(eps)
+    A_ = l2_coefficient(eta, c, L, eps)
+    noise = L * eta / 2 * (1 + torch.where(c < 1, L * eta * (1 - c) ** 2 / (eps * c), 0.0)) * sigma_sq
+    val = (_seq(f0_gap) / (eta * _seq(K)) + noise) / A_
+    return torch.where(A_ > 0, val, math.nan)
 
 
-# =============================================================================================
-# Registered results (deterministic runs on smooth problems)
-# =============================================================================================
-
+# =================================================================================================
+# Registered results
+# =================================================================================================
 
 FORMS = ("sgd", "sgd_momentum", "heavy_ball", "spa")
+MOMENTUM = ("sgd_momentum", "heavy_ball", "spa")
 
 
-def _rows(trace, name: str) -> np.ndarray:
-    """Per-step info [T, B] as numpy."""
-    return trace[name][: trace.horizon].to(torch.float64).cpu().numpy()
+def _form(trace) -> str:
+    # The access layer has no accessor for the optimizer's name; the form of the recorded
+    # per-step parameters depends on it.
+    opt = A.optimizer(trace)
+    if opt not in FORMS:
+        raise Unavailable(f"no SPA form known for optimizer {opt!r}; known: {', '.join(FORMS)}")
+    return opt
 
 
-def _hp(trace, name: str, default: float = 0.0) -> np.ndarray:
-    hp = trace.meta.get("hp", {})
-    return hp[name].to(torch.float64).cpu().numpy() if name in hp else np.full(trace.batch, default)
-
-
-def spa_params(trace) -> tuple[np.ndarray, np.ndarray]:
+def spa_params(trace) -> tuple[torch.Tensor, torch.Tensor]:
     """(eta [T, B], c [T, B]): each run's SPA form from its recorded per-step parameters.
 
-    sgd: (lr, 1); sgd_momentum: info lr and momentum, hp dampening; heavy_ball: info lr (alpha)
-    and momentum (beta); both in the stable representation with c_T = 1 - beta_{T-1} (constant
-    parameters give exactly c = 1 - beta); spa: info lr (eta) and c.
+    sgd: (lr, 1); spa: (lr, c) as recorded; sgd_momentum (lr, momentum, hp dampening) and heavy_ball
+    (lr = alpha, momentum = b) in the backward (stable) representation with c_T = 1 - momentum_{T-1}
+    (constant parameters give c = 1 - beta).
     """
-    opt = trace.meta.get("optimizer")
-    if opt not in FORMS:
-        raise RatecheckError(f"no SPA form known for optimizer {opt!r}; known: {', '.join(FORMS)}")
-    lr = _rows(trace, "lr")
-    if opt == "sgd":
-        return lr, np.ones_like(lr)
-    if opt == "spa":
-        return lr, _rows(trace, "c")
-    mom = _rows(trace, "momentum")
-    eta, c = np.empty_like(lr), np.empty_like(lr)
-    for b in range(lr.shape[1]):
-        if opt == "sgd_momentum":
-            eta[:, b], c[:, b] = spa_from_pytorch(lr[:, b], mom[:, b], float(_hp(trace, "dampening")[b]), stable=True)
-        else:
-            eta[:, b], c[:, b] = spa_from_heavy_ball_backward(lr[:, b], mom[:, b], 1.0 - mom[-1, b])
-    return eta, c
+    form = _form(trace)
+    lr = A.col(trace, "lr")
+    if form == "sgd":
+        return lr, torch.ones_like(lr)
+    if form == "spa":
+        return lr, A.col(trace, "c")
+    mom = A.col(trace, "momentum")
+    if form == "sgd_momentum":
+        alpha, b = heavy_ball_from_pytorch(lr, mom, A.hp_or(trace, "dampening", 0.0)[None, :])
+    else:  # heavy ball: its beta_0 multiplies x_0 - x_{-1} = 0
+        alpha, b = lr, torch.cat([torch.zeros_like(mom[:1]), mom[1:]])
+    return spa_from_heavy_ball_backward(alpha, b, 1.0 - mom[-1])
 
 
-def _need_iterates(trace) -> torch.Tensor | None:
-    x = trace.iterates.get("x") if trace.iterates else None
-    return None if x is None else x.to(torch.float64)
-
-
-def _grads(trace, problem, x: torch.Tensor) -> torch.Tensor:
-    """Gradients the run used at x_0..x_T (recomputed; weight decay added as the optimizers do)."""
-    g = torch.stack([problem.grad(x[k]) for k in range(x.shape[0])])
-    wd = torch.from_numpy(_hp(trace, "weight_decay"))
-    return g + wd[None, :, None] * x
-
-
-def _spa_traj(trace, problem):
-    """(x of the run, x of the other form, z or buffer magnitude source) from the run's gradients.
-
-    sgd_momentum / heavy_ball runs are replayed in SPA form; spa runs in PyTorch form."""
-    x = _need_iterates(trace)
-    if x is None:
-        return None
-    g = _grads(trace, problem, x)
-    eta, c = (torch.from_numpy(a) for a in spa_params(trace))
-    if trace.meta.get("optimizer") == "spa":
-        lr, beta = (torch.from_numpy(a) for a in pytorch_from_spa(eta.T.numpy(), c.T.numpy()))
-        lr, beta = lr.T, beta.T
-        xs, ms = [x[0]], [torch.zeros_like(x[0])]
-        for k in range(x.shape[0] - 1):
-            m = beta[k][:, None] * ms[-1] + g[k]
-            xs.append(xs[-1] - lr[k][:, None] * m)
-            ms.append(m)
-        xs = torch.stack(xs)
-        aux = torch.stack([lr[k - 1][:, None] * ms[k] / (1 - beta[k - 1])[:, None] if k else torch.zeros_like(x[0]) for k in range(x.shape[0])])
-        return x, xs, aux.norm(dim=-1)
-    xs, zs = [x[0]], [x[0]]
-    for k in range(x.shape[0] - 1):
-        z = zs[-1] - eta[k][:, None] * g[k]
-        xs.append((1 - c[k])[:, None] * xs[-1] + c[k][:, None] * z)
-        zs.append(z)
-    xs, zs = torch.stack(xs), torch.stack(zs)
-    return x, xs, torch.linalg.vector_norm(zs - problem.x_star_tensor(x[0]), dim=-1)
-
-
-def equivalence_bound(trace, problem) -> torch.Tensor:
-    """||x_k^SPA - x*|| of the SPA recursion fed the run's own gradients (NaN without iterates)."""
-    out = _spa_traj(trace, problem)
-    if out is None:
-        return torch.full_like(trace["dist"], torch.nan, dtype=torch.float64)
-    _, xs, _ = out
-    return torch.linalg.vector_norm(xs - problem.x_star_tensor(xs[0]), dim=-1)
-
-
-def equivalence_scale(trace, problem) -> torch.Tensor:
-    """Running sum of ||x_j - x*|| plus the magnitude of the auxiliary sequence (z or the scaled
-    buffer): round-off in both recursions grows with these."""
-    out = _spa_traj(trace, problem)
-    if out is None:
-        return torch.zeros_like(trace["dist"], dtype=torch.float64)
-    _, xs, aux = out
-    mag = torch.linalg.vector_norm(xs - problem.x_star_tensor(xs[0]), dim=-1) + aux
-    return torch.cumsum(mag, 0)
-
-
-def _dist(trace, problem) -> torch.Tensor:
-    return trace["dist"].to(torch.float64)
-
-
-def _shift(v: torch.Tensor) -> torch.Tensor:
-    """Value for step k placed on row k+1 (the row of the iterate it bounds)."""
-    return torch.cat([torch.full_like(v[:1], torch.nan), v[:-1]])
-
-
-def _lyap_parts(trace, problem):
-    """x_k, grad f(x_k), d_k = z_k - x_k = (1-c)/c (x_k - x_{k-1}) (d_0 = 0), and the constant (eta, c) [B]."""
-    x = _need_iterates(trace)
-    if x is None:
-        return None
-    eta, c = spa_params(trace)
-    eta, cc = torch.from_numpy(eta[0]), torch.from_numpy(c[0])
-    g = torch.stack([problem.grad(x[k]) for k in range(x.shape[0])])
-    dx = torch.cat([torch.zeros_like(x[:1]), x[1:] - x[:-1]])
-    d = ((1 - cc) / cc)[None, :, None] * dx
-    return x, g, d, eta, cc
-
-
-def l1_observed(trace, problem) -> torch.Tensor:
-    s = trace["subopt"].to(torch.float64).clone()
-    s[0] = torch.nan
-    return s
-
-
-def l1_bound(trace, problem) -> torch.Tensor:
-    parts = _lyap_parts(trace, problem)
-    if parts is None:
-        return torch.full_like(trace["subopt"], torch.nan, dtype=torch.float64)
-    x, g, d, eta, c = parts
-    f = trace["subopt"].to(torch.float64)
-    L = float(problem.L)
-    rhs = l1_rhs(f, (g * g).sum(-1), (g * d).sum(-1), (d * d).sum(-1), eta, c, L)
-    return _shift(rhs)
-
-
-def l1_scale(trace, problem) -> torch.Tensor:
-    parts = _lyap_parts(trace, problem)
-    if parts is None:
-        return torch.zeros_like(trace["subopt"], dtype=torch.float64)
-    x, g, d, eta, c = parts
-    f = trace["subopt"].to(torch.float64).abs()
-    L = float(problem.L)
-    gs, ds = (g * g).sum(-1), (d * d).sum(-1)
-    mag = f + c * eta * gs * (1 + L * c * eta) + c * (1 + L * c * eta) * gs.sqrt() * ds.sqrt() + L * c * c * ds
-    return _shift(mag)
-
-
-EPS_L2 = 1.0  # any eps > 0 is valid; 1 is the note's choice for the sqrt(2) remark
-
-
-def _lambda(trace, problem):
-    parts = _lyap_parts(trace, problem)
-    if parts is None:
-        return None
-    x, g, d, eta, c = parts
-    L = float(problem.L)
-    fz = problem.value((x + d).reshape(-1, x.shape[-1])).reshape(x.shape[:2]) - problem.f_star
-    lam = lyapunov_l2(fz, (d * d).sum(-1), eta, c, L, EPS_L2)
-    return lam, (g * g).sum(-1), eta, c, L, fz
-
-
-def l2_observed(trace, problem) -> torch.Tensor:
-    out = _lambda(trace, problem)
-    if out is None:
-        return torch.full_like(trace["subopt"], torch.nan, dtype=torch.float64)
-    lam = out[0].clone()
-    lam[0] = torch.nan
-    return lam
-
-
-def l2_bound(trace, problem) -> torch.Tensor:
-    out = _lambda(trace, problem)
-    if out is None:
-        return torch.full_like(trace["subopt"], torch.nan, dtype=torch.float64)
-    lam, gs, eta, c, L, _ = out
-    return _shift(lam + l2_decrease(gs, eta, c, L, EPS_L2))
-
-
-def l2_scale(trace, problem) -> torch.Tensor:
-    out = _lambda(trace, problem)
-    if out is None:
-        return torch.zeros_like(trace["subopt"], dtype=torch.float64)
-    lam, gs, eta, c, L, fz = out
-    return _shift(fz.abs() + lam.abs() + eta * gs * (1 + L * eta + (L * eta * (1 - c) / c) ** 2))
-
-
-def rate_observed(trace, problem) -> torch.Tensor:
-    """Row K: (1/K) sum_{k<K} ||grad f(x_k)||^2 (row 0: NaN)."""
-    g2 = trace["grad_norm"].to(torch.float64) ** 2
-    K = torch.arange(1, g2.shape[0], dtype=torch.float64)[:, None]
-    mean = torch.cumsum(g2[:-1], 0) / K
-    return torch.cat([torch.full_like(g2[:1], torch.nan), mean])
-
-
-def _rate(trace, problem, eps_fixed):
-    eta, c = spa_params(trace)
-    f0 = trace["subopt"][0].to(torch.float64).numpy()
-    K = np.arange(1, trace.steps.shape[0])[:, None].astype(np.float64)
-    eps = None if eps_fixed is None else np.full(eta.shape[1], eps_fixed)
-    val = rate_bound(f0[None, :], K, eta[0][None, :], c[0][None, :], float(problem.L), eps)
-    out = np.concatenate([np.full((1, eta.shape[1]), np.nan), val], 0)
-    return torch.from_numpy(out)
-
-
-def rate_bound_rows(trace, problem) -> torch.Tensor:
-    return _rate(trace, problem, None)
-
-
-def sqrt2_rows(trace, problem) -> torch.Tensor:
-    return _rate(trace, problem, 1.0)
-
-
-def _no_wd(trace) -> np.ndarray:
-    return _hp(trace, "weight_decay") == 0
-
-
-def constant_applies(trace, problem) -> torch.Tensor:
-    """Constant (eta, c) in SPA form, no weight decay or Nesterov, and a known L."""
-    eta, c = spa_params(trace)
-    const = np.all(np.abs(eta - eta[:1]) <= 1e-12 * np.abs(eta[:1]), 0) & np.all(np.abs(c - c[:1]) <= 1e-12, 0)
-    ok = const & (eta[0] > 0) & _no_wd(trace) & (_hp(trace, "nesterov") == 0) & (problem.L is not None)
-    return torch.from_numpy(ok)
-
-
-def equivalence_applies(trace, problem) -> torch.Tensor:
-    """Iterates kept, no Nesterov (not a heavy-ball method), every c_k in (0, 1]."""
-    has_x = _need_iterates(trace) is not None
-    _, c = spa_params(trace)
-    ok = np.all((c > 0) & (c <= 1), 0) & (_hp(trace, "nesterov") == 0) & has_x
-    return torch.from_numpy(ok)
-
-
-def rate_applies(trace, problem) -> torch.Tensor:
-    ok = constant_applies(trace, problem).numpy()
+def _smoothness(problem) -> float:
     if problem.L is None:
-        return torch.from_numpy(ok)
+        raise Unavailable(f"{problem.name} has no smoothness constant L")
+    return float(problem.L)
+
+
+def _norm(v: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(v, dim=-1)
+
+
+def _at_iterates(*per_step: torch.Tensor, first: float = math.nan) -> list[torch.Tensor]:
+    """Step-n quantities [T, B] placed on row n+1 of [T+1, B], row 0 = ``first``: a statement about
+    step n is checked on the row of the iterate x_{n+1} it produces, so that the check drops it with
+    that iterate once the run has diverged or overflowed there."""
+    return [torch.cat([torch.full_like(v[:1], first), v]) for v in per_step]
+
+
+NO_STEP = "row 0 is x_0: no step taken yet"
+
+
+def _grad_error_size(trace, problem) -> torch.Tensor:
+    """[T+1, B]: the size of the terms a gradient at x_t is computed from, L (||x_t - x*|| + 2||x*||)
+    (0 without L): the run's gradient, rounded in its dtype, differs from the float64 one by u times this."""
+    return (problem.L or 0.0) * A.dist_magnitude(trace, problem)
+
+
+def _equivalence_sides(trace, problem) -> Sides:
+    """||x_n - x_n^replay|| (row n) against 0: the run's iterate VECTOR against the other form
+    fed the run's own gradients (plus weight decay, as the optimizers add it). sgd_momentum and
+    heavy_ball runs are replayed in SPA form (the stable representation), spa runs in PyTorch form.
+
+    Scale: per step, the norms of the iterates and of z_{n+1} = x_{n+1} + d_{n+1} (what each form's
+    rounding is relative to) and eta_n times the gradient's size and its computation's terms (the run's
+    gradient was rounded in its dtype); accumulated over the steps 0..n-1 (n terms).
+    """
+    x = A.iterates(trace)
+    T = A.steps(trace)
+    g = A.grads(trace, problem) + A.hp_or(trace, "weight_decay", 0.0)[None, :, None] * x[:T]
     eta, c = spa_params(trace)
-    A = rate_bound(1.0, 1.0, eta[0], c[0], float(problem.L))
-    return torch.from_numpy(ok & np.isfinite(A))
+    if _form(trace) == "spa":
+        replay, _ = pytorch_iterates(x[0], g, *pytorch_from_spa(eta, c))
+    else:
+        replay, _ = spa_iterates(x[0], g, eta, c)
+    obs, = _at_iterates(_norm(x[1:] - replay[1:]))
+    xn = _norm(x)
+    zn = _norm(x + spa_gap(x, c))
+    mag = xn[1:] + xn[:-1] + zn[1:] + eta * (_norm(g) + _grad_error_size(trace, problem)[:T])
+    scale, terms = _at_iterates(torch.cumsum(mag, 0), A.step_index(trace) + 1, first=0.0)
+    return Sides(obs, torch.zeros_like(obs), scale=scale, terms=terms.clamp(min=1), undefined=NO_STEP)
 
 
-MOMENTUM = ("sgd_momentum", "heavy_ball", "spa")
-_common = dict(paper=PAPER, arxiv=ARXIV, oracle="deterministic", requires=frozenset({"smooth"}))
+def _lyapunov_inputs(trace, problem):
+    """x [T+1, B, dim], its norms, grad f(x_n) [T, B, dim], (eta, c) [T, B], d_n = z_n - x_n [T+1, B, dim]
+    and the size of d's terms (1 - c)/c (||x_n|| + ||x_{n-1}||) [T+1, B] (d is an iterate difference)."""
+    x = A.iterates(trace)
+    T = A.steps(trace)
+    eta, c = spa_params(trace)
+    xn = _norm(x)
+    dmag = torch.zeros_like(xn)
+    dmag[1:] = (1 - c) / c * (xn[1:] + xn[:-1])
+    return x, xn, A.grads(trace, problem), eta, c, spa_gap(x, c), dmag, T
 
-register(Result(
-    key="spa.equivalence", title="PyTorch SGD+M equals SPA with (eta, c) from the lr sequence",
-    provenance="DERIVED", source=f"{DOC}#equivalence", kind="identity", iterate="last",
-    statement="x_k(SGD+M) = x_k(SPA), c_1 = 1-beta, c_{k+1} = beta (lr_k/lr_{k-1}) c_k/(1-c_k), eta_k = lr_k/c_{k+1}",
-    optimizers=MOMENTUM, observed=_dist, bound=equivalence_bound, scale=equivalence_scale,
-    applies=equivalence_applies, paper=PAPER, arxiv=ARXIV, oracle="deterministic",
-))
-register(Result(
-    key="spa.l1_one_step", title="One-step descent with the momentum-correlation term (L1)",
-    provenance="DERIVED", source=f"{DOC}#l1", kind="lyapunov", iterate="last",
-    statement="f(x_{k+1}) <= f(x_k) - c eta (1 - Lc eta/2)||grad||^2 + c (1 - Lc eta) <grad, z_k - x_k> + (L c^2/2)||z_k - x_k||^2",
-    optimizers=("sgd",) + MOMENTUM, observed=l1_observed, bound=l1_bound, scale=l1_scale,
-    applies=constant_applies, **_common,
-))
-register(Result(
-    key="spa.l2_lyapunov", title="Lyapunov function f(z) + eta L^2 ||z - x||^2 / (2 eps c) (L2), eps = 1",
-    provenance="DERIVED", source=f"{DOC}#l2", kind="lyapunov", iterate="none",
+
+def _l1_sides(trace, problem) -> Sides:
+    """Row n+1: f(x_{n+1}) - f* against the L1 right side at step n with (eta_n, c_{n+1}).
+
+    Scale: the magnitudes of the right side's terms and of f(x) - f* (subopt_magnitude), plus the
+    first-order effect of the run's rounding of the vectors the sides are built from: x_n, x_{n+1}
+    (size ||x||, sensitivity ||grad|| + L ||x_{n+1} - x_n||), d_n (an iterate difference: size dmag,
+    sensitivity c (1 + Lc eta)||grad|| + L c^2 ||d||) and the step's gradient (size L(||x - x*|| + 2||x*||)).
+    """
+    L = _smoothness(problem)
+    x, xn, g, eta, c, d, dmag, T = _lyapunov_inputs(trace, problem)
+    d, dmag = d[:T], dmag[:T]
+    f = A.rows(trace, "subopt")
+    gs, ds = (g * g).sum(-1), (d * d).sum(-1)
+    bnd = l1_rhs(f[:T], gs, (g * d).sum(-1), ds, eta, c, L)
+    gn, dn, ce = gs.sqrt(), ds.sqrt(), c * eta
+    fmag = A.subopt_magnitude(trace, problem)
+    terms = ce * (1 + L * ce / 2) * gs + c * (1 + L * ce) * gn * dn + L * c * c * ds / 2
+    rounding = ((gn + L * _norm(x[1:] - x[:-1])) * (xn[1:] + xn[:-1])
+                + (c * (1 + L * ce) * gn + L * c * c * dn) * dmag
+                + ce * gn * _grad_error_size(trace, problem)[:T])
+    obs, bnd, scale = _at_iterates(f[1:], bnd, fmag[1:] + fmag[:-1] + terms + rounding)
+    return Sides(obs, bnd, scale=scale, terms=6, undefined=NO_STEP)
+
+
+def _constant_spa(trace) -> tuple[torch.Tensor, torch.Tensor]:
+    """The constant (eta, c) [B] of runs with constant parameters (``CONSTANT`` holds)."""
+    eta, c = spa_params(trace)
+    return eta[0], c[0]
+
+
+def _l2_sides(trace, problem) -> Sides:
+    """Row n+1: Lambda_{n+1} against Lambda_n - eta A ||grad f(x_n)||^2 (eps = 1), z_n = x_n + d_n.
+
+    Scale: the magnitudes of the terms (f(z) - f* as |f(z)| + 2|f*|, the ||d||^2 terms, the decrease's
+    parts) plus the first-order effect of the run's rounding of z_n = x_n + d_n (size ||x_n|| + dmag_n,
+    sensitivity ||grad f(z_n)||), of d_n in the ||d||^2 term, and of the step's gradient in z_{n+1}.
+    """
+    L = _smoothness(problem)
+    x, xn, g, _, _, d, dmag, T = _lyapunov_inputs(trace, problem)
+    eta, c = _constant_spa(trace)
+    z = x + d
+    flat = z.reshape(-1, z.shape[-1])
+    fs = float(problem.f_star)
+    fz = problem.value(flat).reshape(z.shape[:2]).to(F64) - fs
+    gz = _norm(problem.grad(flat).reshape(z.shape).to(F64))
+    ds = (d * d).sum(-1)
+    lam = lyapunov_l2(fz, ds, eta, c, L, EPS_L2)
+    gs = (g * g).sum(-1)
+    bnd = lam[:-1] + l2_decrease(gs, eta, c, L, EPS_L2)
+    q = eta * L * L / (2 * EPS_L2 * c)
+    own = fz.abs() + 2 * abs(fs) + q * ds + gz * (xn + dmag) + 2 * q * ds.sqrt() * dmag
+    dec = eta * gs * (1 + EPS_L2 / 2 + L * eta / 2 + (L * eta * (1 - c) / c) ** 2 / (2 * EPS_L2))
+    scale = own[1:] + own[:-1] + dec + eta * gz[1:] * _grad_error_size(trace, problem)[:T]
+    obs, bnd, scale = _at_iterates(lam[1:], bnd, scale)
+    return Sides(obs, bnd, scale=scale, terms=8, undefined=NO_STEP)
+
+
+def _rate_sides(trace, problem, eps=None) -> Sides:
+    """Row n: (1/K) sum_{k<K} ||grad f(x_k)||^2, K = n+1, against ``rate_bound`` (eps: best, or fixed).
+
+    Scale: the running mean (K positive terms) and the bound's sensitivity to its inputs: f(x_0) - f*
+    (size subopt_magnitude) and A (a difference of terms of total size Amag): (fmag_0/(eta K) + |bound| Amag)/A.
+    """
+    L = _smoothness(problem)
+    eta, c = _constant_spa(trace)
+    K = A.step_index(trace) + 1
+    obs = torch.cumsum(A.col(trace, "grad_norm") ** 2, 0) / K
+    f0 = A.rows(trace, "subopt")[0]
+    bnd = rate_bound(f0, K, eta, c, L, eps)
+    e = best_eps(eta, c, L) if eps is None else _seq(eps)
+    coef = l2_coefficient(eta, c, L, e)
+    amag = 2 - coef  # 1 + eps/2 + L eta/2 + momentum term: the same terms, all added
+    fmag = A.subopt_magnitude(trace, problem)[0]
+    return Sides(obs, bnd, scale=obs + (fmag / (eta * K) + bnd.abs() * amag) / coef.abs(), terms=K)
+
+
+def _sqrt2_sides(trace, problem) -> Sides:
+    """The rate with eps = 1 (the route to the sqrt(2) remark)."""
+    return _rate_sides(trace, problem, EPS_L2)
+
+
+# -- assumptions: what the proofs do not cover ----------------------------------------------------
+
+
+def _spa_form_exists(trace, problem) -> torch.Tensor:
+    eta, c = spa_params(trace)
+    return ((c > 0) & (c <= 1) & eta.isfinite()).all(dim=0)
+
+
+def _constant(trace, problem) -> torch.Tensor:
+    names = ["lr"] + [n for n in ("momentum", "c") if n in trace]
+    return torch.stack([(A.col(trace, n) == A.col(trace, n)[:1]).all(dim=0) for n in names]).all(dim=0)
+
+
+def _coefficient_positive(eps):
+    def test(trace, problem):
+        eta, c = _constant_spa(trace)
+        e = best_eps(eta, c, _smoothness(problem)) if eps is None else eps
+        return l2_coefficient(eta, c, _smoothness(problem), e) > 0
+    return test
+
+
+NO_NESTEROV = Assumption("nesterov = 0 (Nesterov's form is not a heavy-ball method)",
+                         lambda tr, pb: A.hp_or(tr, "nesterov", 0.0) == 0)
+NO_WEIGHT_DECAY = Assumption("weight_decay = 0 (the proof is for the gradient of f)",
+                             lambda tr, pb: A.hp_or(tr, "weight_decay", 0.0) == 0)
+NO_DAMPENING = Assumption("dampening = 0 (dampening makes eta_0 differ from the later eta_k)",
+                          lambda tr, pb: A.hp_or(tr, "dampening", 0.0) == 0)
+CONSTANT = Assumption("constant lr and momentum / c (no schedule)", _constant)
+SPA_FORM = Assumption("SPA form with every c_k in (0, 1]", _spa_form_exists)
+A_POSITIVE = Assumption("A = 1 - L eta/2 - L eta (1-c)/c > 0", _coefficient_positive(None))
+A_POSITIVE_EPS1 = Assumption("A = 1/2 - L eta/2 - L^2 eta^2 (1-c)^2/(2c^2) > 0 (eps = 1)", _coefficient_positive(EPS_L2))
+CONSTANT_PROOF = (NO_NESTEROV, NO_WEIGHT_DECAY, NO_DAMPENING, CONSTANT, SPA_FORM)
+
+
+def _R(key: str, **kw) -> Result:
+    return register(Result(key=f"spa.{key}", paper=PAPER, arxiv=ARXIV, oracle="deterministic", **kw))
+
+
+EQUIVALENCE = _R(
+    "equivalence", title="PyTorch SGD+M, heavy ball and SPA iterates coincide (replayed from the run's gradients)",
+    provenance=Provenance.DERIVED, role=Role.IMPLEMENTATION, source=f"{DOC}#equivalence", kind="identity",
+    statement="x_k(run) = x_k(other form) as vectors; c_k = c_{k+1} / (b_{k+1} + c_{k+1}), eta_k = alpha_k / c_{k+1}, "
+              "alpha, b from (lr, beta, dampening)",
+    optimizers=MOMENTUM, sides=_equivalence_sides, assumptions=(NO_NESTEROV, SPA_FORM),
+    notes="The identity is algebra (proved in the note, property-tested on the pure functions); on a run it "
+          "tests that the optimizer implements the update it claims.")
+L1 = _R(
+    "l1_one_step", title="One-step descent with the momentum-correlation term (L1)",
+    provenance=Provenance.DERIVED, source=f"{DOC}#l1", kind="lyapunov", requires=frozenset({"smooth"}),
+    statement="f(x_{k+1}) <= f(x_k) - c eta (1 - Lc eta/2)||grad||^2 + c (1 - Lc eta) <grad, z_k - x_k> "
+              "+ (L c^2/2)||z_k - x_k||^2, (eta, c) = (eta_k, c_{k+1})",
+    optimizers=FORMS, sides=_l1_sides, assumptions=(NO_NESTEROV, NO_WEIGHT_DECAY, SPA_FORM))
+L2 = _R(
+    "l2_lyapunov", title="Lyapunov function f(z) + eta L^2 ||z - x||^2 / (2 eps c) (L2), eps = 1",
+    provenance=Provenance.DERIVED, source=f"{DOC}#l2", kind="lyapunov", iterate="none", requires=frozenset({"smooth"}),
     statement="Lambda_{k+1} <= Lambda_k - eta (1 - eps/2 - L eta/2 - L^2 eta^2 (1-c)^2/(2 eps c^2)) ||grad f(x_k)||^2",
-    optimizers=("sgd",) + MOMENTUM, observed=l2_observed, bound=l2_bound, scale=l2_scale,
-    applies=constant_applies, **_common,
-))
-register(Result(
-    key="spa.rate", title="Average squared gradient norm of SGD+M on smooth non-convex f",
-    provenance="DERIVED", source=f"{DOC}#rate", iterate="average",
-    statement="(1/K) sum_{k<K} ||grad f(x_k)||^2 <= (f(x_0) - f*) / (eta K (1 - L eta/2 - L eta (1-c)/c)), eta = lr/(1-beta), c = 1-beta",
-    optimizers=("sgd",) + MOMENTUM, observed=rate_observed, bound=rate_bound_rows,
-    applies=rate_applies, **_common,
-))
-register(Result(
-    key="spa.sqrt2_gap", title="SGD+M within a factor sqrt(2) of SGD (eps = 1 route)",
-    provenance="UNVERIFIED", source=f"{DOC}#sqrt2 (paper's route unknown; SECONDARY blog wording)",
-    iterate="average",
-    statement="rate bound with eps = 1; whether this is the paper's route is unverified",
-    optimizers=("sgd",) + MOMENTUM, observed=rate_observed, bound=sqrt2_rows,
-    applies=rate_applies, **_common,
-))
+    optimizers=FORMS, sides=_l2_sides, assumptions=CONSTANT_PROOF)
+RATE = _R(
+    "rate", title="Average squared gradient norm of SGD+M on smooth non-convex f",
+    provenance=Provenance.DERIVED, source=f"{DOC}#rate", iterate="average", requires=frozenset({"smooth"}),
+    statement="(1/K) sum_{k<K} ||grad f(x_k)||^2 <= (f(x_0) - f*) / (eta K (1 - L eta/2 - L eta (1-c)/c)), "
+              "eta = lr/(1-beta), c = 1-beta",
+    optimizers=FORMS, sides=_rate_sides, assumptions=CONSTANT_PROOF + (A_POSITIVE,))
+SQRT2 = _R(
+    "sqrt2_gap", title="SGD+M within a factor sqrt(2) of SGD (eps = 1 route)",
+    provenance=Provenance.UNVERIFIED, source=f"{DOC}#sqrt2", iterate="average", requires=frozenset({"smooth"}),
+    statement="rate bound with eps = 1; whether this is the paper's route is unverified (SECONDARY blog wording)",
+    optimizers=FORMS, sides=_sqrt2_sides, assumptions=CONSTANT_PROOF + (A_POSITIVE_EPS1,))
+
+
+# -- examples: small runs on which each result is checked (float64 and float32) -------------------
+
+
+def _per_run(*values) -> torch.Tensor:
+    return torch.tensor(values, dtype=F64)
+
+
+example(Example(("spa.equivalence", "spa.l1_one_step"), "least_squares", "sgd_momentum", options={"schedule": "cosine"},
+                hp=lambda pb, D: {"lr": _per_run(0.1, 0.5, 1.0, 0.3) / pb.L, "momentum": _per_run(0.9, 0.5, 0.8, 0.0),
+                                  "dampening": _per_run(0.0, 0.3, 0.0, 0.5), "T": 100},
+                T=100, runs=4))
+example(Example(("spa.equivalence",), "least_squares", "sgd_momentum",
+                hp=lambda pb, D: {"lr": _per_run(0.1, 0.5, 1.0, 0.3) / pb.L, "momentum": 0.9,
+                                  "weight_decay": _per_run(0.0, 1e-2, 0.0, 1e-1)},
+                T=100, runs=4))
+example(Example(("spa.equivalence", "spa.l1_one_step"), "huber", "heavy_ball",
+                hp=lambda pb, D: {"lr": _per_run(0.1, 0.5, 1.0, 0.3) / pb.L, "momentum": _per_run(0.9, 0.5, 0.7, 0.3)},
+                T=100, runs=4))
+example(Example(("spa.equivalence", "spa.l1_one_step", "spa.l2_lyapunov", "spa.rate"), "quadratic", "spa",
+                hp=lambda pb, D: {"lr": _per_run(0.05, 0.2, 0.3, 0.6) / pb.L, "c": _per_run(1.0, 0.5, 0.6, 0.9)},
+                T=100, runs=4))
+example(Example(("spa.l1_one_step", "spa.l2_lyapunov", "spa.rate"), "huber", "sgd_momentum",
+                hp=lambda pb, D: {"lr": _per_run(0.05, 0.2, 0.1, 0.4) / pb.L, "momentum": _per_run(0.5, 0.3, 0.0, 0.2)},
+                T=100, runs=4))

@@ -1,5 +1,6 @@
 """Result store (cache, resume after a kill, atomic writes), the CLI end to end, and figures."""
 
+import csv
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ from ratecheck.cli import main
 from ratecheck.experiments import spec as specmod
 from ratecheck.experiments.store import Store, spec_dir
 from ratecheck.experiments.sweep import run_spec
+from ratecheck.figures import data as fdata
+from ratecheck.theory import report
 
 
 def test_cache_hit_miss_and_force(tmp_path, make_spec, results_registered):
@@ -44,6 +47,17 @@ def test_cache_hit_miss_and_force(tmp_path, make_spec, results_registered):
         r = c.meta["results"][0]
         assert r["key"] == "test.lipschitz" and r["status"] == "ok" and r["checked"] == 6
         assert 0 < r["worst_ratio"] <= 1
+        # per result: the tolerance beside both sides, and the informative rows of each run
+        obs = c.arrays["result/test.lipschitz/observed"]
+        assert c.arrays["result/test.lipschitz/tol"].shape == obs.shape
+        assert (c.arrays["result/test.lipschitz/tol"][np.isfinite(obs)] > 0).all()
+        rows_checked = c.arrays["result/test.lipschitz/rows_checked"]
+        assert rows_checked.shape == (6,) and (rows_checked > 0).all()
+        # a cell stored in an older format is recomputed
+        meta = json.loads(c.path.read_text())
+        c.path.write_text(json.dumps({**meta, "format": 1}))
+        stale = run_spec(s, out, progress=False, log=lambda m: None)
+        assert stale.computed == [c.path.stem]
 
 
 def test_atomic_cell_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
@@ -119,7 +133,7 @@ def test_cli_end_to_end_exit_codes(tmp_path, make_spec, results_registered, caps
         assert run_cli("check", path) == 0
         table = capsys.readouterr().out
         assert "test.lipschitz" in table and "ok" in table and "VIOLATED" not in table
-        assert (path / "checks.csv").read_text().startswith("problem,optimizer,result,provenance")
+        assert (path / "checks.csv").read_text().startswith("problem,optimizer,result,provenance,role,")
 
         bad = make_spec(results='["test.lipschitz", "test.too_tight"]')
         assert run_cli("run", bad, "--out", out, "--no-progress") == 1
@@ -140,7 +154,73 @@ def test_cli_end_to_end_exit_codes(tmp_path, make_spec, results_registered, caps
         unv = make_spec(results='["test.lipschitz", "test.too_tight"]')
         unv_out = tmp_path / "unv"
         assert run_cli("run", unv, "--out", unv_out, "--no-progress") == 0  # never asserted
-        assert "violated [UNVERIFIED]" in capsys.readouterr().out
+        assert "shown: violated" in capsys.readouterr().out
+
+
+def _csv_rows(path):
+    with open(path / "checks.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_not_checked_results_are_na_with_their_reason(tmp_path, make_spec, results_registered, capsys):
+    more = ("test.assumption_false", "test.needs_tag", "test.vacuous", "test.unavailable")
+    out = tmp_path / "res"
+    with results_registered(more=more):
+        spec = make_spec(results="[" + ", ".join(f'"{k}"' for k in ("test.lipschitz", *more)) + "]")
+        assert run_cli("run", spec, "--out", out, "--no-progress") == 0  # n/a is never a failure
+        (path,) = out.iterdir()
+        rows = _csv_rows(path)
+    assert len(rows) == 4 * 5  # every listed result on every cell, applicable or not
+    by = {}
+    for r in rows:
+        by.setdefault(r["result"], []).append(r)
+    for key in more:
+        assert {r["status"] for r in by[key]} == {"n/a"}, (key, by[key])
+    # the reasons name what was missing
+    assert all("assumption false: lr <= 0.001" in r["reason"] for r in by["test.assumption_false"])
+    assert all(r["reason"] == "problem tag missing: strongly_convex" for r in by["test.needs_tag"])
+    assert all("iterates" in r["reason"] for r in by["test.unavailable"])
+    # a bound of +inf everywhere: no informative row, so not checked (never "ok")
+    assert all(r["reason"] and r["checked"] == "0" for r in by["test.vacuous"])
+    for r in by["test.lipschitz"]:
+        assert r["status"] == "ok" and r["role"] == "theorem" and r["statement"] == "f(x_t) - f* <= G ||x_t - x*||"
+        assert 0.5 < float(r["frac_checked"]) <= 1.0
+    # figures draw checked results only: the assumption-false result has arrays but no curve
+    with results_registered(more=more):
+        cell = Store(path).cells()[0]
+        assert "result/test.assumption_false/bound" in cell.arrays
+        assert [r["key"] for r in fdata.drawn_results(cell)] == ["test.lipschitz"]
+        assert run_cli("plot", path, "--kind", "slack", "--out", tmp_path / "figs") == 0
+
+
+def test_evaluation_error_is_an_error_row_and_fails_check(tmp_path, make_spec, results_registered, capsys):
+    out = tmp_path / "res"
+    with results_registered(more=("test.broken",)):
+        assert run_cli("run", make_spec(results='["test.lipschitz", "test.broken"]'), "--out", out, "--no-progress") == 1
+        (path,) = out.iterdir()
+        broken = [r for r in _csv_rows(path) if r["result"] == "test.broken"]
+        assert {r["status"] for r in broken} == {"ERROR"}
+        assert all("ValueError: a bug in this result" in r["reason"] for r in broken)
+        assert run_cli("check", path) == 1
+
+
+def test_erratum_never_fails_and_headline_counts_theorems_apart(tmp_path, make_spec, results_registered, capsys):
+    out = tmp_path / "res"
+    with results_registered(violated_provenance="PAPER", violated_role="erratum", more=("test.implementation",)):
+        spec = make_spec(results='["test.lipschitz", "test.too_tight", "test.implementation"]')
+        assert run_cli("run", spec, "--out", out, "--no-progress") == 0
+        (path,) = out.iterdir()
+        capsys.readouterr()
+        assert run_cli("check", path) == 0  # the erratum fails, as expected: not a failure
+        printed = capsys.readouterr().out
+        assert run_cli("check", path, "--csv") == 0
+        rows = _csv_rows(path)
+        assert {r["status"] for r in rows if r["result"] == "test.too_tight"} == {"erratum: fails as expected"}
+        head = report.headline([{**r, "provenance": r["provenance"]} for r in rows])
+        assert head == "theorems: 4 ok | implementation checks: 4 ok | errata: 4 erratum: fails as expected"
+        assert head in printed
+        assert run_cli("check", path, "--wide") == 0
+        assert "f(x_t) - f* <= (f(x_t) - f*) / 2" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

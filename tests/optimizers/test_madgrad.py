@@ -166,7 +166,7 @@ def test_momentum0_eps0_is_finite_here_and_nan_in_authors_code():
 
 
 def test_note_test_vectors():
-    """reference/madgrad.md §7: f = (x1^2 + 2 x2^2 + 3 x3^2)/2 from (1, 1, 1), iterates 1..3."""
+    """docs/references/madgrad.md §7: f = (x1^2 + 2 x2^2 + 3 x3^2)/2 from (1, 1, 1), iterates 1..3."""
     h = torch.tensor([1.0, 2.0, 3.0])
     cases = [
         ("madgrad", {}, [(0.9953581233, 0.9941515918, 0.9933052392), (0.9874762228, 0.9842235025, 0.9819424146), (0.9767757395, 0.9707505076, 0.9665267501)]),

@@ -119,7 +119,7 @@ def test_mechanic_adam_matches_mechanic_pytorch(problem_name):
     _run_against_reference(problem, opt, {**hp, **extra}, (torch.optim.Adam, make), BETAS["default"], True, T)
 
 
-# -- test vectors ([DERIVED]/[CODE] in shared/reference/mechanic.md sections 5.8 and 6) -------
+# -- test vectors ([DERIVED]/[CODE] in docs/references/mechanic.md sections 5.8 and 6) -------
 
 def test_pytorch_defaults_test_vector():
     """f = ||x - (1,2)||^2 / 2 from 0, base SGD lr 1, defaults, store_delta=True (section 6)."""
@@ -196,7 +196,7 @@ def test_optax_variant_clips_h_and_keeps_reward_unclamped():
     assert clipped > 0 and negative_reward > 0
 
 
-# -- invariants (shared/reference/mechanic.md sections 4.2, 5) -------------------------------
+# -- invariants (docs/references/mechanic.md sections 4.2, 5) -------------------------------
 
 def test_wealth_reward_and_scale_are_nonnegative():
     """Section 5.1-5.4 (pytorch semantics): r >= 0, W >= (s_init/n) m > 0, s >= 0, m >= |h|."""

@@ -1,5 +1,5 @@
 """Prodigy: trajectory cross-checks against the authors' package (prodigyopt 1.1.2) and light
-invariants from shared/reference/prodigy.md (§4: P0-P4, the GD identity, I-P).
+invariants from docs/references/prodigy.md (§4: P0-P4, the GD identity, I-P).
 
 Cross-checks: one prodigyopt.Prodigy per run over a single float64 parameter tensor, every
 constructor argument passed explicitly, 220 steps, on problems.get("l1_distance") and a small
@@ -104,7 +104,7 @@ def _run(name, prob, x0, T, hp, **options):
 
 
 def test_prodigy_gd_derived_inequalities():
-    """reference/prodigy.md §4 [DERIVED], per step and run on the l1 problem (G = ||w||):
+    """docs/references/prodigy.md §4 [DERIVED], per step and run on the l1 problem (G = ||w||):
     P0 d-hat <= D; GD identity; P2 ||x_{n+1}-x_0|| <= d_{n+1} + sqrt(d_{n+1}^2 + Q_n);
     P3 sum eta >= sqrt(sum d^2)/(sqrt 2 G); P4 Q_n <= d_{n+1}^2 log(1 + S_n/(d_0^2 G^2));
     and the computable bound on f(x-hat_n) - f*, x-hat_n = sum eta_k x_k / sum eta_k."""
@@ -133,7 +133,7 @@ def test_prodigy_gd_derived_inequalities():
 
 
 def test_prodigy_da_estimate_below_D():
-    """Any dual-averaging variant with weights d_k^2: d-hat <= D [DERIVED, reference/prodigy.md §2.2]."""
+    """Any dual-averaging variant with weights d_k^2: d-hat <= D [DERIVED, docs/references/prodigy.md §2.2]."""
     for prob in (L1(), LeastSquares()):
         x0 = prob.x0(3)
         D = torch.linalg.vector_norm(x0 - prob.x_star, dim=-1)

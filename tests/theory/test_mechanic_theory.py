@@ -1,7 +1,9 @@
 """Mechanic theory (theory/mechanic.py): tuner invariants, the exact regret decomposition, the
 average-iterate bound over SGD, the scale symmetry and the growth recursion, on runs of every
-applicable problem of the library."""
+applicable problem of the library (float64 and float32); the scope of the two theorems (their
+named assumptions, each shown needed where a run breaks the statement without it) and the roles."""
 
+import dataclasses
 import os
 import sys
 
@@ -12,7 +14,7 @@ from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
 from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
-from ratecheck.theory import check, get, names
+from ratecheck.theory import Provenance, Role, check, get, names
 from ratecheck.theory import mechanic as M
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -59,13 +61,94 @@ def test_every_mechanic_result_is_checked():
     assert assert_results_hold(get_problem("quadratic"), 40, seed=0) == keys
 
 
+IMPLEMENTATION = {"mechanic.wealth_floor", "mechanic.reward_nonneg", "mechanic.scale_nonneg", "mechanic.max_and_sum_of_squares"}
+
+
+def test_roles_and_provenance():
+    """The four invariants are a max, a clamp or a non-negative recursion of the update: tests of
+    the code (IMPLEMENTATION). The decomposition is a lemma of the derivation and the SGD bound its
+    consequence: THEOREM. All [DERIVED] (the paper's text was not available)."""
+    for k in (k for k in names() if k.startswith("mechanic.")):
+        r = get(k)
+        assert r.role is (Role.IMPLEMENTATION if k in IMPLEMENTATION else Role.THEOREM), k
+        assert r.provenance is Provenance.DERIVED and r.source.startswith("docs/theory/mechanic.md#"), k
+
+
+def _run(opt, hp, T=150, B=3, name="quadratic", dtype=torch.float64, **options):
+    p = get_problem(name)
+    return p, run(p, get_opt(opt, **options), p.x0(B, seed=0).to(dtype), T, hp=hp, keep_iterates=True)
+
+
+def _unassumed(key):
+    return dataclasses.replace(get(key), assumptions=())
+
+
 def test_decomposition_needs_lambda_zero():
     """With s_decay > 0 the decay term enters h_t and the identity is off: it is not applied,
     and it indeed fails there (so the condition is needed, and the check can fail)."""
-    p = get_problem("quadratic")
-    tr = run(p, get_opt("mechanic"), p.x0(2, seed=0), 200, hp={"base_lr": 1.0, "s_decay": 0.01}, keep_iterates=True)
+    p, tr = _run("mechanic", {"base_lr": 1.0, "s_decay": 0.01}, T=200, B=2)
     c = check(get("mechanic.regret_decomposition"), tr, p)
-    assert not c.checked.any() and not c.holds.all()
+    assert not c.checked.any() and set(c.reasons) == {"assumption false: s_decay = 0"}
+    assert check(_unassumed("mechanic.regret_decomposition"), tr, p).violated.all()
+
+
+@pytest.mark.parametrize("variant", ["mechanic", "mechanic_optax"])
+def test_decomposition_needs_store_delta(variant):
+    """store_delta=False (mechanic-pytorch's default, optax's only behaviour) recomputes Delta as
+    (x - x_ref)/(S + eps): x_t = x_ref + S_t Delta_t is off, and so is the identity (observed/bound
+    up to 3.5 on the quadratic, 64 on l1_distance, base lr 10)."""
+    hp = {"base_lr": torch.tensor([0.1, 1.0, 10.0]), "s_decay": 0.0}
+    p, tr = _run(variant, hp, store_delta=False)
+    for key in ("mechanic.regret_decomposition", "mechanic.sgd_average_bound"):
+        c = check(get(key), tr, p)
+        assert not c.checked.any() and set(c.reasons) == {"assumption false: store_delta = True"}
+    assert check(_unassumed("mechanic.regret_decomposition"), tr, p).violated.all()
+
+
+def test_decomposition_needs_an_sgd_base_without_decay():
+    """Delta_t is rebuilt as -sum eta_k g_k: a base with weight decay (or another base) plays
+    something else; with decay the rebuilt identity fails, as it should."""
+    hp = {"base_lr": torch.tensor([0.1, 1.0, 10.0]), "s_decay": 0.0, "base_weight_decay": 0.1}
+    p, tr = _run("mechanic", hp)
+    c = check(get("mechanic.regret_decomposition"), tr, p)
+    assert set(c.reasons) == {"assumption false: base weight_decay = 0"}
+    assert check(_unassumed("mechanic.regret_decomposition"), tr, p).violated.all()
+    p, tr = _run("mechanic", {"s_decay": 0.0}, base="dadapt_gd")
+    assert set(check(get("mechanic.regret_decomposition"), tr, p).reasons) == {"assumption false: base = sgd"}
+
+
+def test_schedules_variants_and_betas_are_covered():
+    """The decomposition holds for any base lr sequence, variant and betas; the SGD bound needs a
+    constant base lr (the OGD regret bound is for constant eta) and says so."""
+    hp = {"base_lr": torch.tensor([0.1, 1.0, 10.0]), "s_decay": 0.0, "base_T": 150}
+    for opt in ("mechanic", "mechanic_optax"):
+        p, tr = _run(opt, hp, base_options={"schedule": "linear"}, betas=(0.5, 1.0))
+        c = check(get("mechanic.regret_decomposition"), tr, p)
+        assert bool(c.checked.all()) and c.all_hold
+        c = check(get("mechanic.sgd_average_bound"), tr, p)
+        assert not c.checked.any() and set(c.reasons) == {"assumption false: constant base lr"}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", ["quadratic", "l1_distance", "least_squares"])
+def test_results_hold_in_both_dtypes(name, dtype):
+    hp = {"base_lr": torch.tensor([1e-3, 1e-2, 0.1, 1.0, 10.0]), "s_decay": 0.0}
+    for opt in ("mechanic", "mechanic_optax"):
+        p, tr = _run(opt, hp, T=200, B=5, name=name, dtype=dtype)
+        for k in (k for k in names() if k.startswith("mechanic.") and opt in get(k).optimizers):
+            c = check(get(k), tr, p)
+            assert bool(c.checked.all()) and c.all_hold, (k, opt, c.reasons, c.worst_ratio.tolist())
+
+
+def test_invariant_ratios_are_informative_where_the_reward_is_zero():
+    """The wealth floor is checked as a ratio: rows where r_t = 0 (W_t is the floor itself) are
+    informative, so a wealth 1% below the floor is caught on every row."""
+    p, tr = _run("mechanic", {"base_lr": 1.0, "s_decay": 0.0})
+    r = get("mechanic.wealth_floor")
+    c = check(r, tr, p)
+    assert bool((c.rows_checked == c.rows).all())
+    bad = check(r, tr, p, perturb=lambda s: dataclasses.replace(s, observed=1.01 * s.observed))
+    assert bool((bad.first_violation == 0).all())
 
 
 @pytest.mark.parametrize("variant", ["mechanic", "mechanic_optax"])
@@ -76,7 +159,7 @@ def test_scale_symmetry(variant, c):
     Exact in exact arithmetic; in floats the base step u = (x - eta g) - x is rounded relative to
     x, which c does not scale, so the runs differ by round-off. On a problem with sign-like
     gradients that round-off is not amplified (on smooth problems the tuner's dynamics amplify it
-    to O(1) over hundreds of steps, as reference/mechanic.md §5.7 also saw)."""
+    to O(1) over hundreds of steps, as docs/references/mechanic.md §5 (item 7) also saw)."""
     p = get_problem("l1_distance")
     x0 = p.x0(3, seed=1)
     hp = {"base_lr": torch.tensor([1e-3, 1.0, 100.0]), "s_decay": 0.0, "s_init": 1e-8,
@@ -92,7 +175,7 @@ def test_scale_symmetry(variant, c):
 
 @pytest.mark.parametrize("s_init,target,steps", [(1e-8, 1.0, 153), (1e-8, 1e3, 258), (1e-4, 1.0, 53), (1e-4, 1e3, 123)])
 def test_growth_steps_match_the_note(s_init, target, steps):
-    """reference/mechanic.md §4.5's table (computed there from the exact recursion)."""
+    """docs/references/mechanic.md §4.5's table (computed there from the exact recursion)."""
     assert M.growth_steps(s_init, target) == steps
 
 

@@ -2,8 +2,10 @@
 Lyapunov inequalities under their conditions, and MOTAPS's descending tau step, on every
 finite-sum problem of the library (one sampled point per step, as in the authors' code)."""
 
+import dataclasses
 import os
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,8 +14,9 @@ from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
 from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
-from ratecheck.theory import check, get, names
+from ratecheck.theory import Role, Sides, Unavailable, check, get, names
 from ratecheck.theory import motaps as MT
+from ratecheck.theory.examples import examples_for
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _theory_testlib import HEAVY_PROBLEMS, checked_results  # noqa: E402
@@ -70,15 +73,69 @@ def test_every_motaps_result_is_checked():
 
 
 def test_conditions_are_needed():
-    """beta > 0 (sample step) and gamma > 2 (TAPS's V) are excluded, and the inequalities do fail
-    on such runs: the checks can fail and the conditions matter."""
+    """beta > 0 (sample step) and gamma > 2 (TAPS's V) are outside the proofs: such runs are n/a
+    with the assumption's name, and the inequalities do fail on them (the conditions matter)."""
     p = get_problem("lad")
     tr = run(p, get_opt("taps"), p.x0(2, seed=0), 3 * p.n, hp={"lr": torch.tensor([1.0, 3.0]), "beta": torch.tensor([0.9, 0.0])},
              batch_size=1)
     s = check(get("motaps.sample_step"), tr, p)
     v = check(get("motaps.taps_lyapunov"), tr, p)
-    assert s.checked.tolist() == [False, True] and not bool(s.holds[0])
-    assert v.checked.tolist() == [False, False] and not bool(v.holds[1])
+    assert s.checked.tolist() == [False, True] and s.reasons[0] == "assumption false: beta = 0"
+    assert v.checked.tolist() == [False, False] and v.reasons == ["assumption false: beta = 0", "assumption false: 0 < gamma <= 2"]
+    s = check(dataclasses.replace(get("motaps.sample_step"), assumptions=()), tr, p)
+    v = check(dataclasses.replace(get("motaps.taps_lyapunov"), assumptions=()), tr, p)
+    assert s.violated.tolist() == [True, False] and bool(v.violated[1])
+
+
+def test_roles():
+    """The replay identity and the tau step (a gradient step on a quadratic) hold by construction."""
+    roles = {k: get(k).role for k in names() if k.startswith("motaps.")}
+    assert {k for k, r in roles.items() if r is Role.IMPLEMENTATION} == {"motaps.target_bookkeeping", "motaps.tau_step_descends"}
+    assert roles["motaps.sample_step"] is roles["motaps.taps_lyapunov"] is Role.THEOREM
+
+
+@pytest.mark.parametrize("opt,hp", [("taps", {"lr": 1.0}), ("motaps", {"lr": 1.0, "tau_lr": 0.5, "tau0": 1.0})])
+def test_replay_is_exact(opt, hp):
+    """The run records the sampled index (info ``idx``), equal to the sampler's; in float64 the
+    replayed r, tau and abar agree with the optimizer's to a few ulps, and the replayed ||alpha - alpha*||^2
+    matches the optimizer's own alpha at the end."""
+    p = get_problem("least_squares_interp")
+    o = get_opt(opt)
+    T = 2 * p.n + 5
+    tr = run(p, o, p.x0(3, seed=0), T, hp=hp, batch_size=1, seeds=torch.tensor([3, 4, 5]))
+    idx = torch.stack([p.sample_indices(torch.tensor([3, 4, 5]), t, 1)[:, 0] for t in range(T)])
+    assert torch.equal(tr["idx"][:T].long(), idx)
+    sh = MT.shadow(tr, p)
+    for rec, rep in (("r", "r"), ("tau", "tau"), ("alphabar", "abar")):
+        torch.testing.assert_close(tr[rec][:T].double(), sh[rep], rtol=1e-13, atol=1e-13)
+    # the optimizer's alpha, by stepping it again with the same oracle
+    st = o.init(p.x0(3, seed=0), n=p.n, **({"f_star": p.f_star} if opt == "taps" else {}), **hp)
+    for t in range(T):
+        i = idx[t][:, None]
+        x = st["x"]
+        st, _ = o.step(st, p.component_grad(x, i), p.component_value(x, i), i)
+    dist = ((st["alpha"] - MT.solution_targets(p)) ** 2).sum(-1)
+    torch.testing.assert_close(sh["dist_alpha_next"][-1], dist, rtol=1e-12, atol=1e-14)
+
+
+def test_a_trace_without_indices_is_unavailable():
+    p = get_problem("lad")
+    tr = run(p, get_opt("taps"), p.x0(2, seed=0), 20, hp={"lr": 1.0}, batch_size=1)
+    del tr.data["idx"]
+    with pytest.raises(Unavailable, match="idx"):
+        get("motaps.sample_step").sides(tr, p)
+
+
+def test_scale_covers_the_replayed_targets():
+    """TAPS's V adds the replayed ||alpha - alpha*||^2: its scale counts the magnitude of every update
+    the targets accumulated (t+1 terms), so it grows with t while V itself decreases."""
+    p = get_problem("lad")
+    tr = run(p, get_opt("taps"), p.x0(2, seed=0), 130, hp={"lr": 1.0}, batch_size=1)
+    s = get("motaps.taps_lyapunov").sides(tr, p)
+    assert isinstance(s, Sides) and torch.equal(torch.as_tensor(s.terms)[:, 0], torch.arange(1.0, 131.0, dtype=torch.float64))
+    sh = MT.shadow(tr, p)
+    assert bool((s.scale >= sh["alpha_mag"] + sh["alpha_mag_next"]).all())
+    assert bool((sh["alpha_mag"][1:] >= sh["dist_alpha"][1:]).all())
 
 
 def test_phi_and_its_minimiser():
@@ -96,3 +153,12 @@ def test_solution_targets_average_to_f_star():
     for name in DEFAULT:
         p = get_problem(name)
         assert float(MT.solution_targets(p).mean()) == pytest.approx(p.f_star, rel=1e-9, abs=1e-12)
+
+
+def test_every_result_has_an_example_and_cites_a_repository_file():
+    root = Path(__file__).resolve().parents[2]
+    for k in (k for k in names() if k.startswith("motaps.")):
+        assert examples_for(k), f"{k}: no Example"
+        src = get(k).source
+        assert src.startswith(("docs/theory/motaps.md", "docs/references/motaps.md")), src
+        assert (root / src.split()[0].split("#")[0]).is_file(), src

@@ -175,6 +175,29 @@ def test_mda_mutants_are_caught():
     assert caught(MDAStaleAverage(), "huber", hp, 60, MD_KEYS)
 
 
+def averaging_overshoot(cls):
+    """averaging="lambda" that weighs the new dual point twice: c_{k+1} = min(1, 2 lam_{k+1}/S_{k+1})."""
+    class Mutant(cls):
+        def _step(self, state, grad, loss):
+            new, info = super()._step(state, grad, loss)
+            c, c2 = info["c"][:, None], torch.clamp(2 * info["c"], max=1.0)
+            z = (new["x"] - (1 - c) * state["x"]) / c
+            return dict(new, x=(1 - c2[:, None]) * state["x"] + c2[:, None] * z), dict(info, c=c2)
+    return Mutant
+
+
+@pytest.mark.parametrize("cls,hp,key", [
+    (MADGRADPaper, {"lr": [1e-2, 0.1, 1.0], "G": 2.0}, "madgrad.primal_averaging_potential"),
+    (MDA, {"lr": [1e-2, 0.1, 1.0]}, "mda.primal_averaging_potential"),
+])
+def test_wrong_lambda_averaging_is_caught_by_the_potential(cls, hp, key):
+    """The identities recover z with the recorded c, so they hold for any averaging; the potential
+    checks the averaging itself (the old applies-condition compared the recorded c with lam/S and
+    reported such a run n/a instead)."""
+    assert not caught(cls(averaging="lambda"), "l1_distance", hp, 100, {key})
+    assert caught(averaging_overshoot(cls)(averaging="lambda"), "l1_distance", hp, 100, {key})
+
+
 # -- TAPS / MOTAPS -----------------------------------------------------------------------------
 
 
@@ -235,13 +258,15 @@ def test_motaps_tau_overshoot_is_caught():
     assert check(get("motaps.tau_step_descends"), ok, p).all_hold
     bad = run(p, MotapsTauOvershoot(), p.x0(2, seed=0), 130, hp=hp, batch_size=1)
     book = check(get("motaps.target_bookkeeping"), bad, p)
-    assert (book.checked & ~book.holds).any()  # the replay with the requested tau_lr disagrees
-    # Told the step size the mutant really used, the replay agrees and phi is seen to increase.
+    assert book.violated.any()  # the replay with the requested tau_lr disagrees
+    # Told the step size the mutant really used, the replay agrees; tau_lr = 2.5 is outside the
+    # result's assumption (n/a with that reason), and without the assumption phi is seen to increase.
     bad.meta["hp"] = dict(bad.meta["hp"], tau_lr=torch.full((2,), 2.5, dtype=torch.float64))
-    bad.meta.pop("_motaps_shadow", None)
     assert check(get("motaps.target_bookkeeping"), bad, p).all_hold
     c = check(get("motaps.tau_step_descends"), bad, p)
-    assert (c.checked & ~c.holds).any()
+    assert not c.checked.any() and set(c.reasons) == {"assumption false: 0 <= tau_lr <= 2"}
+    c = check(dataclasses.replace(get("motaps.tau_step_descends"), assumptions=()), bad, p)
+    assert c.violated.any()
 
 
 # -- bounds with a constant halved ---------------------------------------------------------------
@@ -249,7 +274,12 @@ def test_motaps_tau_overshoot_is_caught():
 
 def halved(key):
     r = get(key)
-    return dataclasses.replace(r, bound=lambda tr, pb, f=r.bound: 0.5 * f(tr, pb))
+
+    def sides(tr, pb, f=r.sides):
+        s = f(tr, pb)
+        return dataclasses.replace(s, bound=0.5 * s.bound)
+
+    return dataclasses.replace(r, sides=sides)
 
 
 @pytest.mark.parametrize(

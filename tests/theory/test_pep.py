@@ -15,6 +15,7 @@ from ratecheck.experiments.runner import run  # noqa: E402
 from ratecheck.optimizers import get as get_opt  # noqa: E402
 from ratecheck.problems import get as get_problem  # noqa: E402
 from ratecheck.problems import names as problem_names  # noqa: E402
+from ratecheck.theory import access as A  # noqa: E402
 from ratecheck.theory import pep  # noqa: E402
 from ratecheck.theory import schedules as S  # noqa: E402
 from ratecheck.theory import spa as P  # noqa: E402
@@ -50,7 +51,7 @@ def test_uniform_primal_averaging_on_qg_is_L_over_2_n_plus_1():
     assert tight == pytest.approx(1 / 12)  # PEPit's doctest value 0.0833333
     assert _ok(pep.spa_worst_case(np.full(n, 1 / L), c, D, L=L, function_class="qg")) == pytest.approx(tight, rel=CLOSED)
     # the same method in heavy-ball form (alpha_k = 1/(L(k+2)), b_k = k/(k+2)), via the derived map
-    alpha, b = P.heavy_ball_from_spa(np.full(n, 1 / L), c)
+    alpha, b = (t.numpy() for t in P.heavy_ball_from_spa(np.full(n, 1 / L), c))
     np.testing.assert_allclose(alpha, 1 / (L * (k + 2)), rtol=1e-14)
     np.testing.assert_allclose(b, k / (k + 2), rtol=1e-14)
     assert _ok(pep.heavy_ball_worst_case(alpha, b, D, L=L, function_class="qg")) == pytest.approx(tight, rel=CLOSED)
@@ -61,7 +62,7 @@ def test_linear_decay_bound_B_is_tight(n, frac):
     D, G = 1.0, 1.0
     eta = frac * D / (G * math.sqrt(n + 1))
     v = _ok(pep.sgd_worst_case(S.linear_decay_schedule(n, eta), D, G=G))
-    assert v == pytest.approx(S.linear_decay_bound(eta, n, D, G), rel=CLOSED)
+    assert v == pytest.approx(float(S.linear_decay_bound(eta, n, D, G)), rel=CLOSED)
 
 
 def test_momentum_forms_have_one_worst_case():
@@ -87,19 +88,18 @@ def test_observed_below_pep_below_bounds_lipschitz(schedule):
     x0 = p.x0(3, seed=5)
     lrs = torch.tensor([0.02, 0.3, 2.0])
     tr = run(p, get_opt("sgd", schedule=schedule), x0, T, hp={"lr": lrs, "T": T}, keep_iterates=True)
-    a = S.run_arrays(tr, p)
     for b in range(3):
-        D, steps = float(a["D"][b]), a["steps"][b]
+        D, steps = float(A.D(tr)[b]), A.col(tr, "lr")[:, b]
         worst = _ok(pep.sgd_worst_case(steps, D, G=p.G))
-        observed = float(a["subopt"][b, T])
+        observed = float(A.rows(tr, "subopt")[T, b])
         assert pep.below_with_solver_tolerance(observed, worst)
-        g_bound = np.full(T + 1, p.G)  # the PEP class allows any norms up to G
+        g_bound = torch.full((T + 1,), float(p.G), dtype=torch.float64)  # the PEP class allows any norms up to G
         thm10 = float(S.thm10_prefix_bounds(steps, D, g_bound)[-1])
         thm_b = float(S.bound_weighted_best(steps, D, g_bound))
         assert pep.below_with_solver_tolerance(worst, thm10)
         assert pep.below_with_solver_tolerance(worst, thm_b)
         if schedule == "linear":
-            lin = float(S.linear_decay_bound(steps[0] * (T + 1) / T, T, D, p.G))
+            lin = float(S.linear_decay_bound(float(steps[0]) * (T + 1) / T, T, D, p.G))
             assert pep.below_with_solver_tolerance(worst, lin)  # tight near eta* (test above), not for huge steps
 
 
