@@ -24,7 +24,6 @@ Arrays of ``cells/<id>.npz`` (B runs = hyper-parameter grid points x seeds, grid
     result/<key>/bound, tol     same shape (tol: the round-off tolerance of each row)
     result/<key>/holds|checked  bool [B or groups]; rows_checked int [.] (informative rows);
                                 worst_ratio [.]; first_violation [.] (step, -1: none)
-    pep/<key>/steps, pep/<key>/value   PEP worst-case points, when a result provides them
 
 Every write goes through ``ratecheck.atomic`` (temp file + rename).
 """

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,8 +182,6 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
             arrays[f"result/{key}/{name}"] = arrs[name][r].to(torch.float64).numpy()
         for name in ("holds", "checked", "rows_checked", "worst_ratio", "first_violation"):
             arrays[f"result/{key}/{name}"] = arrs[name].numpy()
-        for name, val in arrs.get("pep", {}).items():
-            arrays[f"pep/{key}/{name}"] = np.asarray(val)
 
     diverged = trace["diverged"][-1] > 0
     meta = {
@@ -212,38 +209,12 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
     return arrays, meta
 
 
-def check_row(result, trace: Trace, problem, why: str | None = None):
-    """``(row, CheckResult or None)``: one check table row (``theory.report.row``) for ``result``.
-
-    ``why``: the reason the result does not apply (``theory.candidates``) -> n/a with it. A check
-    raising ``theory.Unavailable`` (the trace lacks what the result needs: iterates not kept, a
-    subsampled trace, options not recorded) -> n/a with its message; any other exception -> an
-    ERROR row with the message (as its reason) and traceback (a bug in one result must not lose
-    the others).
-    The notebooks' check helpers call this too: one home for turning a check into a row.
-    """
-    from ratecheck import theory
-    from ratecheck.theory import report
-
-    if why is not None:
-        return report.row(result, reason=why), None
-    try:
-        c = theory.check(result, trace, problem)
-    except theory.Unavailable as e:
-        return report.row(result, reason=str(e)), None
-    except Exception as e:  # noqa: BLE001 - reported as an ERROR row, with its traceback
-        row = report.row(result, error=f"{type(e).__name__}: {e}")
-        # the message is also the row's reason: the column that says why a row is not ok
-        row.update(reason=row["error"], traceback=traceback.format_exc(limit=4))
-        return row, None
-    return report.row(result, c), c
-
-
 def evaluate_theory(cell: Cell, trace: Trace, problem) -> tuple[list[dict], dict[str, dict]]:
-    """One table row per result registered for the cell's optimizer (``check_row``): n/a with the
+    """One table row per result registered for the cell's optimizer (``report.check_row``): n/a with the
     reason where it does not apply (a problem tag missing, the other oracle), else checked on the
     full trace; the checked ones also return their arrays for the store."""
     from ratecheck import theory
+    from ratecheck.theory import report
 
     stochastic = cell.problem.oracle == "stochastic"
     candidates = theory.candidates(cell.optimizer.name, problem, stochastic)
@@ -253,7 +224,7 @@ def evaluate_theory(cell: Cell, trace: Trace, problem) -> tuple[list[dict], dict
     candidates = [(r, why) for r, why in candidates if r.key not in cell.spec.exclude_results]
     rows, arrays = [], {}
     for r, why in candidates:
-        row, c = check_row(r, trace, problem, why)
+        row, c = report.check_row(r, trace, problem, why)
         rows.append(row)
         if c is None:
             continue
@@ -262,13 +233,7 @@ def evaluate_theory(cell: Cell, trace: Trace, problem) -> tuple[list[dict], dict
             "holds": c.holds.bool(), "checked": c.checked.bool(), "rows_checked": c.rows_checked.to(torch.int64),
             "worst_ratio": c.worst_ratio.to(torch.float64), "first_violation": c.first_violation.to(torch.int64),
         }
-        pep = r.extra.get("pep") if isinstance(r.extra, dict) else None
-        if callable(pep):
-            try:
-                steps, values = pep(trace, problem)
-                arrays[r.key]["pep"] = {"steps": np.asarray(steps), "value": np.asarray(values)}
-            except Exception as e:  # noqa: BLE001 - PEP is an illustration; its failure is noted, not fatal
-                row["pep_error"] = f"{type(e).__name__}: {e}"
+
     return rows, arrays
 
 

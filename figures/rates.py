@@ -83,9 +83,6 @@ def rate(cells, out: Path, fmt: str = "png") -> list[Path]:
                     final = (0 if fin[-1] else 1, 0 if fin.sum() >= 5 else 1, bm[-1] if fin[-1] else bm[fin][-1])
                     if best is None or final < best[0]:
                         best = (final, key, r, s, bm)
-                    if f"pep/{key}/value" in c.arrays:
-                        ax.plot(c.arrays[f"pep/{key}/steps"], c.arrays[f"pep/{key}/value"], "o", color=color(i),
-                                markersize=3.5, markerfacecolor="none", label=f"{key} PEP worst case")
                 if best is not None:
                     _, key, r, s, bm = best
                     k = (s >= 1) & np.isfinite(bm)

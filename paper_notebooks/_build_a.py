@@ -82,7 +82,7 @@ T_START = time.perf_counter()
 '''
 
 CHECKS = '''
-from ratecheck.experiments.sweep import check_row
+from ratecheck.theory.report import check_row
 from ratecheck.theory import report
 
 ROWS = []  # the check table: one row (theory.report.row) per (run, result), or a stated reference value

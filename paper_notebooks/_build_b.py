@@ -88,7 +88,7 @@ def check_trace(trace, problem, problem_label: str, label: str, stochastic: bool
     else:
         found = theory.candidates(trace.meta["optimizer"], problem, stochastic)
     for r, why in found:
-        row, _ = sweep.check_row(r, trace, problem, why)
+        row, _ = report.check_row(r, trace, problem, why)
         ROWS.append({**row, "problem": problem_label, "optimizer": label, "result": r.key})
 
 
@@ -459,7 +459,7 @@ def build_mechanic() -> Path:
         several β < 1 or λ > 0) is [UNVERIFIED] in docs/references/mechanic.md §4.4 and is not
         registered. The average-iterate bound above reads the tuner's regret off the run instead
         of bounding it. The exact scale symmetry (η, s_init, m_0, ε) → (cη, s_init/c, c m_0, cε)
-        [DERIVED, docs/references/mechanic.md §5.7] is a statement about two runs in exact
+        [DERIVED, docs/references/mechanic.md §5] is a statement about two runs in exact
         arithmetic; section 3 shows it (and where float64 departs from it), without asserting.
         """,
     )
@@ -681,7 +681,7 @@ def build_mechanic() -> Path:
 
         With λ = 0, an SGD base and the exact Δ, the runs with hyper-parameters
         (η, s_init, m_0, ε) and (cη, s_init/c, c m_0, cε) play the same iterates in exact
-        arithmetic [DERIVED, docs/references/mechanic.md §5.7]; `theory.mechanic.rescaled_hp` builds
+        arithmetic [DERIVED, docs/references/mechanic.md §5]; `theory.mechanic.rescaled_hp` builds
         the second set (c a power of two, so the rescaling itself is exact). In float64 the
         base update u_t = (x_t − cηg_t) − x_t does not round like c·u_t, so the runs agree to
         the last bit only until the first one-ulp difference; the closed loop then amplifies it

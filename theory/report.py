@@ -17,9 +17,11 @@ are counted apart.
 from __future__ import annotations
 
 import math
+import traceback
 from collections import Counter
 
-from .base import CheckResult, Result, Role
+from .access import Unavailable
+from .base import CheckResult, Result, Role, check
 
 FAILING = ("VIOLATED", "ERROR")
 
@@ -74,6 +76,27 @@ def row(r: Result, c: CheckResult | None = None, *, reason: str = "", error: str
         reason=_reason_summary(c.reasons),
     )
     return out
+
+
+def check_row(result: Result, trace, problem, why: str | None = None) -> tuple[dict, CheckResult | None]:
+    """``(row, CheckResult or None)``: check ``result`` on ``trace`` and make its table row.
+
+    ``why``: the reason the result does not apply (``theory.candidates``) -> n/a with it. A check
+    raising ``Unavailable`` (the trace lacks what the result needs: iterates not kept, a subsampled
+    trace, options not recorded) -> n/a with its message; any other exception -> an ERROR row with
+    the message (also as its reason) and the traceback: a bug in one result must not lose the others.
+    """
+    if why is not None:
+        return row(result, reason=why), None
+    try:
+        c = check(result, trace, problem)
+    except Unavailable as e:
+        return row(result, reason=str(e)), None
+    except Exception as e:  # noqa: BLE001 - reported as an ERROR row, with its traceback
+        out = row(result, error=f"{type(e).__name__}: {e}")
+        out.update(reason=out["error"], traceback=traceback.format_exc(limit=4))
+        return out, None
+    return row(result, c), c
 
 
 def failing(rows: list[dict]) -> list[dict]:

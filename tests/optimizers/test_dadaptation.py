@@ -1,5 +1,5 @@
 """D-Adaptation: trajectory cross-checks against the authors' package (dadaptation 3.2) and
-light invariants from shared/reference/dadaptation.md.
+light invariants from docs/references/dadaptation.md.
 
 Cross-checks: one reference optimizer per run over a single float64 parameter tensor, every
 constructor argument passed explicitly, >= 200 steps, on problems.get("l1_distance") and a
@@ -96,7 +96,7 @@ def test_dadapt_adagrad_matches_package(prob_name):
 
 
 # ---------------------------------------------------------------------------------------------
-# Paper algorithms: invariants and the toy target (reference/dadaptation.md)
+# Paper algorithms: invariants and the toy target (docs/references/dadaptation.md)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -187,7 +187,7 @@ def test_gd_variant_invariants():
 
 
 def test_sgd_code_invariant_momentum_zero():
-    """DAdaptSGD with momentum 0 [DERIVED, reference/dadaptation.md §3.1]: d <= max(d_0, 2D)."""
+    """DAdaptSGD with momentum 0 [DERIVED, docs/references/dadaptation.md §3.1]: d <= max(d_0, 2D)."""
     prob = L1()
     x0 = prob.x0(3)
     D = torch.linalg.vector_norm(x0 - prob.x_star, dim=-1)

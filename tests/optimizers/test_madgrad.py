@@ -1,6 +1,6 @@
 """MADGRAD, MirrorMADGRAD and the analysed variant: cross-checks against the authors' package
 (madgrad 1.3), the reference note's test vectors, and identities derived in
-shared/reference/madgrad.md (§3, §4.3, §5, §6, §7).
+docs/references/madgrad.md (§3, §4.3, §5, §6, §7).
 
 Tolerance for the trajectory cross-checks: |x - x_ref| <= 1e-12 * (1 + |x_ref|) at every step
 and coordinate, float64 (the two compute the same formulas in a different order; observed

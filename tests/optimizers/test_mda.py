@@ -1,4 +1,4 @@
-"""MDA: a plain single-run NumPy transcription of the recursion in shared/reference/mda.md §1,
+"""MDA: a plain single-run NumPy transcription of the recursion in docs/references/mda.md §1,
 the note's test vectors (§5), and the [DERIVED] identities and bound (§2, §3.2, §4)."""
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def test_momo_adam_matches_momo_opt(problem_name, divide, use_fstar):
                      [("d", "grad_avg"), ("v", "grad_avg_sq"), ("gamma", "grad_dot_w")], use_fstar)
 
 
-# -- test vectors (shared/reference/momo.md section 10, [DERIVED], reproduced independently) --
+# -- test vectors (docs/references/momo.md section 10, [DERIVED], reproduced independently) --
 
 @pytest.mark.parametrize(
     "opts,hp,taus,x4",
@@ -144,7 +144,7 @@ def test_momo_test_vectors_quadratic(opts, hp, taus, x4):
     assert state["x"][0].tolist() == pytest.approx(x4, abs=1e-8)
 
 
-# -- reductions and invariants (shared/reference/momo.md sections 7.1-7.3, 9) -----------------
+# -- reductions and invariants (docs/references/momo.md sections 7.1-7.3, 9) -----------------
 
 def test_momo_beta0_is_sps_max():
     """beta = 0: x+ = x - min(alpha, (f - f*)_+ / ||g||^2) g, with the SPS_max formula written here."""

@@ -1,5 +1,5 @@
 """TAPS/MOTAPS: against a plain single-run NumPy transcription of the official code's semantics
-(shared/reference/motaps.md §2), and the per-step facts of §4-§5 under their validity conditions.
+(docs/references/motaps.md §2), and the per-step facts of §4-§5 under their validity conditions.
 
 There is no installable reference package; ``reference_taps`` below is our own line-by-line
 transcription of the note's pseudocode, written for one run with NumPy.
