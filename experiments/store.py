@@ -49,7 +49,7 @@ from ratecheck.errors import RatecheckError
 # 2: rows of theory.report (role, frac_checked, reason, n/a for every registered result), tol and
 # rows_checked arrays. Cells stored in another format are recomputed.
 FORMAT = 2
-CHECK_COLUMNS = ("problem", "optimizer", "result", "provenance", "role", "iterate", "checked", "total", "frac_checked",
+CHECK_COLUMNS = ("problem", "optimizer", "result", "provenance", "role", "applicable", "iterate", "checked", "total", "frac_checked",
                  "violated", "worst_ratio", "first_violation", "status", "reason", "statement")
 # The terminal table: the long text columns (reason, statement) only with ``wide``.
 TABLE_COLUMNS = ("problem", "optimizer", "result", "role", "provenance", "checked", "frac_checked", "violated",
@@ -235,6 +235,8 @@ def format_table(rows: list[dict], wide: bool = False) -> str:
 
     if not rows:
         return "(no theory results registered for these cells)"
+    if not wide:  # results outside their problem class: in checks.csv and --wide, counted in the headline
+        rows = [r for r in rows if r.get("applicable", True)]
     cols = WIDE_COLUMNS if wide else TABLE_COLUMNS
 
     def cell(r, c):

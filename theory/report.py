@@ -51,9 +51,14 @@ def status_of(r: Result, checked: int, violated: int) -> str:
     return "VIOLATED" if violated else "ok"
 
 
-def row(r: Result, c: CheckResult | None = None, *, reason: str = "", error: str = "") -> dict:
-    """One table row for result ``r``: from a check, or n/a with ``reason``, or an ``error``."""
+def row(r: Result, c: CheckResult | None = None, *, reason: str = "", error: str = "", applicable: bool = True) -> dict:
+    """One table row for result ``r``: from a check, or n/a with ``reason``, or an ``error``.
+
+    ``applicable=False``: the result is registered for the optimizer but not for this problem or
+    oracle (``theory.candidates``); such rows are n/a with the reason and counted apart.
+    """
     out = _describe(r)
+    out["applicable"] = applicable
     if error:
         out.update(status="ERROR" if r.asserted else "error (not asserted)", checked=0, violated=0, total=0,
                    worst_ratio=None, first_violation=-1, frac_checked=0.0, reason="", error=error)
@@ -87,7 +92,7 @@ def check_row(result: Result, trace, problem, why: str | None = None) -> tuple[d
     the message (also as its reason) and the traceback: a bug in one result must not lose the others.
     """
     if why is not None:
-        return row(result, reason=why), None
+        return row(result, reason=why, applicable=False), None
     try:
         c = check(result, trace, problem)
     except Unavailable as e:
@@ -105,7 +110,11 @@ def failing(rows: list[dict]) -> list[dict]:
 
 
 def headline(rows: list[dict]) -> str:
-    """'theorems: 40 ok, 0 VIOLATED, 3 n/a | implementation checks: ... | errata: ... | unverified: ...'."""
+    """'theorems: 40 ok, 3 n/a | implementation checks: ... | errata: ... | unverified: ... | not
+    applicable to these problems or oracles: N' (rows of results outside their problem class are
+    counted apart, not as n/a theorems)."""
+    outside = [r for r in rows if not r.get("applicable", True)]
+    rows = [r for r in rows if r.get("applicable", True)]
     parts = []
     groups = (("theorems", lambda r: r.get("role", "theorem") == "theorem" and r["provenance"] != "UNVERIFIED"),
               ("implementation checks", lambda r: r.get("role") == "implementation" and r["provenance"] != "UNVERIFIED"),
@@ -117,6 +126,8 @@ def headline(rows: list[dict]) -> str:
             continue
         counts = Counter(r["status"] for r in sel)
         parts.append(f"{name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1])))
+    if outside:
+        parts.append(f"not applicable to these problems or oracles: {len(outside)}")
     return " | ".join(parts) if parts else "no theory results"
 
 

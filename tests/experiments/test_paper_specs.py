@@ -78,10 +78,19 @@ def _check_outcome(paper, root):
     return folder
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("paper", CHEAP)
-def test_paper_spec_quick_run(paper, tmp_path):
-    code = main(["run", paper, "--quick", "--out", str(tmp_path), "--no-progress"])
+def test_paper_spec_quick_run(paper, dtype, tmp_path):
+    """No asserted violation in float64, nor in float32 (the tolerance follows the run's dtype)."""
+    code = main(["run", paper, "--quick", "--dtype", dtype, "--out", str(tmp_path), "--no-progress"])
     assert code == 0
+    _check_outcome(paper, tmp_path)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("paper", (*PAPERS, "demo"))
+def test_every_spec_float32_has_no_asserted_violation(paper, tmp_path):
+    assert main(["run", paper, "--quick", "--dtype", "float32", "--out", str(tmp_path), "--no-progress"]) == 0
     _check_outcome(paper, tmp_path)
 
 
