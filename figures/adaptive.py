@@ -10,12 +10,12 @@ from . import data
 from .rates import by_problem, result_curve
 from .style import BAND_ALPHA, BOUND_STYLE, color, save, subplots
 
-ADAPTIVE_PREFIXES = ("dadapt", "prodigy")
-
-
 def d_ratio(cells, out: Path, fmt: str = "png") -> list[Path]:
-    """d_k / D with D = ||x0 - x*|| (the recorded dist at step 0): Theorem-style d_k <= D shows as <= 1."""
-    groups = {p: [c for c in g if c.meta["optimizer"]["name"].startswith(ADAPTIVE_PREFIXES) and c.has("d")] for p, g in by_problem(cells).items()}
+    """d_k / D with D = ||x0 - x*|| (the recorded dist at step 0): Theorem-style d_k <= D shows as <= 1.
+
+    Drawn for every method whose info records ``d``, an estimate of D (D-Adaptation, Prodigy and
+    any method added later that declares one), whatever its name."""
+    groups = {p: [c for c in g if c.has("d")] for p, g in by_problem(cells).items()}
     groups = {p: g for p, g in groups.items() if g}
     if not groups:
         return []

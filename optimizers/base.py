@@ -18,7 +18,11 @@ Rules every subclass follows (checked by tests/optimizers/test_contract.py):
   and flagged in ``state["diverged"]``; the other runs are untouched (done here, once, for
   every method).
 
-Subclasses declare ``hyperparams`` (name -> HP) and implement ``_init`` and ``_step``.
+Subclasses declare ``hyperparams`` (name -> HP), their state and info as TypedDicts beside the
+class (``state_type``, a subclass of ``BaseState``, and ``info_type``), and implement ``_init``
+and ``_step``. ``info_keys`` and ``state_keys`` are derived from those declarations (never
+written by hand); the contract tests check that a step returns exactly the declared info keys
+and a state with the declared entries.
 Hyper-parameters are validated once, in ``init`` (a host sync there is fine), and live in
 ``state["hp"]`` as tensors [B] of the iterate's dtype.
 """
@@ -29,7 +33,7 @@ import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypedDict
 
 import torch
 
@@ -38,6 +42,32 @@ from ratecheck.registry import Registry
 
 State = dict[str, Any]
 Info = dict[str, torch.Tensor]
+
+
+class BaseState(TypedDict):
+    """The entries every optimizer's state has (set by ``Optimizer.init``/``step``); a method's
+    state type extends it with its own entries."""
+
+    x: torch.Tensor  # [B, d]: where the next gradient is evaluated
+    k: int  # steps taken
+    diverged: torch.Tensor  # [B] bool: frozen runs
+    hp: dict[str, torch.Tensor]  # hyper-parameters, [B] each
+
+
+class NoInfo(TypedDict):
+    """An empty info declaration (``info`` then holds only ``diverged``)."""
+
+
+class LRInfo(TypedDict):
+    """The info of a method whose one internal scalar is its effective step."""
+
+    lr: torch.Tensor
+
+
+def typed_keys(td: type) -> tuple[str, ...]:
+    """The keys a TypedDict declares (inherited ones first), in declaration order."""
+    return tuple(td.__annotations__)
+
 
 OPTIMIZERS: Registry[Callable[..., "Optimizer"]] = Registry("optimizer", "ratecheck.optimizers")
 
@@ -95,11 +125,24 @@ class Optimizer:
     hyperparams: Mapping[str, HP] = {}
     needs_loss: bool = False  # step() requires loss (Polyak-type methods)
     needs_indices: bool = False  # step() requires the minibatch's sample indices (TAPS/MOTAPS)
-    info_keys: tuple[str, ...] = ()  # what ``info`` holds besides "diverged", documented per class
+    # Declared beside each class: its state and what ``info`` holds besides "diverged".
+    state_type: ClassVar[type] = BaseState
+    info_type: ClassVar[type] = NoInfo
+    # Derived from the declarations above by __init_subclass__ (a wrapper such as Mechanic may
+    # extend them per instance); read by the runner, the sweep records and the tests.
+    state_keys: tuple[str, ...] = typed_keys(BaseState)
+    info_keys: tuple[str, ...] = ()
     # Problem attributes passed to ``init`` by the runner (e.g. "n", "f_star" for TAPS).
     problem_kwargs: tuple[str, ...] = ()
     # Valid hyper-parameters for the generic contract tests (required ones must appear here).
     example_hp: Mapping[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "info_keys" in vars(cls) or "state_keys" in vars(cls):
+            raise TypeError(f"{cls.__name__}: declare info_type / state_type (TypedDicts), not info_keys / state_keys")
+        cls.info_keys = typed_keys(cls.info_type)
+        cls.state_keys = typed_keys(cls.state_type)
 
     def __new__(cls, *args: Any, **options: Any):
         # The constructor's keyword options (schedule, slice_p, variant, ...), recorded by the
@@ -150,7 +193,7 @@ class Optimizer:
         if loss is not None:
             bad = bad | ~torch.isfinite(loss)
         frozen = state["diverged"] | bad
-        new = _freeze(new, state, frozen)
+        new = freeze(new, state, frozen)
         new["diverged"] = frozen
         new["k"] = state["k"] + 1
         new["hp"] = state["hp"]
@@ -188,17 +231,19 @@ class Optimizer:
         return f"{type(self).__name__}()"
 
 
-def _freeze(new: State, old: State, frozen: torch.Tensor) -> State:
-    """Keep ``old`` values for frozen runs in every per-run tensor, recursing into nested
-    states (a wrapped base optimizer's state)."""
-    B = frozen.shape[0]
+def freeze(new: State, old: State, mask: torch.Tensor, keys: tuple[str, ...] | None = None) -> State:
+    """Per run: keep the ``old`` value where ``mask`` [B] is True, in every per-run tensor entry
+    of ``new`` (or only in ``keys``), recursing into nested states (a wrapped base optimizer's
+    state). Used by ``step`` for diverged runs, and by methods that hold a run still (a zero
+    first gradient, an undefined step)."""
+    B = mask.shape[0]
     out = dict(new)
-    for key, val in new.items():
-        prev = old.get(key)
+    for key in keys if keys is not None else tuple(new):
+        val, prev = new[key], old.get(key)
         if isinstance(val, dict) and isinstance(prev, dict):
-            out[key] = _freeze(val, prev, frozen)
+            out[key] = freeze(val, prev, mask)
         elif isinstance(val, torch.Tensor) and isinstance(prev, torch.Tensor) and val.ndim >= 1 and val.shape[0] == B:
-            out[key] = torch.where(frozen.view(B, *([1] * (val.ndim - 1))), prev, val)
+            out[key] = torch.where(mask.view(B, *([1] * (val.ndim - 1))), prev, val)
     return out
 
 
@@ -230,6 +275,6 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(dim=-1)
 
 
-def col(v: torch.Tensor) -> torch.Tensor:
+def per_run(v: torch.Tensor) -> torch.Tensor:
     """A per-run scalar [B] as a column [B, 1] for broadcasting against [B, d]."""
     return v[:, None]

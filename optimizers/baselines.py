@@ -12,8 +12,35 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, Optimizer, col, nonneg, positive, register, unit
-from .schedules import Scheduled, carry
+from .base import HP, BaseState, LRInfo, Optimizer, nonneg, per_run, positive, register, unit
+from .schedules import Scheduled, ScheduledState, carry
+
+Tensor = torch.Tensor
+
+
+class AdamState(ScheduledState):
+    m: Tensor
+    v: Tensor
+    beta1_pow: Tensor
+    beta2_pow: Tensor
+    use_wd: bool
+
+
+class AdagradState(ScheduledState):
+    sum: Tensor
+    use_wd: bool
+
+
+class AdagradNormState(ScheduledState):
+    sum: Tensor  # b_k^2, [B]
+
+
+class AdagradNormInfo(LRInfo):
+    b: Tensor
+
+
+class SPSMaxInfo(LRInfo):
+    polyak: Tensor
 
 
 @register("adam")
@@ -45,7 +72,8 @@ class Adam(Scheduled):
         "eps": nonneg(1e-8, "added to the bias-corrected sqrt(v)"),
         "weight_decay": nonneg(0.0, "L2 weight decay added to the gradient"),
     }
-    info_keys = ("lr",)
+    state_type = AdamState
+    info_type = LRInfo
     example_hp = {"lr": 0.05, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 1e-3}
 
     def init(self, x0: torch.Tensor, **hp: Any):
@@ -71,15 +99,15 @@ class Adam(Scheduled):
         lr = self._at(state, "lr")
         b1, b2 = hp["beta1"], hp["beta2"]
         x = state["x"]
-        d = grad + col(hp["weight_decay"]) * x if state["use_wd"] else grad
+        d = grad + per_run(hp["weight_decay"]) * x if state["use_wd"] else grad
         # beta^t as a running product: elementwise pow is not bit-reproducible across batch
         # layouts on CPU (vectorised body vs scalar tail), products are.
         p1, p2 = state["beta1_pow"] * b1, state["beta2_pow"] * b2
-        m = torch.lerp(state["m"], d, col(1.0 - b1))
-        v = state["v"] * col(b2) + col(1.0 - b2) * d * d
+        m = torch.lerp(state["m"], d, per_run(1.0 - b1))
+        v = state["v"] * per_run(b2) + per_run(1.0 - b2) * d * d
         step_size = lr / (1.0 - p1)
-        denom = v.sqrt() / col((1.0 - p2).sqrt()) + col(hp["eps"])
-        new = carry(state, x=x - col(step_size) * (m / denom), m=m, v=v, beta1_pow=p1, beta2_pow=p2)
+        denom = v.sqrt() / per_run((1.0 - p2).sqrt()) + per_run(hp["eps"])
+        new = carry(state, x=x - per_run(step_size) * (m / denom), m=m, v=v, beta1_pow=p1, beta2_pow=p2)
         return new, {"lr": lr}
 
 
@@ -107,24 +135,25 @@ class Adagrad(Scheduled):
         "initial_accumulator_value": nonneg(0.0, "s_0"),
         "eps": nonneg(1e-10, "added to sqrt(s)"),
     }
-    info_keys = ("lr",)
+    state_type = AdagradState
+    info_type = LRInfo
     example_hp = {"lr": 0.3, "lr_decay": 0.01, "weight_decay": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-8}
 
     def _init(self, x0, hp, **extra):
         state = self._init_schedules(x0, hp, extra)
         super()._init(x0, hp, **extra)
-        state["sum"] = col(hp["initial_accumulator_value"]).expand_as(x0).clone()
+        state["sum"] = per_run(hp["initial_accumulator_value"]).expand_as(x0).clone()
         state["use_wd"] = bool((hp["weight_decay"] != 0).any())
         return state
 
     def _step(self, state, grad, loss):
         hp = state["hp"]
         x = state["x"]
-        d = grad + col(hp["weight_decay"]) * x if state["use_wd"] else grad
+        d = grad + per_run(hp["weight_decay"]) * x if state["use_wd"] else grad
         clr = self._at(state, "lr") / (1.0 + state["k"] * hp["lr_decay"])
         s = state["sum"] + d * d
-        std = s.sqrt() + col(hp["eps"])
-        return carry(state, x=x - col(clr) * (d / std), sum=s), {"lr": clr}
+        std = s.sqrt() + per_run(hp["eps"])
+        return carry(state, x=x - per_run(clr) * (d / std), sum=s), {"lr": clr}
 
 
 @register("adagrad_norm")
@@ -151,7 +180,8 @@ class AdagradNorm(Scheduled):
         "initial_accumulator_value": nonneg(0.0, "b_0^2"),
         "eps": nonneg(1e-10, "added to b"),
     }
-    info_keys = ("lr", "b")
+    state_type = AdagradNormState
+    info_type = AdagradNormInfo
     example_hp = {"lr": 0.5, "initial_accumulator_value": 0.01, "eps": 1e-10}
 
     def _init(self, x0, hp, **extra):
@@ -164,7 +194,7 @@ class AdagradNorm(Scheduled):
         s = state["sum"] + (grad * grad).sum(dim=-1)
         b = s.sqrt()
         step = self._at(state, "lr") / (b + state["hp"]["eps"])
-        return carry(state, x=state["x"] - col(step) * grad, sum=s), {"lr": step, "b": b}
+        return carry(state, x=state["x"] - per_run(step) * grad, sum=s), {"lr": step, "b": b}
 
 
 @register("sps_max")
@@ -196,7 +226,8 @@ class SPSMax(Optimizer):
         "c": positive(0.5, "Polyak constant c"),
         "f_star": HP(0.0, doc="lower bound on the loss passed to step"),
     }
-    info_keys = ("lr", "polyak")
+    state_type = BaseState
+    info_type = SPSMaxInfo
     example_hp = {"gamma_max": 1.0, "c": 0.5, "f_star": 0.0}
 
     def _step(self, state, grad, loss):
@@ -206,5 +237,5 @@ class SPSMax(Optimizer):
         positive_grad = gn2 > 0
         polyak = torch.where(positive_grad, gap / (hp["c"] * torch.where(positive_grad, gn2, 1.0)), torch.inf)
         gamma = torch.minimum(hp["gamma_max"], polyak)
-        return {"x": state["x"] - col(gamma) * grad}, {"lr": gamma, "polyak": polyak}
+        return {"x": state["x"] - per_run(gamma) * grad}, {"lr": gamma, "polyak": polyak}
 

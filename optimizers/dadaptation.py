@@ -22,14 +22,16 @@ undefined: reported as NaN in ``info`` and d is left unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
 
 import torch
 
-from ratecheck.errors import out_of_range, unknown
+from ratecheck.errors import unknown
 
-from .base import HP, Optimizer, State, col, dot, nonneg, positive, register, stable_pow, unit
+from .base import BaseState, Optimizer, dot, freeze, nonneg, per_run, positive, register, unit
+from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
+                     growth_hp, inv_sqrt_or_zero, raise_d, raise_d_capped, ratio)
+
+Tensor = torch.Tensor
 
 __all__ = [
     "DAdaptDualAveraging",
@@ -40,100 +42,32 @@ __all__ = [
     "DAdaptAdaGradCode",
 ]
 
-FLAG = HP(0.0, 0.0, 1.0, doc="0 (off) or 1 (on)")
+class DAdaptDAState(BaseState):
+    x0: Tensor
+    s: Tensor
+    d: Tensor
+    gamma: Tensor
+    numerator: Tensor
+    weighted_sq: Tensor
+    grad_sq_sum: Tensor
+    x_avg: Tensor
+    d_sum: Tensor
+    stopped: Tensor
 
 
-def growth_hp() -> HP:
-    return HP(math.inf, 1.0, math.inf, doc="cap on the growth of d per step (inf: none)")
-
-
-def d0_hp(default: float = 1e-6) -> HP:
-    return positive(default, "initial estimate d_0 of D")
-
-
-def check_flags(opt: Optimizer, state: State, names: tuple[str, ...]) -> None:
-    """Flags are hyper-parameters in {0, 1} so that one batch can sweep them."""
-    for name in names:
-        v = state["hp"][name]
-        ok = (v == 0) | (v == 1)
-        if not bool(ok.all()):
-            raise out_of_range(f"{opt.name}: {name}", v[~ok][0].item(), "0 (off) or 1 (on)")
-
-
-def ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
-    """num / den where den > 0, NaN where the estimate is undefined (den = 0)."""
-    ok = den > 0
-    safe = torch.where(ok, den, torch.ones_like(den))
-    return torch.where(ok, num / safe, torch.full_like(num, math.nan))
-
-
-def raise_d(d: torch.Tensor, d_hat: torch.Tensor) -> torch.Tensor:
-    """Paper rule d_{k+1} = max(d_k, d-hat_{k+1}); an undefined d-hat leaves d unchanged."""
-    return torch.where(torch.isnan(d_hat), d, torch.maximum(d, d_hat))
-
-
-def raise_d_capped(d: torch.Tensor, d_hat: torch.Tensor, growth: torch.Tensor) -> torch.Tensor:
-    """Code rule (dadaptation 3.2): d_{k+1} = max(d_k, min(d-hat, d_k * growth_rate))."""
-    new = torch.maximum(d, torch.minimum(d_hat, d * growth))
-    return torch.where(torch.isnan(d_hat), d, new)
-
-
-def hold(mask: torch.Tensor, new: State, old: State, keys: tuple[str, ...] | None = None) -> State:
-    """Per run: keep the old value of every tensor entry (or of ``keys``) where mask is True."""
-    out = dict(new)
-    for key in keys if keys is not None else tuple(new):
-        val, prev = new[key], old.get(key)
-        if isinstance(val, torch.Tensor) and isinstance(prev, torch.Tensor) and val.shape == prev.shape:
-            out[key] = torch.where(mask.view(-1, *([1] * (val.ndim - 1))), prev, val)
-    return out
-
-
-def inv_sqrt_or_zero(v: torch.Tensor) -> torch.Tensor:
-    """1/sqrt(v) for v > 0, and 0 for v = 0 (a step size before any non-zero gradient)."""
-    ok = v > 0
-    return torch.where(ok, 1.0 / torch.sqrt(torch.where(ok, v, torch.ones_like(v))), torch.zeros_like(v))
-
-
-def gd_form_step(state: State, grad: torch.Tensor, lr: torch.Tensor, gsq: torch.Tensor, **kept: torch.Tensor):
-    r"""One step of a GD-form estimator (D-Adaptation GD, Prodigy GD) from x_0, given its step lr_k:
-
-        x_{k+1} = x_k - lr_k g_k
-        d-hat_{k+1} = \sum_{i<=k} lr_i <g_i, x_0 - x_i> / ||x_{k+1} - x_0||,   d_{k+1} = max(d_k, d-hat_{k+1})
-
-    [DERIVED, docs/references/dadaptation.md §1.4, docs/references/prodigy.md §4]. ``gsq`` = ||g_k||^2;
-    ``kept``: the caller's own accumulators, carried into the new state and the info.
-    Returns (new state, info).
-    """
-    x, d = state["x"], state["d"]
-    numerator = state["numerator"] + lr * dot(grad, state["x0"] - x)
-    sum_lr2_g2 = state["sum_lr2_g2"] + lr * lr * gsq
-    x_new = x - col(lr) * grad
-    diff = x_new - state["x0"]
-    s_norm = torch.sqrt(dot(diff, diff))
-    d_hat = ratio(numerator, s_norm)
-    new = {"x": x_new, "x0": state["x0"], "d": raise_d(d, d_hat), "numerator": numerator, "sum_lr2_g2": sum_lr2_g2, **kept}
-    info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": lr, "numerator": numerator, "s_norm": s_norm,
-            "sum_lr2_g2": sum_lr2_g2, **kept}
-    return new, info
-
-
-class _Options(Optimizer):
-    """Shared handling of structural options that change the hyper-parameter set."""
-
-    def _with_G(self, base: Mapping[str, HP], G_term: bool) -> dict[str, HP]:
-        hp = dict(base)
-        if G_term:
-            hp["G"] = positive(None, "Lipschitz bound G >= ||g_k|| (problem attribute G by default)")
-            self.problem_kwargs = ("G",)
-            self.example_hp = {**self.example_hp, "G": 10.0}
-        return hp
-
-    def _check_extra(self, x0: torch.Tensor, hp: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
-        super()._init(x0, hp, **extra)
+class DAdaptDAInfo(EstimateInfo):
+    d_hat_I: Tensor
+    d_hat_II: Tensor
+    gamma: Tensor
+    lr: Tensor
+    numerator: Tensor
+    weighted_sq: Tensor
+    grad_sq_sum: Tensor
+    s_norm: Tensor
 
 
 @register("dadapt_da")
-class DAdaptDualAveraging(_Options):
+class DAdaptDualAveraging(GTerm):
     r"""D-Adaptation by dual averaging, Algorithm 1 of arXiv 2301.07733 [PAPER, v1].
 
     With s_0 = 0, \gamma_0 = 1/||g_0|| (``G_term``: 1/G), weights \lambda_k = d_k:
@@ -157,18 +91,19 @@ class DAdaptDualAveraging(_Options):
 
     name = "dadapt_da"
     reference = "Defazio & Mishchenko, arXiv 2301.07733, Algorithm 1 (options I/II, App. E.1)"
-    info_keys = ("d", "d_next", "d_hat", "d_hat_I", "d_hat_II", "gamma", "lr", "numerator", "weighted_sq", "grad_sq_sum", "s_norm")
-    example_hp = {"d0": 1e-3}
+    state_type = DAdaptDAState
+    info_type = DAdaptDAInfo
+    own_hyperparams = {"d0": d0_hp()}
+    own_example_hp = {"d0": 1e-3}
 
     def __init__(self, option: str = "I", G_term: bool = False):
         if option not in ("I", "II"):
             raise unknown("dadapt_da option", option, ("I", "II"))
         self.option = option
         self.G_term = bool(G_term)
-        self.hyperparams = self._with_G({"d0": d0_hp()}, self.G_term)
 
     def _init(self, x0, hp, **extra):
-        self._check_extra(x0, hp, extra)
+        super()._init(x0, hp, **extra)
         z = torch.zeros_like(x0[:, 0])
         return {
             "x0": x0.clone(), "s": torch.zeros_like(x0), "d": hp["d0"].clone(), "gamma": z,
@@ -189,7 +124,7 @@ class DAdaptDualAveraging(_Options):
             gamma = state["gamma"]
         numerator = state["numerator"] + d * gamma * dot(grad, state["s"])
         weighted_sq = state["weighted_sq"] + gamma * d * d * gsq
-        s = state["s"] + col(d) * grad
+        s = state["s"] + per_run(d) * grad
         grad_sq_sum = state["grad_sq_sum"] + gsq
         gamma_next = inv_sqrt_or_zero(hp["G"] ** 2 + grad_sq_sum if self.G_term else grad_sq_sum)
         s_norm = torch.sqrt(dot(s, s))
@@ -198,12 +133,12 @@ class DAdaptDualAveraging(_Options):
         d_hat = d_hat_1 if self.option == "I" else d_hat_2
         d_sum = state["d_sum"] + d
         new = {
-            "x": state["x0"] - col(gamma_next) * s, "x0": state["x0"], "s": s, "d": raise_d(d, d_hat),
+            "x": state["x0"] - per_run(gamma_next) * s, "x0": state["x0"], "s": s, "d": raise_d(d, d_hat),
             "gamma": gamma_next, "numerator": numerator, "weighted_sq": weighted_sq,
-            "grad_sq_sum": grad_sq_sum, "x_avg": state["x_avg"] + col(d / d_sum) * (x - state["x_avg"]),
+            "grad_sq_sum": grad_sq_sum, "x_avg": state["x_avg"] + per_run(d / d_sum) * (x - state["x_avg"]),
             "d_sum": d_sum, "stopped": stopped,
         }
-        new = hold(stopped, new, state, tuple(k for k in new if k != "stopped"))
+        new = freeze(new, state, stopped, tuple(k for k in new if k != "stopped"))
         nan = torch.full_like(d, math.nan)
         info = {
             "d": d, "d_next": new["d"],
@@ -214,6 +149,24 @@ class DAdaptDualAveraging(_Options):
             "grad_sq_sum": new["grad_sq_sum"], "s_norm": torch.where(stopped, torch.zeros_like(s_norm), s_norm),
         }
         return new, info
+
+
+class DAdaptAdaGradState(BaseState):
+    x0: Tensor
+    s: Tensor
+    a_sq: Tensor
+    d: Tensor
+    weighted_sq: Tensor
+    x_avg: Tensor
+    d_sum: Tensor
+
+
+class DAdaptAdaGradInfo(EstimateInfo):
+    s_l1: Tensor
+    s_weighted_sq: Tensor
+    weighted_sq: Tensor
+    a_l1: Tensor
+    g_inf: Tensor
 
 
 @register("dadapt_adagrad")
@@ -240,7 +193,8 @@ class DAdaptAdaGradPaper(Optimizer):
     name = "dadapt_adagrad"
     reference = "Defazio & Mishchenko, arXiv 2301.07733, Algorithm 2"
     hyperparams = {"d0": d0_hp(), "G_inf": positive(None, "bound on ||g||_inf; a_0 = G_inf")}
-    info_keys = ("d", "d_next", "d_hat", "s_l1", "s_weighted_sq", "weighted_sq", "a_l1", "g_inf")
+    state_type = DAdaptAdaGradState
+    info_type = DAdaptAdaGradInfo
     example_hp = {"d0": 1e-3, "G_inf": 2.0}
 
     def _init(self, x0, hp, **extra):
@@ -254,7 +208,7 @@ class DAdaptAdaGradPaper(Optimizer):
         d, x = state["d"], state["x"]
         g2 = grad * grad
         weighted_sq = state["weighted_sq"] + d * d * (g2 / torch.sqrt(state["a_sq"])).sum(dim=-1)
-        s = state["s"] + col(d) * grad
+        s = state["s"] + per_run(d) * grad
         a_sq = state["a_sq"] + g2
         a = torch.sqrt(a_sq)
         s_weighted_sq = (s * s / a).sum(dim=-1)
@@ -263,15 +217,23 @@ class DAdaptAdaGradPaper(Optimizer):
         d_sum = state["d_sum"] + d
         new = {
             "x": state["x0"] - s / a, "x0": state["x0"], "s": s, "a_sq": a_sq, "d": raise_d(d, d_hat),
-            "weighted_sq": weighted_sq, "x_avg": state["x_avg"] + col(d / d_sum) * (x - state["x_avg"]), "d_sum": d_sum,
+            "weighted_sq": weighted_sq, "x_avg": state["x_avg"] + per_run(d / d_sum) * (x - state["x_avg"]), "d_sum": d_sum,
         }
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "s_l1": s_l1, "s_weighted_sq": s_weighted_sq,
                 "weighted_sq": weighted_sq, "a_l1": a.sum(dim=-1), "g_inf": grad.abs().amax(dim=-1)}
         return new, info
 
 
+class DAdaptGDState(GDFormState):
+    grad_sq_sum: Tensor
+
+
+class DAdaptGDInfo(GDFormInfo):
+    grad_sq_sum: Tensor
+
+
 @register("dadapt_gd")
-class DAdaptGD(_Options):
+class DAdaptGD(GTerm):
     r"""D-Adaptation in gradient-descent form [SECONDARY step; DERIVED estimate, docs/references/dadaptation.md §1.4].
 
         \lambda_k = d_k / sqrt(G^2 + \sum_{i<=k} ||g_i||^2)   (without ``G_term``: no G^2)
@@ -290,15 +252,16 @@ class DAdaptGD(_Options):
 
     name = "dadapt_gd"
     reference = "Defazio & Mishchenko, arXiv 2301.07733 (final version), GD variant"
-    info_keys = ("d", "d_next", "d_hat", "lr", "numerator", "s_norm", "sum_lr2_g2", "grad_sq_sum")
-    example_hp = {"d0": 1e-3}
+    state_type = DAdaptGDState
+    info_type = DAdaptGDInfo
+    own_hyperparams = {"d0": d0_hp()}
+    own_example_hp = {"d0": 1e-3}
 
     def __init__(self, G_term: bool = True):
         self.G_term = bool(G_term)
-        self.hyperparams = self._with_G({"d0": d0_hp()}, self.G_term)
 
     def _init(self, x0, hp, **extra):
-        self._check_extra(x0, hp, extra)
+        super()._init(x0, hp, **extra)
         z = torch.zeros_like(x0[:, 0])
         return {"x0": x0.clone(), "d": hp["d0"].clone(), "numerator": z, "sum_lr2_g2": z, "grad_sq_sum": z}
 
@@ -313,6 +276,22 @@ class DAdaptGD(_Options):
 # --------------------------------------------------------------------------------------------
 # The authors' code versions (facebookresearch/dadaptation 3.2)
 # --------------------------------------------------------------------------------------------
+
+
+class DAdaptSGDCodeState(BaseState):
+    x0: Tensor
+    s: Tensor
+    d: Tensor
+    numerator: Tensor
+    g0_norm: Tensor
+    stopped: Tensor
+
+
+class DAdaptSGDCodeInfo(EstimateInfo):
+    lr: Tensor
+    numerator: Tensor
+    s_norm: Tensor
+    g0_norm: Tensor
 
 
 @register("dadapt_sgd_code")
@@ -345,7 +324,8 @@ class DAdaptSGDCode(Optimizer):
         "d0": d0_hp(),
         "growth_rate": growth_hp(),
     }
-    info_keys = ("d", "d_next", "d_hat", "lr", "numerator", "s_norm", "g0_norm")
+    state_type = DAdaptSGDCodeState
+    info_type = DAdaptSGDCodeInfo
     example_hp = {"lr": 1.0, "momentum": 0.5, "d0": 1e-3}
 
     def _init(self, x0, hp, **extra):
@@ -362,30 +342,38 @@ class DAdaptSGDCode(Optimizer):
             stopped = stopped | (g0_norm == 0)
         else:
             g0_norm = state["g0_norm"]
-        grad = grad + col(hp["weight_decay"]) * x
+        grad = grad + per_run(hp["weight_decay"]) * x
         dlr = d * hp["lr"] / torch.where(g0_norm > 0, g0_norm, torch.ones_like(g0_norm))
         numerator = state["numerator"] + dlr * dot(grad, state["s"])
-        s = state["s"] + col(dlr) * grad
+        s = state["s"] + per_run(dlr) * grad
         s_norm = torch.sqrt(dot(s, s))
         d_hat = ratio(2 * numerator, s_norm)
         ck = 1 - hp["momentum"]
         z = state["x0"] - s
-        new = {"x": col(1 - ck) * x + col(ck) * z, "x0": state["x0"], "s": s,
+        new = {"x": per_run(1 - ck) * x + per_run(ck) * z, "x0": state["x0"], "s": s,
                "d": raise_d_capped(d, d_hat, hp["growth_rate"]), "numerator": numerator,
                "g0_norm": g0_norm, "stopped": stopped}
         # Zero ||s||: the package would divide by zero; nothing has moved yet, so keep the run.
-        new = hold(stopped | (s_norm == 0), new, state, tuple(k for k in new if k != "stopped"))
+        new = freeze(new, state, stopped | (s_norm == 0), tuple(k for k in new if k != "stopped"))
         info = {"d": d, "d_next": new["d"], "d_hat": torch.where(stopped, torch.full_like(d, math.nan), d_hat),
                 "lr": torch.where(stopped, torch.zeros_like(dlr), dlr), "numerator": new["numerator"],
                 "s_norm": torch.sqrt(dot(new["s"], new["s"])), "g0_norm": g0_norm}
         return new, info
 
 
-def bias_correction(hp: dict[str, torch.Tensor], t: torch.Tensor) -> torch.Tensor:
-    """Adam's factor sqrt(1 - beta2^(t+1)) / (1 - beta1^(t+1)) where enabled, else 1."""
-    b1, b2 = hp["beta1"], hp["beta2"]
-    bc = torch.sqrt(1 - stable_pow(b2, t + 1)) / (1 - stable_pow(b1, t + 1))
-    return torch.where(hp["use_bias_correction"] == 1, bc, torch.ones_like(bc))
+class DAdaptAdamCodeState(BaseState):
+    s: Tensor
+    m: Tensor
+    v: Tensor
+    d: Tensor
+    numerator: Tensor
+    t: Tensor
+
+
+class DAdaptAdamCodeInfo(EstimateInfo):
+    lr: Tensor
+    numerator: Tensor
+    s_l1: Tensor
 
 
 @register("dadapt_adam_code")
@@ -425,38 +413,56 @@ class DAdaptAdamCode(Optimizer):
         "d0": d0_hp(),
         "growth_rate": growth_hp(),
     }
-    info_keys = ("d", "d_next", "d_hat", "lr", "numerator", "s_l1")
+    state_type = DAdaptAdamCodeState
+    info_type = DAdaptAdamCodeInfo
     example_hp = {"d0": 1e-3, "beta1": 0.9, "beta2": 0.99}
 
     def _init(self, x0, hp, **extra):
         super()._init(x0, hp, **extra)
-        check_flags(self, {"hp": hp}, ("decouple", "use_bias_correction"))
+        check_flags(self, hp, ("decouple", "use_bias_correction"))
         z = torch.zeros_like(x0[:, 0])
         zx = torch.zeros_like(x0)
         return {"s": zx, "m": zx, "v": zx, "d": hp["d0"].clone(), "numerator": z, "t": z}
 
     def _step(self, state, grad, loss):
         hp, x, d = state["hp"], state["x"], state["d"]
-        decouple = col(hp["decouple"]) == 1
-        b1, b2 = col(hp["beta1"]), col(hp["beta2"])
+        decouple = per_run(hp["decouple"]) == 1
+        b1, b2 = per_run(hp["beta1"]), per_run(hp["beta2"])
         sb2 = torch.sqrt(hp["beta2"])
         dlr = d * hp["lr"] * bias_correction(hp, state["t"])
-        wd = col(hp["weight_decay"])
+        wd = per_run(hp["weight_decay"])
         grad = torch.where(decouple, grad, grad + wd * x)
-        ip = dot(grad, state["s"] / (torch.sqrt(state["v"]) + col(hp["eps"])))
-        m = b1 * state["m"] + col(dlr * (1 - hp["beta1"])) * grad
+        ip = dot(grad, state["s"] / (torch.sqrt(state["v"]) + per_run(hp["eps"])))
+        m = b1 * state["m"] + per_run(dlr * (1 - hp["beta1"])) * grad
         v = b2 * state["v"] + (1 - b2) * grad * grad
-        s = col(sb2) * state["s"] + col(dlr * (1 - sb2)) * grad
+        s = per_run(sb2) * state["s"] + per_run(dlr * (1 - sb2)) * grad
         s_l1 = s.abs().sum(dim=-1)
         numerator = sb2 * state["numerator"] + (1 - sb2) * (dlr * ip)
         d_hat = ratio(numerator, (1 - sb2) * s_l1)
-        x_new = torch.where(decouple, x - col(hp["weight_decay"] * dlr) * x, x)
-        x_new = x_new - m / (torch.sqrt(v) + col(hp["eps"]))
+        x_new = torch.where(decouple, x - per_run(hp["weight_decay"] * dlr) * x, x)
+        x_new = x_new - m / (torch.sqrt(v) + per_run(hp["eps"]))
         new = {"x": x_new, "s": s, "m": m, "v": v, "d": raise_d_capped(d, d_hat, hp["growth_rate"]),
                "numerator": numerator, "t": state["t"] + 1}
-        new = hold(s_l1 == 0, new, state)
+        new = freeze(new, state, s_l1 == 0)
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": dlr, "numerator": new["numerator"], "s_l1": s_l1}
         return new, info
+
+
+class DAdaptAdaGradCodeState(BaseState):
+    x0: Tensor
+    s: Tensor
+    alpha: Tensor
+    d: Tensor
+    s_weighted_sq: Tensor
+    s_l1: Tensor
+    g_weighted_sq: Tensor
+
+
+class DAdaptAdaGradCodeInfo(EstimateInfo):
+    lr: Tensor
+    s_l1: Tensor
+    s_weighted_sq: Tensor
+    g_weighted_sq: Tensor
 
 
 @register("dadapt_adagrad_code")
@@ -489,7 +495,8 @@ class DAdaptAdaGradCode(Optimizer):
         "d0": d0_hp(),
         "growth_rate": growth_hp(),
     }
-    info_keys = ("d", "d_next", "d_hat", "lr", "s_l1", "s_weighted_sq", "g_weighted_sq")
+    state_type = DAdaptAdaGradCodeState
+    info_type = DAdaptAdaGradCodeInfo
     example_hp = {"d0": 1e-3}
 
     def _init(self, x0, hp, **extra):
@@ -500,27 +507,27 @@ class DAdaptAdaGradCode(Optimizer):
 
     def _step(self, state, grad, loss):
         hp, x, d = state["hp"], state["x"], state["d"]
-        eps = col(hp["eps"])
+        eps = per_run(hp["eps"])
         dlr = d * hp["lr"]
-        grad = grad + col(hp["weight_decay"]) * x
+        grad = grad + per_run(hp["weight_decay"]) * x
         s_old = state["s"]
         old_w = (s_old * s_old / (torch.sqrt(state["alpha"]) + eps)).sum(dim=-1)
         old_l1 = s_old.abs().sum(dim=-1)
         alpha = state["alpha"] + grad * grad
         A = torch.sqrt(alpha) + eps
         g_w = (grad * grad / A).sum(dim=-1)
-        s = s_old + col(dlr) * grad
+        s = s_old + per_run(dlr) * grad
         s_weighted_sq = state["s_weighted_sq"] + ((s * s / A).sum(dim=-1) - old_w)
         s_l1 = state["s_l1"] + (s.abs().sum(dim=-1) - old_l1)
         g_weighted_sq = state["g_weighted_sq"] + dlr * dlr * g_w
         d_hat = ratio(s_weighted_sq - g_weighted_sq, s_l1)
         z = state["x0"] - s / A
-        mom = col(hp["momentum"])
+        mom = per_run(hp["momentum"])
         ck = 1 - mom
         x_new = torch.where(mom == 0, z, (1 - ck) * x + ck * z)
         new = {"x": x_new, "x0": state["x0"], "s": s, "alpha": alpha, "d": raise_d_capped(d, d_hat, hp["growth_rate"]),
                "s_weighted_sq": s_weighted_sq, "s_l1": s_l1, "g_weighted_sq": g_weighted_sq}
-        new = hold(s_l1 == 0, new, state)
+        new = freeze(new, state, s_l1 == 0)
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": dlr, "s_l1": new["s_l1"],
                 "s_weighted_sq": new["s_weighted_sq"], "g_weighted_sq": new["g_weighted_sq"]}
         return new, info

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 
+from typing import TypedDict
+
 import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, Optimizer, col, nonneg, positive, register, stable_pow, unit
+from .base import HP, BaseState, Optimizer, nonneg, per_run, positive, register, stable_pow, unit
 
 _FLAG = HP(0.0, 0.0, 1.0, doc="0 or 1")
 
@@ -34,13 +36,44 @@ def _check_flag(opt: Optimizer, name: str, v: torch.Tensor) -> None:
 def _denominator(nu: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(raw, guarded): raw = nu^(1/3) + eps; guarded replaces exact zeros (eps = 0, coordinate
     never touched) by +inf so those coordinates do not move, as the authors' code does."""
-    raw = stable_pow(nu, 1 / 3) + col(eps)
+    raw = stable_pow(nu, 1 / 3) + per_run(eps)
     return raw, torch.where(raw == 0, torch.full_like(raw, math.inf), raw)
 
 
 def _effective_lr(lr: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     # The authors' code adds eps to a non-zero lr "for stability"; lr = 0 stays 0.
     return torch.where(lr != 0, lr + eps, lr)
+
+
+Tensor = torch.Tensor
+
+
+class MADGRADState(BaseState):
+    x0: Tensor
+    s: Tensor
+    nu: Tensor
+
+
+class MirrorMADGRADState(BaseState):
+    z: Tensor
+    v: Tensor
+
+
+class MADGRADPaperState(BaseState):
+    x0: Tensor
+    s: Tensor
+    nu: Tensor
+    S: Tensor
+
+
+# "lambda" is a keyword, so these info declarations use the functional form.
+MADGRADInfo = TypedDict(
+    "MADGRADInfo", {"lr": Tensor, "lr_eff": Tensor, "lambda": Tensor, "denom_min": Tensor, "denom_max": Tensor}
+)
+MADGRADPaperInfo = TypedDict(
+    "MADGRADPaperInfo",
+    {"lr": Tensor, "lambda": Tensor, "c": Tensor, "S": Tensor, "denom_min": Tensor, "denom_max": Tensor},
+)
 
 
 @register("madgrad")
@@ -83,7 +116,8 @@ class MADGRAD(Optimizer):
         "eps": nonneg(1e-6, "added to the cube-root denominator (and to lr)"),
         "decouple_decay": _FLAG,
     }
-    info_keys = ("lr", "lr_eff", "lambda", "denom_min", "denom_max")
+    state_type = MADGRADState
+    info_type = MADGRADInfo
     example_hp = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3, "eps": 1e-6}
 
     def _init(self, x0, hp, **extra):
@@ -99,16 +133,16 @@ class MADGRAD(Optimizer):
         lr_eff = _effective_lr(hp["lr"], eps)
         lam = lr_eff * math.pow(k + 1, 0.5)
         c = 1 - mom
-        g = torch.where(col(decouple), grad, grad + col(wd) * x)
-        nu = state["nu"] + col(lam) * g * g
-        s = state["s"] + col(lam) * g
+        g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x)
+        nu = state["nu"] + per_run(lam) * g * g
+        s = state["s"] + per_run(lam) * g
         raw, den = _denominator(nu, eps)
         z = x0 - s / den
-        x_new = x * col(1 - c) + col(c) * z
-        shrink = col(torch.where(decouple, lr_eff * wd, torch.zeros_like(wd))) * x
+        x_new = x * per_run(1 - c) + per_run(c) * z
+        shrink = per_run(torch.where(decouple, lr_eff * wd, torch.zeros_like(wd))) * x
         x_new = x_new - shrink
         # With momentum 0 the code re-derives x0 from p, so decoupled decay moves it too.
-        x0_new = torch.where(col(mom == 0), x0 - shrink, x0)
+        x0_new = torch.where(per_run(mom == 0), x0 - shrink, x0)
         info = {
             "lr": hp["lr"],
             "lr_eff": lr_eff,
@@ -148,7 +182,8 @@ class MirrorMADGRAD(Optimizer):
         "eps": nonneg(0.0, "added to the cube-root denominator (and to lr)"),
         "decouple_decay": _FLAG,
     }
-    info_keys = ("lr", "lr_eff", "lambda", "denom_min", "denom_max")
+    state_type = MirrorMADGRADState
+    info_type = MADGRADInfo
     example_hp = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3, "eps": 0.0}
 
     def _init(self, x0, hp, **extra):
@@ -165,12 +200,12 @@ class MirrorMADGRAD(Optimizer):
         ratio = math.pow(k / (k + 1), 0.5)
         mult = math.pow(k + 1, 1 / 3)
         c = 1 - mom
-        z = torch.where(col(decouple), z + col(-lr_eff * wd) * z, z)
-        g = torch.where(col(decouple), grad, grad + col(wd) * x)
+        z = torch.where(per_run(decouple), z + per_run(-lr_eff * wd) * z, z)
+        g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x)
         v = state["v"] * ratio + g * g
         raw, den = _denominator(v, eps)
-        z = z + col(-lr_eff * mult) * (g / den)
-        x_new = x * col(1 - c) + col(c) * z
+        z = z + per_run(-lr_eff * mult) * (g / den)
+        x_new = x * per_run(1 - c) + per_run(c) * z
         info = {
             "lr": hp["lr"],
             "lr_eff": lr_eff,
@@ -209,7 +244,8 @@ class MADGRADPaper(Optimizer):
 
     name = "madgrad_paper"
     reference = "Defazio & Jelassi, arXiv 2101.11075 (analysed variant); docs/references/madgrad.md §4.3"
-    info_keys = ("lr", "lambda", "c", "S", "denom_min", "denom_max")
+    state_type = MADGRADPaperState
+    info_type = MADGRADPaperInfo
     example_hp = {"lr": 0.1, "G": 2.0, "momentum": 0.9}
 
     def __init__(self, averaging: str = "lambda"):
@@ -232,13 +268,13 @@ class MADGRADPaper(Optimizer):
         lr, G = hp["lr"], hp["G"]
         lam = lr * math.pow(k + 1, 0.5)
         lam_next = lr * math.pow(k + 2, 0.5)
-        s = state["s"] + col(lam) * grad
-        nu = state["nu"] + col(lam) * (grad * grad)
-        d = stable_pow(nu + col(lam_next * G * G), 1 / 3)
+        s = state["s"] + per_run(lam) * grad
+        nu = state["nu"] + per_run(lam) * (grad * grad)
+        d = stable_pow(nu + per_run(lam_next * G * G), 1 / 3)
         z = x0 - s / d
         S = state["S"] + lam_next
         c = lam_next / S if self.averaging == "lambda" else 1 - hp["momentum"]
-        x_new = x * col(1 - c) + col(c) * z
+        x_new = x * per_run(1 - c) + per_run(c) * z
         info = {"lr": lr, "lambda": lam, "c": c, "S": S, "denom_min": d.amin(dim=-1), "denom_max": d.amax(dim=-1)}
         return {"x": x_new, "x0": x0, "s": s, "nu": nu, "S": S}, info
 

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import math
 
+from typing import TypedDict
+
 import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import Optimizer, col, positive, register, unit
+from .base import BaseState, Optimizer, per_run, positive, register, unit
 
 _AVERAGING = ("constant", "lambda")
+
+
+Tensor = torch.Tensor
+
+
+class MDAState(BaseState):
+    x0: Tensor
+    s: Tensor
+    S: Tensor
+
+
+MDAInfo = TypedDict("MDAInfo", {"lr": Tensor, "lambda": Tensor, "beta": Tensor, "c": Tensor})  # "lambda": a keyword
 
 
 @register("mda")
@@ -40,7 +54,8 @@ class MDA(Optimizer):
 
     name = "mda"
     reference = "Jelassi & Defazio, arXiv 2010.10502 (recursion as in third-party code)"
-    info_keys = ("lr", "lambda", "beta", "c")
+    state_type = MDAState
+    info_type = MDAInfo
     example_hp = {"lr": 0.05, "momentum": 0.9}
 
     def __init__(self, averaging: str = "constant"):
@@ -62,14 +77,14 @@ class MDA(Optimizer):
         lr = hp["lr"]
         lam = lr * math.pow(k + 1, 0.5)
         beta = math.pow(k + 1, 0.5)
-        s = state["s"] + col(lam) * grad
+        s = state["s"] + per_run(lam) * grad
         z = x0 - s / beta
         S = state["S"] + lr * math.pow(k + 2, 0.5)
         if self.averaging == "lambda":
             c = lr * math.pow(k + 2, 0.5) / S
         else:
             c = 1 - hp["momentum"]
-        x_new = x * col(1 - c) + col(c) * z
+        x_new = x * per_run(1 - c) + per_run(c) * z
         info = {"lr": lr, "lambda": lam, "beta": torch.full_like(lr, beta), "c": c}
         return {"x": x_new, "x0": x0, "s": s, "S": S}, info
 

@@ -30,18 +30,48 @@ Hyper-parameters of the base are passed to ``init`` with the prefix ``base_``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
 from ratecheck.errors import RatecheckError, out_of_range, unknown
 
-from .base import HP, Optimizer, col, dot, get, nonneg, norm, positive, register
+from .base import HP, BaseState, Optimizer, dot, get, nonneg, norm, per_run, positive, register, typed_keys
 
 #: mechanic-pytorch 0.0.1's default betas; optax's ``1 - 0.1**i``, i = 1..6, are the same values.
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
 VARIANTS = ("pytorch", "optax")
 PREFIX = "base_"
+
+Tensor = torch.Tensor
+
+
+class _MechanicStateRequired(BaseState):
+    x_ref: Tensor
+    betas: Tensor  # [B, n]
+    s: Tensor  # [B, n]: the tuners' scales
+    v: Tensor
+    r: Tensor
+    m: Tensor
+    base: dict[str, Any]  # the base optimizer's state
+
+
+class MechanicState(_MechanicStateRequired, total=False):
+    delta: Tensor  # only with store_delta=True
+
+
+class MechanicInfo(TypedDict):
+    """The fixed part of Mechanic's info; an instance adds ``{q}_{i}`` for q in PER_TUNER and each
+    tuner i, and the base's info keys prefixed ``base_`` (``Mechanic.info_keys``)."""
+
+    h: Tensor
+    s_sum_prev: Tensor
+    s_sum: Tensor
+    wealth: Tensor
+    reward: Tensor
+
+
+PER_TUNER = ("s", "r", "m", "v", "W")
 
 
 class Mechanic(Optimizer):
@@ -67,6 +97,8 @@ class Mechanic(Optimizer):
     """
 
     reference = "Cutkosky, Defazio & Mehta, Mechanic, arXiv 2306.00144; code: mechanic-pytorch 0.0.1, optax contrib"
+    state_type = MechanicState
+    info_type = MechanicInfo
 
     def __init__(
         self,
@@ -104,13 +136,15 @@ class Mechanic(Optimizer):
         self.hyperparams = {**own, **{PREFIX + k: spec for k, spec in self.base.hyperparams.items()}}
         self.needs_loss = self.base.needs_loss
         self.needs_indices = self.base.needs_indices
-        self.problem_kwargs = tuple(self.base.problem_kwargs)
         n = len(self.betas)
-        per_beta = tuple(f"{q}_{i}" for q in ("s", "r", "m", "v", "W") for i in range(n))
-        self.info_keys = ("h", "s_sum_prev", "s_sum", "wealth", "reward", *per_beta) + tuple(
-            PREFIX + k for k in self.base.info_keys
-        )
+        per_tuner = tuple(f"{q}_{i}" for q in PER_TUNER for i in range(n))
+        self.info_keys = typed_keys(MechanicInfo) + per_tuner + tuple(PREFIX + k for k in self.base.info_keys)
         self.example_hp = {PREFIX + k: v for k, v in self.base.example_hp.items()}
+
+    @property
+    def problem_kwargs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The base's problem attributes (passed unprefixed by the runner, routed to the base)."""
+        return tuple(self.base.problem_kwargs)
 
     def __repr__(self) -> str:
         return f"Mechanic(base={self.base!r}, variant={self.variant!r}, store_delta={self.store_delta})"
@@ -150,14 +184,14 @@ class Mechanic(Optimizer):
             _check_betas(b.reshape(-1).tolist())
         b = b.to(device=x0.device, dtype=x0.dtype).contiguous()
         zeros = torch.zeros(B, n, device=x0.device, dtype=x0.dtype)
-        s0 = col(hp["s_init"]).expand(B, n).clone() if self.variant == "optax" else zeros.clone()
+        s0 = per_run(hp["s_init"]).expand(B, n).clone() if self.variant == "optax" else zeros.clone()
         state = {
             "x_ref": x0.clone(),
             "betas": b,
             "s": s0,
             "v": zeros.clone(),
             "r": zeros.clone(),
-            "m": col(hp["m_init"]).expand(B, n).clone(),
+            "m": per_run(hp["m_init"]).expand(B, n).clone(),
             "base": self.base.init(x0, **base_kw),
         }
         if self.store_delta:
@@ -182,29 +216,29 @@ class Mechanic(Optimizer):
         y = base_new["x"]
         u = y - x
 
-        delta = state["delta"] if self.store_delta else (x - x_ref) / col(S + eps)
+        delta = state["delta"] if self.store_delta else (x - x_ref) / per_run(S + eps)
         # mechanic-pytorch evaluates the decay term at the parameters after the base step;
         # both JAX versions at x_t (docs/references/mechanic.md, section 3).
         point = y if self.variant == "pytorch" else x
-        decay = col(lam) * point * col(S) * col(norm(grad)) / col(norm(point) + eps)
+        decay = per_run(lam) * point * per_run(S) * per_run(norm(grad)) / per_run(norm(point) + eps)
         h = dot(delta, grad + decay)
         delta_new = delta + u
 
-        hc = col(h)
+        hc = per_run(h)
         if self.variant == "pytorch":
             m_new = torch.maximum(betas * m, hc.abs())
             r_new = torch.clamp(betas * r - s * hc, min=0.0)
             r_wealth = r_new
         else:
-            m_new = torch.maximum(betas * m, hc.abs() + col(eps))
+            m_new = torch.maximum(betas * m, hc.abs() + per_run(eps))
             clipped = torch.minimum(torch.maximum(hc, -m), m)
             r_new = betas * r - clipped * s
             r_wealth = torch.clamp(r_new, min=0.0)
         v_new = betas * betas * v + hc * hc
-        W = m_new * col(s_init) / n + r_wealth
-        s_new = W / (torch.sqrt(v_new) + col(eps))
+        W = m_new * per_run(s_init) / n + r_wealth
+        s_new = W / (torch.sqrt(v_new) + per_run(eps))
         S_new = s_new.sum(dim=-1)
-        x_new = x_ref + delta_new * col(torch.clamp(S_new, min=0.0))
+        x_new = x_ref + delta_new * per_run(torch.clamp(S_new, min=0.0))
 
         base_new = dict(base_new)
         base_new["x"] = x_new
@@ -213,7 +247,7 @@ class Mechanic(Optimizer):
             new["delta"] = delta_new
 
         info = {"h": h, "s_sum_prev": S, "s_sum": S_new, "wealth": W.sum(dim=-1), "reward": r_new.sum(dim=-1)}
-        for q, t in (("s", s_new), ("r", r_new), ("m", m_new), ("v", v_new), ("W", W)):
+        for q, t in zip(PER_TUNER, (s_new, r_new, m_new, v_new, W)):
             for i in range(n):
                 info[f"{q}_{i}"] = t[:, i]
         for k, val in base_info.items():

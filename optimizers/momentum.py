@@ -32,14 +32,41 @@ optimizer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
 from ratecheck.errors import RatecheckError, out_of_range
 
-from .base import HP, col, nonneg, positive, register, unit
-from .schedules import Scheduled, carry
+from .base import HP, nonneg, per_run, positive, register, unit
+from .schedules import Scheduled, ScheduledState, carry
+
+Tensor = torch.Tensor
+
+
+class SGDMomentumState(ScheduledState):
+    buf: Tensor
+    use_wd: bool  # decided once in init: some run has weight decay
+    use_nesterov: bool  # some run is Nesterov
+    zero_momentum: bool  # some run has mu_k = 0 at some step
+
+
+class HeavyBallState(ScheduledState):
+    x_prev: Tensor
+
+
+class SPAState(ScheduledState):
+    z: Tensor
+
+
+class MomentumInfo(TypedDict):
+    lr: Tensor
+    momentum: Tensor
+
+
+class SPAInfo(TypedDict):
+    lr: Tensor
+    c: Tensor
 
 
 # -- conversions --------------------------------------------------------------------------------
@@ -186,7 +213,8 @@ class SGDMomentum(Scheduled):
         "nesterov": HP(0.0, 0.0, 1.0, doc="1 (True) for Nesterov momentum, else 0"),
         "weight_decay": nonneg(0.0, "L2 weight decay added to the gradient"),
     }
-    info_keys = ("lr", "momentum")
+    state_type = SGDMomentumState
+    info_type = MomentumInfo
     example_hp = {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 1e-3}
 
     def _init(self, x0, hp, **extra):
@@ -207,17 +235,17 @@ class SGDMomentum(Scheduled):
     def _step(self, state, grad, loss):
         lr, mu = self._at(state, "lr"), self._at(state, "momentum")
         x = state["x"]
-        d = grad + col(state["hp"]["weight_decay"]) * x if state["use_wd"] else grad
+        d = grad + per_run(state["hp"]["weight_decay"]) * x if state["use_wd"] else grad
         if state["k"] == 0:
             buf = d  # torch starts the buffer at the first gradient, without dampening
         else:
-            buf = col(mu) * state["buf"] + col(1.0 - state["hp"]["dampening"]) * d
+            buf = per_run(mu) * state["buf"] + per_run(1.0 - state["hp"]["dampening"]) * d
         step = buf
         if state["use_nesterov"]:
-            step = torch.where(col(state["hp"]["nesterov"] == 1), d + col(mu) * buf, buf)
+            step = torch.where(per_run(state["hp"]["nesterov"] == 1), d + per_run(mu) * buf, buf)
         if state["zero_momentum"]:
-            step = torch.where(col(mu == 0), d, step)
-        return carry(state, x=x - col(lr) * step, buf=buf), {"lr": lr, "momentum": mu}
+            step = torch.where(per_run(mu == 0), d, step)
+        return carry(state, x=x - per_run(lr) * step, buf=buf), {"lr": lr, "momentum": mu}
 
 
 @register("heavy_ball")
@@ -242,7 +270,8 @@ class HeavyBall(Scheduled):
         "lr": positive(None, "step alpha"),
         "momentum": unit(0.9, "heavy-ball coefficient beta"),
     }
-    info_keys = ("lr", "momentum")
+    state_type = HeavyBallState
+    info_type = MomentumInfo
     example_hp = {"lr": 0.05, "momentum": 0.8}
 
     def _init(self, x0, hp, **extra):
@@ -254,7 +283,7 @@ class HeavyBall(Scheduled):
     def _step(self, state, grad, loss):
         alpha, beta = self._at(state, "lr"), self._at(state, "momentum")
         x = state["x"]
-        x_new = x - col(alpha) * grad + col(beta) * (x - state["x_prev"])
+        x_new = x - per_run(alpha) * grad + per_run(beta) * (x - state["x_prev"])
         return carry(state, x=x_new, x_prev=x), {"lr": alpha, "momentum": beta}
 
 
@@ -282,7 +311,8 @@ class SPA(Scheduled):
         "lr": positive(None, "step eta of the z sequence"),
         "c": HP(0.1, 0.0, 1.0, low_open=True, doc="averaging weight c (= 1 - momentum)"),
     }
-    info_keys = ("lr", "c")
+    state_type = SPAState
+    info_type = SPAInfo
     example_hp = {"lr": 0.5, "c": 0.1}
 
     def _check_effective(self, name, base, table):
@@ -300,6 +330,6 @@ class SPA(Scheduled):
 
     def _step(self, state, grad, loss):
         eta, c = self._at(state, "lr"), self._at(state, "c")
-        z = state["z"] - col(eta) * grad
-        x = col(1.0 - c) * state["x"] + col(c) * z
+        z = state["z"] - per_run(eta) * grad
+        x = per_run(1.0 - c) * state["x"] + per_run(c) * z
         return carry(state, x=x, z=z), {"lr": eta, "c": c}

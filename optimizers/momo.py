@@ -29,16 +29,39 @@ f_* = max(cap_k / (2 (1 + a l) rho_k), lb)), and EstimateStar after it
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
 from ratecheck.errors import RatecheckError, out_of_range
 
-from .base import HP, Optimizer, col, dot, nonneg, register, unit
+from .base import HP, BaseState, Optimizer, dot, nonneg, per_run, register, unit
 
 _REFERENCE = "Schaipp et al., MoMo, arXiv 2305.07583; code: momo-opt 0.1.0 (fabian-sp/MoMo)"
-_INFO = ("tau", "t1", "h", "nom", "rho", "lb", "lb_next", "f_avg", "d_norm_sq")
+Tensor = torch.Tensor
+
+
+class MomoState(BaseState):
+    f_avg: Tensor
+    d: Tensor
+    gamma: Tensor
+    lb: Tensor
+
+
+class MomoAdamState(MomoState):
+    v: Tensor
+
+
+class MomoInfo(TypedDict):
+    tau: Tensor
+    t1: Tensor
+    h: Tensor
+    nom: Tensor
+    rho: Tensor
+    lb: Tensor
+    lb_next: Tensor
+    f_avg: Tensor
+    d_norm_sq: Tensor
 
 
 def _check_flag(owner: str, name: str, value: Any) -> bool:
@@ -81,7 +104,8 @@ class Momo(Optimizer):
 
     reference = _REFERENCE
     needs_loss = True
-    info_keys = _INFO
+    state_type = MomoState
+    info_type = MomoInfo
     example_hp = {"lr": 1.0, "beta": 0.9, "lb": 0.0}
     hyperparams = {
         "lr": nonneg(1.0, "alpha: cap on the step, alpha / rho"),
@@ -118,12 +142,12 @@ class Momo(Optimizer):
         # addcmul/addcdiv: the fused forms round like momo-opt's add_(alpha=)/addcdiv_, so the
         # cross-check agrees to the last bit (knife-edge branches of use_fstar then agree too).
         f_avg = beta * f_avg + (1 - beta) * loss
-        d = torch.addcmul(col(beta) * d, col(1 - beta), grad)
+        d = torch.addcmul(per_run(beta) * d, per_run(1 - beta), grad)
         gamma = torch.addcmul(beta * gamma, 1 - beta, gx)
         rho = 1 - beta**k if self.bias_correction else torch.ones_like(beta)
         d_norm_sq = dot(d, d)
         tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar)
-        x_new = torch.addcmul(x, col(-tau), d) / col(1 + hp["lr"] * hp["weight_decay"])
+        x_new = torch.addcmul(x, per_run(-tau), d) / per_run(1 + hp["lr"] * hp["weight_decay"])
         new = {"x": x_new, "f_avg": f_avg, "d": d, "gamma": gamma, "lb": lb_next}
         info = {"tau": tau, "t1": t1, "h": h, "nom": nom, "rho": rho, "lb": lb, "lb_next": lb_next,
                 "f_avg": f_avg, "d_norm_sq": d_norm_sq}
@@ -142,7 +166,8 @@ class MomoAdam(Optimizer):
 
     reference = _REFERENCE
     needs_loss = True
-    info_keys = _INFO
+    state_type = MomoAdamState
+    info_type = MomoInfo
     example_hp = {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "lb": 0.0}
     hyperparams = {
         "lr": nonneg(1e-2, "alpha: cap on the step, alpha / (1 - beta1^k)"),
@@ -177,19 +202,19 @@ class MomoAdam(Optimizer):
         x = state["x"]
         k = state["k"] + 1
         loss = loss.to(x.dtype)
-        d = torch.addcmul(col(b1) * state["d"], col(1 - b1), grad)
-        v = torch.addcmul(col(b2) * state["v"], col(1 - b2) * grad, grad)
+        d = torch.addcmul(per_run(b1) * state["d"], per_run(1 - b1), grad)
+        v = torch.addcmul(per_run(b2) * state["v"], per_run(1 - b2) * grad, grad)
         gamma = torch.addcmul(b1 * state["gamma"], 1 - b1, dot(x, grad))
         f_avg = (1 - b1) * loss + b1 * state["f_avg"]
         rho = 1 - b1**k
-        D = torch.sqrt(v / col(1 - b2**k)) + col(eps)
+        D = torch.sqrt(v / per_run(1 - b2**k)) + per_run(eps)
         d_over_D = d / D
         d_norm_sq = dot(d, d_over_D)
         tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar)
         if self.divide:
-            x_new = torch.addcdiv(x, col(-tau) * d, D) / col(1 + wd * lr)
+            x_new = torch.addcdiv(x, per_run(-tau) * d, D) / per_run(1 + wd * lr)
         else:
-            x_new = torch.addcdiv(x * col(1 - wd * lr), col(-tau) * d, D)
+            x_new = torch.addcdiv(x * per_run(1 - wd * lr), per_run(-tau) * d, D)
         new = {"x": x_new, "f_avg": f_avg, "d": d, "v": v, "gamma": gamma, "lb": lb_next}
         info = {"tau": tau, "t1": t1, "h": h, "nom": nom, "rho": rho, "lb": lb, "lb_next": lb_next,
                 "f_avg": f_avg, "d_norm_sq": d_norm_sq}

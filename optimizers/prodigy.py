@@ -23,11 +23,31 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, Optimizer, col, dot, nonneg, positive, register, unit
-from .dadaptation import (FLAG, _Options, bias_correction, check_flags, d0_hp, gd_form_step, growth_hp, hold, inv_sqrt_or_zero,
-                          raise_d, ratio)
+from .base import HP, BaseState, Optimizer, dot, freeze, nonneg, per_run, positive, register, unit
+from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
+                     growth_hp, inv_sqrt_or_zero, raise_d, ratio)
+
+Tensor = torch.Tensor
 
 __all__ = ["ProdigyAdamCode", "ProdigyGD", "ProdigyDA", "DAdaptResetting"]
+
+
+class ProdigyAdamState(BaseState):
+    x0s: Tensor
+    s: Tensor
+    m: Tensor
+    v: Tensor
+    d: Tensor
+    d_max: Tensor
+    numerator: Tensor
+    t: Tensor
+
+
+class ProdigyAdamInfo(EstimateInfo):
+    d_max: Tensor
+    lr: Tensor
+    numerator: Tensor
+    s_l1: Tensor
 
 
 @register("prodigy_adam")
@@ -59,7 +79,8 @@ class ProdigyAdamCode(Optimizer):
 
     name = "prodigy_adam"
     reference = "konstmish/prodigy, prodigyopt 1.1.2, prodigyopt/prodigy.py (Prodigy)"
-    info_keys = ("d", "d_next", "d_hat", "d_max", "lr", "numerator", "s_l1")
+    state_type = ProdigyAdamState
+    info_type = ProdigyAdamInfo
     example_hp = {"d0": 1e-3, "beta2": 0.99}
 
     def __init__(self, slice_p: int = 1):
@@ -91,7 +112,7 @@ class ProdigyAdamCode(Optimizer):
 
     def _init(self, x0, hp, **extra):
         super()._init(x0, hp, **extra)
-        check_flags(self, {"hp": hp}, ("decouple", "use_bias_correction", "safeguard_warmup"))
+        check_flags(self, hp, ("decouple", "use_bias_correction", "safeguard_warmup"))
         z = torch.zeros_like(x0[:, 0])
         zx = torch.zeros_like(x0)
         x0s = x0[:, :: self.slice_p].clone()
@@ -103,35 +124,43 @@ class ProdigyAdamCode(Optimizer):
         p = self.slice_p
         d0 = hp["d0"]
         dlr = d * hp["lr"] * bias_correction(hp, state["t"])
-        wd = col(hp["weight_decay"])
-        grad = torch.where(col(hp["decouple"]) == 1, grad, grad + wd * x)
+        wd = per_run(hp["weight_decay"])
+        grad = torch.where(per_run(hp["decouple"]) == 1, grad, grad + wd * x)
         g_s = grad[:, ::p]
         numerator = hp["beta3"] * state["numerator"] + (d / d0) * dlr * dot(g_s, state["x0s"] - x[:, ::p])
-        m = col(hp["beta1"]) * state["m"] + col(d * (1 - hp["beta1"])) * grad
-        v = col(hp["beta2"]) * state["v"] + col(d * d * (1 - hp["beta2"])) * grad * grad
+        m = per_run(hp["beta1"]) * state["m"] + per_run(d * (1 - hp["beta1"])) * grad
+        v = per_run(hp["beta2"]) * state["v"] + per_run(d * d * (1 - hp["beta2"])) * grad * grad
         w = torch.where(hp["safeguard_warmup"] == 1, d, dlr)
-        s = col(hp["beta3"]) * state["s"] + col((d / d0) * w) * g_s
+        s = per_run(hp["beta3"]) * state["s"] + per_run((d / d0) * w) * g_s
         s_l1 = s.abs().sum(dim=-1)
         d_hat = ratio(hp["d_coef"] * numerator, s_l1)
         defined = ~torch.isnan(d_hat)
         first = torch.where(d == d0, torch.maximum(d, d_hat), d)
         d_max = torch.where(defined, torch.maximum(state["d_max"], d_hat), state["d_max"])
         d_next = torch.where(defined, torch.minimum(d_max, torch.where(defined, first, d) * hp["growth_rate"]), d)
-        denom = torch.sqrt(v) + col(d_next * hp["eps"])
-        x_new = torch.where(col(hp["decouple"]) == 1, x - col(hp["weight_decay"] * dlr) * x, x)
-        with_m = x_new - col(dlr) * (m / denom)
-        without_m = x_new - col(dlr * d_next) * (grad / denom)
-        x_new = torch.where(col(hp["beta1"]) > 0, with_m, without_m)
+        denom = torch.sqrt(v) + per_run(d_next * hp["eps"])
+        x_new = torch.where(per_run(hp["decouple"]) == 1, x - per_run(hp["weight_decay"] * dlr) * x, x)
+        with_m = x_new - per_run(dlr) * (m / denom)
+        without_m = x_new - per_run(dlr * d_next) * (grad / denom)
+        x_new = torch.where(per_run(hp["beta1"]) > 0, with_m, without_m)
         new = {"x": x_new, "x0s": state["x0s"], "s": s, "m": m, "v": v, "d": d_next, "d_max": d_max,
                "numerator": numerator, "t": state["t"] + 1}
-        new = hold(s_l1 == 0, new, state, ("x", "d", "d_max", "numerator", "t"))
+        new = freeze(new, state, s_l1 == 0, ("x", "d", "d_max", "numerator", "t"))
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "d_max": new["d_max"], "lr": dlr,
                 "numerator": new["numerator"], "s_l1": s_l1}
         return new, info
 
 
+class ProdigyGDState(GDFormState):
+    weighted_sq: Tensor
+
+
+class ProdigyGDInfo(GDFormInfo):
+    weighted_sq: Tensor
+
+
 @register("prodigy_gd")
-class ProdigyGD(_Options):
+class ProdigyGD(GTerm):
     r"""Prodigy, gradient-descent version (paper Algorithm 1) with weights \lambda_k = 1.
 
     Step [SECONDARY: quoted by the ICLR-2024 reviews], estimate [DERIVED, docs/references/prodigy.md §2.1]:
@@ -152,14 +181,14 @@ class ProdigyGD(_Options):
 
     name = "prodigy_gd"
     reference = "Mishchenko & Defazio, arXiv 2306.06101, Prodigy GD (Algorithm 1)"
-    info_keys = ("d", "d_next", "d_hat", "lr", "numerator", "s_norm", "sum_lr2_g2", "weighted_sq")
-    example_hp = {"d0": 1e-3}
-
-    def __init__(self):
-        self.hyperparams = self._with_G({"d0": d0_hp()}, True)
+    state_type = ProdigyGDState
+    info_type = ProdigyGDInfo
+    G_term = True
+    own_hyperparams = {"d0": d0_hp()}
+    own_example_hp = {"d0": 1e-3}
 
     def _init(self, x0, hp, **extra):
-        self._check_extra(x0, hp, extra)
+        super()._init(x0, hp, **extra)
         z = torch.zeros_like(x0[:, 0])
         return {"x0": x0.clone(), "d": hp["d0"].clone(), "numerator": z, "sum_lr2_g2": z, "weighted_sq": z}
 
@@ -171,8 +200,23 @@ class ProdigyGD(_Options):
         return gd_form_step(state, grad, eta, gsq, weighted_sq=weighted_sq)
 
 
+class ProdigyDAState(BaseState):
+    x0: Tensor
+    s: Tensor
+    d: Tensor
+    numerator: Tensor
+    weighted_sq: Tensor
+
+
+class ProdigyDAInfo(EstimateInfo):
+    lr: Tensor
+    numerator: Tensor
+    s_norm: Tensor
+    weighted_sq: Tensor
+
+
 @register("prodigy_da")
-class ProdigyDA(_Options):
+class ProdigyDA(GTerm):
     r"""Prodigy, dual-averaging version: a reconstruction [UNVERIFIED] of the paper's Algorithm 2.
 
     Only \lambda_k = d_k^2 is [SECONDARY]; whether \gamma uses d_{k+1} or d_k is not known
@@ -192,14 +236,14 @@ class ProdigyDA(_Options):
 
     name = "prodigy_da"
     reference = "Mishchenko & Defazio, arXiv 2306.06101, dual averaging (reconstruction, UNVERIFIED)"
-    info_keys = ("d", "d_next", "d_hat", "lr", "numerator", "s_norm", "weighted_sq")
-    example_hp = {"d0": 1e-3}
-
-    def __init__(self):
-        self.hyperparams = self._with_G({"d0": d0_hp()}, True)
+    state_type = ProdigyDAState
+    info_type = ProdigyDAInfo
+    G_term = True
+    own_hyperparams = {"d0": d0_hp()}
+    own_example_hp = {"d0": 1e-3}
 
     def _init(self, x0, hp, **extra):
-        self._check_extra(x0, hp, extra)
+        super()._init(x0, hp, **extra)
         z = torch.zeros_like(x0[:, 0])
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "d": hp["d0"].clone(), "numerator": z, "weighted_sq": z}
 
@@ -208,20 +252,42 @@ class ProdigyDA(_Options):
         lam = d * d
         numerator = state["numerator"] + lam * dot(grad, state["x0"] - x)
         weighted_sq = state["weighted_sq"] + lam * dot(grad, grad)
-        s = state["s"] + col(lam) * grad
+        s = state["s"] + per_run(lam) * grad
         s_norm = torch.sqrt(dot(s, s))
         d_hat = ratio(numerator, s_norm)
         d_next = raise_d(d, d_hat)
         gamma = inv_sqrt_or_zero(d_next * d_next * hp["G"] ** 2 + weighted_sq)
-        new = {"x": state["x0"] - col(gamma) * s, "x0": state["x0"], "s": s, "d": d_next,
+        new = {"x": state["x0"] - per_run(gamma) * s, "x0": state["x0"], "s": s, "d": d_next,
                "numerator": numerator, "weighted_sq": weighted_sq}
         info = {"d": d, "d_next": d_next, "d_hat": d_hat, "lr": gamma, "numerator": numerator,
                 "s_norm": s_norm, "weighted_sq": weighted_sq}
         return new, info
 
 
+class DAdaptResettingState(BaseState):
+    x0: Tensor
+    s: Tensor
+    d: Tensor
+    gamma: Tensor
+    grad_sq_sum: Tensor
+    weighted_sq: Tensor
+    fresh: Tensor
+    stopped: Tensor
+    epoch: Tensor
+    epoch_len: Tensor
+    x_avg: Tensor
+
+
+class DAdaptResettingInfo(EstimateInfo):
+    lr: Tensor
+    s_norm: Tensor
+    epoch: Tensor
+    epoch_len: Tensor
+    reset: Tensor
+
+
 @register("dadapt_resetting")
-class DAdaptResetting(_Options):
+class DAdaptResetting(GTerm):
     r"""D-Adaptation with Resetting (Prodigy paper v1), a reconstruction [UNVERIFIED].
 
     Dual averaging with d held fixed inside an epoch and an AdaGrad-norm step over that epoch's
@@ -245,16 +311,19 @@ class DAdaptResetting(_Options):
 
     name = "dadapt_resetting"
     reference = "Mishchenko & Defazio, arXiv 2306.06101 v1, D-Adaptation with Resetting (reconstruction, UNVERIFIED)"
-    info_keys = ("d", "d_next", "d_hat", "lr", "s_norm", "epoch", "epoch_len", "reset")
-    example_hp = {"d0": 1e-3}
+    state_type = DAdaptResettingState
+    info_type = DAdaptResettingInfo
+    own_hyperparams = {
+        "d0": d0_hp(),
+        "reset_factor": HP(2.0, 1.0, math.inf, low_open=True, doc="reset when d-hat > factor * d"),
+    }
+    own_example_hp = {"d0": 1e-3}
 
     def __init__(self, G_term: bool = False):
         self.G_term = bool(G_term)
-        base = {"d0": d0_hp(), "reset_factor": HP(2.0, 1.0, math.inf, low_open=True, doc="reset when d-hat > factor * d")}
-        self.hyperparams = self._with_G(base, self.G_term)
 
     def _init(self, x0, hp, **extra):
-        self._check_extra(x0, hp, extra)
+        super()._init(x0, hp, **extra)
         z = torch.zeros_like(x0[:, 0])
         yes = torch.ones_like(z, dtype=torch.bool)
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "d": hp["d0"].clone(), "gamma": z, "grad_sq_sum": z,
@@ -268,25 +337,25 @@ class DAdaptResetting(_Options):
         gamma = torch.where(fresh, start_gamma, state["gamma"])
         stopped = state["stopped"] if self.G_term else state["stopped"] | (fresh & (gsq == 0))
         weighted_sq = state["weighted_sq"] + gamma * d * d * gsq
-        s = state["s"] + col(d) * grad
+        s = state["s"] + per_run(d) * grad
         grad_sq_sum = state["grad_sq_sum"] + gsq
         gamma_next = inv_sqrt_or_zero(hp["G"] ** 2 + grad_sq_sum if self.G_term else grad_sq_sum)
         s_norm = torch.sqrt(dot(s, s))
         d_hat = ratio(gamma_next * s_norm * s_norm - weighted_sq, 2 * s_norm)
         epoch_len = state["epoch_len"] + 1
-        x_avg = state["x_avg"] + col(1.0 / epoch_len) * (x - state["x_avg"])
+        x_avg = state["x_avg"] + per_run(1.0 / epoch_len) * (x - state["x_avg"])
         reset = d_hat > hp["reset_factor"] * d  # False where d_hat is NaN
         zero = torch.zeros_like(d)
-        r = col(reset)
+        r = per_run(reset)
         new = {
-            "x": torch.where(r, state["x0"], state["x0"] - col(gamma_next) * s), "x0": state["x0"],
+            "x": torch.where(r, state["x0"], state["x0"] - per_run(gamma_next) * s), "x0": state["x0"],
             "s": torch.where(r, torch.zeros_like(s), s), "d": torch.where(reset, d_hat, d),
             "gamma": torch.where(reset, zero, gamma_next), "grad_sq_sum": torch.where(reset, zero, grad_sq_sum),
             "weighted_sq": torch.where(reset, zero, weighted_sq), "fresh": reset, "stopped": stopped,
             "epoch": state["epoch"] + reset.to(d.dtype), "epoch_len": torch.where(reset, zero, epoch_len),
             "x_avg": torch.where(r, state["x0"], x_avg),
         }
-        new = hold(stopped, new, state, tuple(k for k in new if k != "stopped"))
+        new = freeze(new, state, stopped, tuple(k for k in new if k != "stopped"))
         info = {"d": d, "d_next": new["d"], "d_hat": torch.where(stopped, torch.full_like(d, math.nan), d_hat),
                 "lr": new["gamma"], "s_norm": torch.sqrt(dot(new["s"], new["s"])), "epoch": new["epoch"],
                 "epoch_len": new["epoch_len"], "reset": (reset & ~stopped).to(d.dtype)}

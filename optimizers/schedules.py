@@ -33,7 +33,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range, unknown
 
-from .base import Optimizer, State
+from .base import BaseState, Optimizer, State
 
 KINDS = ("constant", "linear", "cosine", "step", "warmup_linear", "warmup_cosine", "custom", "refined")
 
@@ -203,6 +203,10 @@ def carry(state: State, **updates: Any) -> State:
 
 
 # -- the mixin ------------------------------------------------------------------------------------
+class ScheduledState(BaseState):
+    schedules: dict[str, tuple[torch.Tensor]]  # name -> (table [T] or [T, B],)
+
+
 class Scheduled(Optimizer):
     """An optimizer whose hyper-parameters in ``scheduled`` may follow a per-step multiplier.
 
@@ -215,6 +219,7 @@ class Scheduled(Optimizer):
     (the tuple keeps the per-run divergence freeze from copying the read-only table each step).
     """
 
+    state_type = ScheduledState
     scheduled: tuple[str, ...] = ("lr",)
     default_power: float = -2.0  # refined schedule weights ||g||^power (SGD: l2^-2; Adam: l1^-1)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from .base import col, nonneg, positive, register
-from .schedules import Scheduled, carry
+from .base import LRInfo, nonneg, per_run, positive, register
+from .schedules import Scheduled, ScheduledState, carry
+
+
+class SGDState(ScheduledState):
+    use_wd: bool  # some run has weight decay (decided once in init)
 
 
 @register("sgd")
@@ -28,7 +32,8 @@ class SGD(Scheduled):
         "lr": positive(None, "base step size (multiplied by the schedule)"),
         "weight_decay": nonneg(0.0, "L2 weight decay added to the gradient (torch.optim.SGD)"),
     }
-    info_keys = ("lr",)
+    state_type = SGDState
+    info_type = LRInfo
     example_hp = {"lr": 0.1}
 
     def _init(self, x0, hp, **extra):
@@ -42,5 +47,5 @@ class SGD(Scheduled):
         lr = self._at(state, "lr")
         x = state["x"]
         if state["use_wd"]:
-            grad = grad + col(state["hp"]["weight_decay"]) * x
-        return carry(state, x=x - col(lr) * grad), {"lr": lr}
+            grad = grad + per_run(state["hp"]["weight_decay"]) * x
+        return carry(state, x=x - per_run(lr) * grad), {"lr": lr}

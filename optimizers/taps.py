@@ -14,7 +14,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range
 
-from .base import HP, Optimizer, col, positive, register, unit
+from .base import HP, BaseState, LRInfo, Optimizer, per_run, positive, register, unit
 
 
 def _check_n(name: str, n) -> int:
@@ -25,6 +25,25 @@ def _check_n(name: str, n) -> int:
     if isinstance(n, bool) or m < 1:
         raise out_of_range(f"{name}: n", n, "an integer >= 1 (the number of components of a finite sum)")
     return m
+
+
+Tensor = torch.Tensor
+
+
+class TargetedState(BaseState):
+    z: Tensor
+    alpha: Tensor  # [B, n]: per-datapoint targets
+    alphabar: Tensor
+    tau: Tensor
+    n: int
+
+
+class TargetedInfo(LRInfo):
+    tau: Tensor
+    alphabar: Tensor
+    coef: Tensor
+    r: Tensor
+    idx: Tensor
 
 
 class _Targeted(Optimizer):
@@ -57,7 +76,8 @@ class _Targeted(Optimizer):
 
     needs_loss = True
     needs_indices = True
-    info_keys = ("lr", "tau", "alphabar", "coef", "r", "idx")
+    state_type = TargetedState
+    info_type = TargetedInfo
 
     def _tau0(self, x0: torch.Tensor, hp: dict[str, torch.Tensor], extra: dict) -> torch.Tensor:
         raise NotImplementedError
@@ -99,15 +119,15 @@ class _Targeted(Optimizer):
         coef = r / q
         a_new = a_old + gamma * coef
         alpha = alpha.scatter(1, idx, a_new[:, None])
-        z = z - col(gamma * coef) * grad
-        x_new = col(beta) * x + col(1 - beta) * z
+        z = z - per_run(gamma * coef) * grad
+        x_new = per_run(beta) * x + per_run(1 - beta) * z
         abar = state["alphabar"] + (a_new - a_old) / n
         tau = state["tau"]
         if (state["k"] + 1) % n == 0:  # the step counter, not data: no host sync
             lam = self._tau_lr(hp)
             tau = (1 - lam) * tau + lam * (n / (n + 1)) * abar
             shift = gamma * (tau - abar)
-            alpha = alpha + col(shift)
+            alpha = alpha + per_run(shift)
             abar = abar + shift
         info = {"lr": gamma, "tau": tau, "alphabar": abar, "coef": coef, "r": r, "idx": idx[:, 0]}
         return {"x": x_new, "z": z, "alpha": alpha, "alphabar": abar, "tau": tau, "n": n}, info

@@ -21,7 +21,7 @@ class Paper:
     optimizers: tuple[str, ...]  # registered names of the paper's methods
     package: str = ""  # the authors' package the methods are cross-checked against, "name==version"
     theory: str = ""  # theory module (ratecheck.theory.<theory>); its results' keys start with "<theory>."
-    notebook: str = ""  # paper_notebooks/<notebook>.ipynb
+    notebook: str = ""  # paper_notebooks/<notebook>.py (a jupytext percent-format notebook)
     docs: str = ""  # docs/theory/<docs>.md
 
     @property

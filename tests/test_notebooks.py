@@ -1,11 +1,12 @@
-"""Every paper notebook runs in quick mode and ends with PASS; committed notebooks hold no outputs.
+"""Every paper notebook runs in quick mode and ends with PASS; no notebook outputs are committed.
 
-Each notebook in paper_notebooks/*.ipynb is executed with nbclient on a kernel of this
-interpreter (a kernelspec written to a temporary JUPYTER_PATH, so nothing is installed into the
-environment), MPLBACKEND=Agg, in a temporary working directory, with 120 s for the whole
-notebook. It fails if a cell raises (a notebook raises AssertionError when an asserted result is
-violated) or if the last code cell's final printed line is not ``PASS`` (``NOT IMPLEMENTED`` for a
-notebook whose metadata says ``"expect": "not_implemented"``).
+The notebooks are jupytext percent-format scripts, paper_notebooks/NN_<paper>.py (the source of
+truth; no .ipynb is committed). Each one is converted to a notebook with jupytext in a temporary
+directory and executed there with nbclient on a kernel of this interpreter (a kernelspec written
+to a temporary JUPYTER_PATH, so nothing is installed into the environment), MPLBACKEND=Agg, with
+120 s for the whole notebook. It fails if a cell raises (a notebook raises AssertionError when an
+asserted result is violated) or if the last code cell's final printed line is not ``PASS``
+(``NOT IMPLEMENTED`` for a paper whose record in ``ratecheck.papers`` has no theory module).
 """
 
 from __future__ import annotations
@@ -13,19 +14,23 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from ratecheck import papers
+
+jupytext = pytest.importorskip("jupytext")
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "paper_notebooks"
-NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
+NOTEBOOKS = sorted(p for p in NB_DIR.glob("[0-9][0-9]_*.py"))
 BUDGET_S = 120.0  # per notebook, all cells together
 KERNEL = "ratecheck-test"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in IPython tracebacks
@@ -34,6 +39,13 @@ FINAL_LINE = {"pass": "PASS", "not_implemented": "NOT IMPLEMENTED"}
 
 def _ids(paths):
     return [p.stem for p in paths]
+
+
+def _expect(path: Path) -> str:
+    """'pass', or 'not_implemented' for a paper recorded without a theory module."""
+    paper = next((p for p in papers.PAPERS if p.notebook == path.stem), None)
+    assert paper is not None, f"{path.name}: no paper in ratecheck.papers names this notebook"
+    return "pass" if paper.theory else "not_implemented"
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +75,11 @@ def test_notebook_runs_quick_and_passes(path, kernel_env, tmp_path, monkeypatch)
     for k, v in kernel_env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
-    nb = nbformat.read(path, as_version=4)
+    nb = jupytext.read(path)  # what `jupytext --to ipynb` writes, in memory
+    nbformat.write(nb, tmp_path / f"{path.stem}.ipynb")
     src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert re.search(r"^QUICK = True\b", src, re.M), "the committed notebook must set QUICK = True in its config cell"
-    expect = nb.metadata.get("ratecheck", {}).get("expect", "pass")
-    assert expect in FINAL_LINE, f"metadata ratecheck.expect={expect!r}; allowed: {sorted(FINAL_LINE)}"
+    assert re.search(r"^QUICK = True\b", src, re.M), "the notebook must set QUICK = True in its config cell"
+    expect = _expect(path)
     start = time.perf_counter()
 
     def remaining(cell):
@@ -86,38 +98,55 @@ def test_notebook_runs_quick_and_passes(path, kernel_env, tmp_path, monkeypatch)
     assert _final_text(nb) == FINAL_LINE[expect], f"{path.name}: final line {_final_text(nb)!r}, expected {FINAL_LINE[expect]!r}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_committed_notebook_has_no_outputs(path):
-    nb = nbformat.read(path, as_version=4)
-    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)]
-    assert not dirty, f"{path.name}: cells {dirty} hold outputs or execution counts; run scripts/strip_notebooks.py"
+def test_no_notebook_outputs_are_committed():
+    """The .py files are the notebooks; an .ipynb (with or without outputs) is a local copy."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "paper_notebooks"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.split()
+    stray = [f for f in out if f.endswith(".ipynb") and (ROOT / f).is_file()]
+    assert not stray, f"notebooks are committed as jupytext .py files only; remove {stray} (paper_notebooks/*.ipynb is ignored)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_claims_cell_matches_the_registry(path):
-    """Keys listed in the notebook's metadata appear in its markdown with their registered provenance."""
-    from ratecheck import theory
-
-    nb = nbformat.read(path, as_version=4)
-    keys = nb.metadata.get("ratecheck", {}).get("results", [])
-    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    wrong = [k for k in keys if f"`{k}` [{theory.get(k).provenance.value}]" not in text]
-    assert not wrong, f"{path.name}: claims out of date for {wrong}; rebuild the notebook"
+def test_notebook_is_percent_format(path):
+    """Cells are marked ``# %%`` / ``# %% [markdown]`` and a round trip through jupytext changes nothing."""
+    text = path.read_text(encoding="utf-8")
+    assert "\n# %%" in text, f"{path.name}: no '# %%' cell markers"
+    nb = jupytext.reads(text, fmt="py:percent")
+    assert [c for c in nb.cells if c.cell_type == "markdown"], f"{path.name}: no markdown cell"
+    body = lambda t: t.split("# ---\n", 2)[-1]  # the cells, without the YAML header (jupytext adds its version there)
+    assert body(jupytext.writes(nb, fmt="py:percent")) == body(text), \
+        f"{path.name}: not in jupytext's percent layout (run `jupytext --to py:percent {path.name}`)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_check_table_uses_theory_report(path):
-    """Statuses, the headline and the failing rows come from theory.report (one home), not a copy."""
-    nb = nbformat.read(path, as_version=4)
-    if nb.metadata.get("ratecheck", {}).get("expect", "pass") != "pass":
+def test_notebook_uses_the_library_helpers(path):
+    """Claims, check rows and the final verdict come from ratecheck.notebook (whose status logic is
+    theory.report's); no notebook embeds TOML or its own copy of the status logic."""
+    src = path.read_text(encoding="utf-8")
+    assert "[[optimizer]]" not in src and "[[problem]]" not in src and ".loads(" not in src, \
+        f"{path.name}: embeds a spec as TOML text; load the shipped one (nb.shipped) and vary it in Python (nb.variant)"
+    assert "c.holds" not in src and "violated [UNVERIFIED]" not in src and '"VIOLATED"' not in src, f"{path.name}: its own copy of the status logic"
+    if _expect(path) != "pass":
         return
-    src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "check_row(" in src and "report.headline(" in src and "report.failing(" in src, f"{path.name}: rebuild the notebook"
-    assert "c.holds" not in src and "violated [UNVERIFIED]" not in src, f"{path.name}: its own copy of the status logic"
+    assert "nb.claims(" in src and "nb.final(" in src, f"{path.name}: claims and the check table must come from ratecheck.notebook"
+
+
+def test_helpers_use_theory_report():
+    """ratecheck.notebook is the one home of the notebooks' check table; its statuses come from theory.report."""
+    src = (ROOT / "ratecheck" / "notebook.py").read_text(encoding="utf-8")
+    assert "check_row(" in src and "report.headline(" in src and "report.failing(" in src and "format_table(" in src
+
+
+def test_claims_table_matches_the_registry():
+    from ratecheck import notebook, theory
+
+    keys = notebook.keys_with("dadaptation.")
+    text = notebook.claims_markdown(keys)
+    for k in keys:
+        assert f"| `{k}` | [{theory.get(k).provenance.value}] |" in text
 
 
 def test_every_paper_has_a_notebook():
     stems = {p.stem for p in NOTEBOOKS}
-    want = ["01_linear_decay_refinement", "02_dadaptation", "03_prodigy", "09_spa_momentum", "10_gradagrad"]
-    missing = [w for w in want if w not in stems]
+    missing = [p.notebook for p in papers.PAPERS if p.notebook not in stems]
     assert not missing, f"missing notebooks: {missing}"

@@ -15,7 +15,7 @@ PAPERS = [p.key for p in papers.PAPERS]
 @pytest.mark.parametrize("key", PAPERS)
 def test_paper_files_exist(key):
     p = papers.get(key)
-    assert (ROOT / "paper_notebooks" / f"{p.notebook}.ipynb").is_file()
+    assert (ROOT / "paper_notebooks" / f"{p.notebook}.py").is_file()
     if p.theory:  # a paper with methods: spec, theory module, docs page
         assert (ROOT / p.spec).is_file(), p.spec
         assert (ROOT / "theory" / f"{p.theory}.py").is_file()
@@ -47,3 +47,19 @@ def test_every_result_belongs_to_a_paper_and_names_its_methods():
 def test_unknown_paper_is_one_line():
     with pytest.raises(Exception, match="unknown paper 'nope'"):
         papers.get("nope")
+
+
+@pytest.mark.parametrize("key", [p.key for p in papers.PAPERS if "==" in p.package])
+def test_every_authors_package_has_a_benchmark_case(key):
+    """`ratecheck bench` measures each paper whose methods have an authors' package against it."""
+    from ratecheck.experiments.bench import _cases
+
+    p = papers.get(key)
+    assert {c.name for c in _cases()} & set(p.optimizers), f"{key}: no method of {p.package} in the benchmark"
+
+
+def test_pyproject_pins_every_authors_package():
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    for p in papers.PAPERS:
+        if "==" in p.package:
+            assert f'"{p.package}"' in pyproject, f"{p.package} is not in the test extra"

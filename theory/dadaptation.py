@@ -268,6 +268,44 @@ def gd_identity_sides(eta, gnorm2, gx_inner, disp_norm_next):
     return torch.cumsum(eta * gx_inner, dim=0), gd_identity_rhs(eta, gnorm2, disp_norm_next)
 
 
+def floor_log2_ratio(a, b):
+    """floor(log2(a/b)) for a >= b > 0, exactly in floating point: a >= 2^j b is an exact comparison
+    (scaling by 2^j is exact), so the level count of a monotone sequence is not off by one at a power of 2."""
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    j = torch.floor(torch.log2(a / b))
+    j = torch.where(a < torch.ldexp(b, j.to(torch.int64)), j - 1, j)  # log2 rounded up past the level
+    return torch.where(a >= torch.ldexp(b, (j + 1).to(torch.int64)), j + 1, j)  # ... or down below it
+
+
+def block_seq_bound(n, m):
+    """The sequence lemma by levels [DERIVED, docs/theory/dadaptation.md#sequence-lemma-by-levels]: for
+    positive non-decreasing d_0..d_{n+1} whose levels floor(log2(d_k/d_0)) take at most m values,
+
+        min_{k<=n} d_{k+1} / sum_{i<=k} d_i <= 2m/(n+2-m),   when n + 2 > m.
+
+    Returns (bound, valid). m = floor(log2(d_{n+1}/d_0)) + 1, or any larger m (e.g. with D >= d_{n+1})."""
+    n = torch.as_tensor(n, dtype=torch.float64)
+    m = torch.as_tensor(m, dtype=torch.float64)
+    valid = n + 2 > m
+    return 2.0 * m / torch.where(valid, n + 2 - m, torch.ones_like(n + m)), valid
+
+
+def gd_rate_bound(n, D, G, d0):
+    """GD-form D-Adaptation rate at t = theorem2_pick (G-variant, G >= max ||g_k||, d_0 <= D):
+
+        sum_{k<=t} lam_k (f(x_k)-f*)/sum_{k<=t} lam_k
+            <= 2 m D G sqrt(n+2) (1 + sqrt(1 + log(n+2)) + log(n+2)/2) / (n+2-m),
+        m = floor(log2(D/d_0)) + 1,  n + 2 > m.
+
+    O(DG log2(D/d_0) log(n)/sqrt(n)). Returns (bound, valid).
+    [DERIVED, docs/theory/dadaptation.md#gd-rate: Prodigy's chain P1-P2, gd_log_sum, block_seq_bound]."""
+    n = torch.as_tensor(n, dtype=torch.float64)
+    m = floor_log2_ratio(D, d0) + 1.0
+    ratio, valid = block_seq_bound(n, m)
+    L = torch.log(n + 2)
+    return D * G * torch.sqrt(n + 2) * (1.0 + torch.sqrt(1.0 + L) + 0.5 * L) * ratio, valid
+
+
 # -- Algorithm 2 (coordinate-wise, l_inf) -------------------------------------------------------
 
 
@@ -399,6 +437,19 @@ def _settled(tr) -> torch.Tensor:
     """n >= 2 nhat(n) (the fixed-n reading of Theorems 10 and 18), [T, B]."""
     d, dn = A.col(tr, "d"), A.col(tr, "d_next")
     return A.step_index(tr) >= 2 * settle_index(d, dn).to(torch.float64)
+
+
+def sampled_values_at_opt(tr, pb) -> torch.Tensor:
+    """f(x*, s_n) [T, B]: the loss at x* of the sample each step n drew (f* for full gradients).
+
+    The runner's counter-based sampling draws the same indices again from the run's seeds (as
+    ``access.received_grads`` does; an accessor for the indices would belong in theory/access.py)."""
+    T = A.steps(tr)
+    if not A.stochastic(tr):
+        return torch.full((T, tr.batch), float(pb.f_star), dtype=torch.float64)
+    seeds, m = tr.meta["seeds"], tr.meta["batch_size"]
+    xs = torch.as_tensor(pb.x_star, dtype=torch.float64)[None, :].expand(tr.batch, -1)
+    return torch.stack([pb.component_value(xs, pb.sample_indices(seeds, t, m)) for t in range(T)]).to(torch.float64)
 
 
 DA = ("dadapt_da",)
@@ -539,6 +590,31 @@ _R(
     source=f"{REF} §2.2 (arXiv v1, proof of Lemma 5)", iterate="weighted_average", optimizers=DA,
     statement="sum_{k<=n} d_k (f(x_k)-f*) <= D||s_{n+1}|| - sum_{k<=n} d_k gamma_k <g_k, s_k>",
     sides=_l5_sharp_sides,
+)
+
+
+def _l5_sampled_sides(tr, pb) -> Sides:
+    d, sn = A.col(tr, "d"), A.col(tr, "s_norm")
+    loss, at_opt = A.col(tr, "loss"), sampled_values_at_opt(tr, pb)
+    obs = torch.cumsum(d * (loss - at_opt), dim=0)
+    bnd = lemma5_sharp_bound(A.col(tr, "numerator"), sn, A.D(tr))
+    m0 = _iterate_size(tr, pb)[0]
+    # f(x_k, s_k) - f(x*, s_k) is a difference of |loss| and |f(x*, s_k)|; the rest as in L5_sharp.
+    scale = (torch.cumsum(d * (loss.abs() + at_opt.abs()), dim=0) + _convexity_size(tr, pb, d, A.col(tr, "grad_norm"))
+             + m0 * sn + 0.5 * _l4_terms(tr, _gammas(tr)))
+    return Sides(obs, bnd, scale=scale, terms=_terms(tr))
+
+
+_R(
+    "L5_sharp_sampled", title="Lemma 5 (sharp form) along a stochastic run, on the sampled losses",
+    provenance=Provenance.DERIVED, label="", source=f"{DOC}#stochastic-lemma-5 ({REF} §2.2: v1 proof of Lemma 5)",
+    iterate="weighted_average", optimizers=DA, oracle="stochastic",
+    statement="sum_{k<=n} d_k (f(x_k, s_k) - f(x*, s_k)) <= D||s_{n+1}|| - sum_{k<=n} d_k gamma_k <g_k, s_k>, "
+              "g_k a subgradient of the sample f(., s_k) at x_k  (every sample convex; any option, with or without G)",
+    sides=_l5_sampled_sides,
+    notes="Pathwise: no interpolation, no expectation. Taking expectations (d_k, x_k do not depend on s_k) gives "
+          "E sum d_k (f(x_k) - f*) <= E[D||s_{n+1}|| - numerator]. The estimate bound dhat_{n+1} <= D does NOT follow: "
+          "the sampled gaps can be negative (counterexample in the theory page).",
 )
 
 
@@ -750,6 +826,29 @@ _R(
 )
 
 
+def _gd_rate_sides(tr, pb) -> Sides:
+    lam, d, dn = A.col(tr, "lr"), A.col(tr, "d"), A.col(tr, "d_next")
+    t = theorem2_pick(d, dn)
+    obs = A.weighted_average(A.col(tr, "subopt"), lam).gather(0, t)
+    bnd, valid = gd_rate_bound(A.step_index(tr), A.D(tr), A.hp(tr, "G"), A.hp(tr, "d0"))
+    size = A.weighted_average(A.subopt_magnitude(tr, pb)[: A.steps(tr)], lam).gather(0, t)
+    return Sides(obs, A.unchecked_where(valid, bnd), scale=size, terms=_terms(tr),
+                 undefined="n + 2 <= m = floor(log2(D/d_0)) + 1")
+
+
+_R(
+    "gd_rate", title="GD-form rate with its log factor: O(DG log2(D/d0) log(n)/sqrt(n))",
+    provenance=Provenance.DERIVED, label="", source=f"{DOC}#gd-rate ({REF} §1.4; chain of docs/theory/prodigy.md#bound)",
+    iterate="weighted_average", optimizers=("dadapt_gd",), assumptions=(G_STEP, G_BOUNDS, D0_LE_D),
+    statement="t = argmin_{k<=n} d_{k+1}/sum_{i<=k} d_i: sum_{k<=t} lam_k (f(x_k)-f*)/sum_{k<=t} lam_k <= "
+              "2 m D G sqrt(n+2) (1 + sqrt(1+log(n+2)) + log(n+2)/2)/(n+2-m), m = floor(log2(D/d_0)) + 1, for n+2 > m  "
+              "(G-variant, G >= max ||g_k||, d_0 <= D)",
+    sides=_gd_rate_sides,
+    notes="observed: the lam-weighted mean of f(x_k) - f* up to t(n), an upper bound on f at the lam-weighted "
+          "average iterate by Jensen. The sequence lemma is ours (levels of d), not the paper's Lemma 11.",
+)
+
+
 def _code_sgd_sides(tr, pb) -> Sides:
     dlr, gn, sn = A.col(tr, "lr"), A.col(tr, "grad_norm"), A.col(tr, "s_norm")
     m0 = _iterate_size(tr, pb)[0]
@@ -894,3 +993,12 @@ example(Example(("dadaptation.T16_dhat_le_Dinf", "dadaptation.L17", "dadaptation
                 hp=lambda pb, D: _d0s(1e-4, 1e-3, 1e-2, 0.05)(pb, D, G_inf=pb.G), T=150, runs=4))
 example(Example(("dadaptation.resetting_d_le_max_d0_D",), "l1_distance", "dadapt_resetting",
                 hp=_d0s(1e-3, 1e-2, 0.1, 0.5), T=150, runs=4))
+# New coverage (issue 11): the GD-form rate, and Lemma 5 along stochastic runs (minibatch 4, 8 seeds).
+example(Example(("dadaptation.gd_rate",), "l1_distance", "dadapt_gd",
+                hp=lambda pb, D: _d0s(1e-3, 1e-2, 0.1, 0.5)(pb, D, G=pb.G), T=200, runs=4))
+example(Example(("dadaptation.gd_rate",), "max_affine", "dadapt_gd",
+                hp=lambda pb, D: _d0s(1e-3, 1e-2, 0.1, 0.5)(pb, D, G=pb.G), T=200, runs=4))
+example(Example(("dadaptation.L5_sharp_sampled",), "least_squares", "dadapt_da",
+                hp=_d0s(1e-3, 1e-2, 0.1, 0.5, 1e-3, 1e-2, 0.1, 0.5), T=150, runs=8, batch_size=4))
+example(Example(("dadaptation.L5_sharp_sampled",), "hinge_svm", "dadapt_da", options={"option": "II", "G_term": True},
+                hp=lambda pb, D: _d0s(1e-3, 1e-2, 0.1, 0.5, 1e-3, 1e-2, 0.1, 0.5)(pb, D, G=pb.G), T=150, runs=8, batch_size=8))

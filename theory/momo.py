@@ -28,6 +28,7 @@ import torch
 
 from . import access as A
 from .base import Assumption, Example, Provenance, Result, Role, Sides, example, register
+from .dadaptation import sampled_values_at_opt
 
 F64 = torch.float64
 PAPER = "MoMo: Momentum Models for Adaptive Learning Rates (Schaipp, Ohana, Eickenberg, Defazio, Gower, ICML 2024)"
@@ -81,6 +82,20 @@ def polyak_bound(D: torch.Tensor, alpha: torch.Tensor, L: float, T: int) -> torc
     """D^2 / ((t+1) min(alpha, 1/(2L))) at t = 0..T-1 [T, B] (SPS_max with beta = 0, L-smooth)."""
     K = torch.arange(1, T + 1, dtype=F64)[:, None]
     return D**2 / (K * torch.clamp(alpha, max=1.0 / (2.0 * L)))
+
+
+def noisy_fejer_bound(dist_prev: torch.Tensor, tau: torch.Tensor, at_opt_avg: torch.Tensor, rho: torch.Tensor,
+                      lb: torch.Tensor) -> torch.Tensor:
+    """Lemma M1 without interpolation: ||x_t - x*||^2 + 2 tau_t (Fbar_t - rho_t lb_t), Fbar_t the update's
+    EMA of f(x*, s_j) over the samples drawn (weights summing to rho_t). [DERIVED, docs/theory/momo.md#lemma-m1-noisy]."""
+    return dist_prev**2 + 2.0 * tau * (at_opt_avg - rho * lb)
+
+
+def avg_gap_bound(step_norm: torch.Tensor, D: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """M1d: D^2/(alpha K) + G_K D/sqrt(K) at K = t+1 = 1..T, G_K = max_{k<K} step_norm_k (||d_k||, or
+    any bound on it such as max ||g_k||), [T, B]. [DERIVED, docs/theory/momo.md#average-gap]."""
+    K = torch.arange(1, step_norm.shape[0] + 1, dtype=F64)[:, None]
+    return D**2 / (alpha * K) + A.running_max(step_norm) * D / K.sqrt()
 
 
 def sup_component_value_at_opt(problem, sampled: bool) -> float:
@@ -164,6 +179,39 @@ def _polyak(trace, problem) -> Sides:
     f_mag = torch.cumsum(A.subopt_magnitude(trace, problem)[:T], dim=0) / (A.step_index(trace) + 1)
     scale = f_mag + bnd * sum_scale / D**2
     return Sides(torch.cummin(f, dim=0).values, bnd, scale=scale, terms=A.step_index(trace) + 1)
+
+
+def _noisy_fejer(trace, problem) -> Sides:
+    tau, rho, lb = A.col(trace, "tau"), A.col(trace, "rho"), A.col(trace, "lb")
+    beta, first = _ema_weights(trace)
+    at_opt = sampled_values_at_opt(trace, problem)
+    Fbar = ema(at_opt, beta, first)
+    decrease, obs, _, step_mag, prev_mag = _fejer_terms(trace, problem)
+    dist = A.rows(trace, "dist")
+    bnd = noisy_fejer_bound(dist[:-1], tau, Fbar, rho, lb)
+    # the model gap's terms (step_mag), the squared distances, and 2 tau (|Fbar| + rho |lb|)
+    scale = step_mag + prev_mag + 2.0 * tau * (ema(at_opt.abs(), beta, first) + rho * lb.abs())
+    return Sides(obs, bnd, scale=scale)
+
+
+def _avg_gap(trace, problem) -> Sides:
+    gap, mag = _gap_terms(trace, problem)
+    K = A.step_index(trace) + 1
+    D = A.D(trace)
+    bnd = avg_gap_bound(A.col(trace, "d_norm_sq").sqrt(), D, A.hp(trace, "lr"))
+    _, sum_scale = _sum_scale(trace, problem)
+    # the gaps' own terms, and M1b's D^2 pushed through the (monotone) Cauchy-Schwarz step
+    scale = torch.cumsum(mag, dim=0) / K + bnd * sum_scale / D**2
+    return Sides(torch.cumsum(gap, dim=0) / K, bnd, scale=scale, terms=K)
+
+
+def _polyak_interp(trace, problem) -> Sides:
+    K = A.step_index(trace) + 1
+    D = A.D(trace)
+    bnd = avg_gap_bound(A.col(trace, "grad_norm"), D, A.hp(trace, "lr"))
+    _, sum_scale = _sum_scale(trace, problem)
+    f_mag = torch.cumsum(A.subopt_magnitude(trace, problem)[: A.steps(trace)], dim=0) / K
+    return Sides(torch.cumsum(A.col(trace, "subopt"), dim=0) / K, bnd, scale=f_mag + bnd * sum_scale / D**2, terms=K)
 
 
 def _tau_range(trace, problem) -> Sides:
@@ -255,6 +303,33 @@ _R(
     notes="alpha = inf gives the Polyak-step bound 2 L D^2 / K.",
 )
 _R(
+    "fejer_noisy", title="MoMo without interpolation: Lemma M1 with the samples' losses at x* (M1')",
+    source=f"{DOC}#lemma-m1-noisy ({REF} §7.2)", optimizers=("momo", "momo_star"), kind="lyapunov", iterate="last",
+    oracle="any", requires=frozenset({"convex"}), sides=_noisy_fejer, assumptions=(NO_WEIGHT_DECAY,),
+    statement="||x_{t+1}-x*||^2 + tau_t (h_t - rho_t lb_t)_+ <= ||x_t-x*||^2 + 2 tau_t (Fbar_t - rho_t lb_t), "
+              "Fbar_t = EMA of f(x*, s_j) over the samples drawn  (every sample convex, weight_decay = 0; any lb, beta, "
+              "alpha, bias correction, online lb estimate)",
+    notes="Pathwise. With lb >= f(x*, s) for every s the last term is <= 0: Lemma M1. Full gradients: Fbar_t = rho_t f*.",
+)
+_R(
+    "avg_model_gap", title="Average model gap decays like D^2/(alpha K) + G D/sqrt(K) (Corollary M1d)",
+    source=f"{DOC}#average-gap", optimizers=MOMO, kind="bound", iterate="none", oracle="any",
+    requires=frozenset({"convex"}), sides=_avg_gap, assumptions=FEJER_ASSUMPTIONS,
+    statement="(1/K) sum_{k<K} (h_k - rho_k lb)_+ <= D^2/(alpha K) + G_K D/sqrt(K), G_K = max_{k<K} ||d_k||  "
+              "(convex samples, lb >= f(x*, s) for every s, weight_decay = 0; any beta, bias correction)",
+    notes="Pathwise, for interpolating finite sums under a minibatch oracle too. beta = 0: the gap is the sampled "
+          "f(x_k, s_k) - lb.",
+)
+_R(
+    "polyak_interp_rate", title="beta = 0 (SPS_max), interpolation: E[average f(x_k) - f*] <= E[D^2/(alpha K) + G_K D/sqrt K]",
+    source=f"{DOC}#average-gap", optimizers=MOMO, kind="bound", iterate="average", oracle="stochastic",
+    in_expectation=True, requires=frozenset({"convex"}), sides=_polyak_interp,
+    assumptions=(BETA_ZERO, NO_WEIGHT_DECAY, LB_IS_F_STAR, LB_DOMINATES),
+    statement="beta = 0, lb = f* = f(x*, s) for every s (interpolation), weight_decay = 0, uniform minibatches: "
+              "E[(1/K) sum_{k<K} f(x_k) - f*] <= E[D^2/(alpha K) + G_K D/sqrt(K)], G_K = max_{k<K} ||g_k|| (sampled)",
+    notes="In expectation over the samples (checked on the mean over seeds); the Polyak step alpha = inf gives G_K D/sqrt(K).",
+)
+_R(
     "tau_range", title="The step is non-negative and capped: 0 <= tau_t <= alpha/rho_t", role=Role.IMPLEMENTATION,
     source=f"{DOC}#invariants ({REF} §9, read off momo-opt's update)", optimizers=ALL_MOMO,
     kind="invariant", iterate="none", oracle="any", sides=_tau_range,
@@ -302,3 +377,16 @@ example(Example(("momo.estimate_floor", "momo.estimate_monotone", "momo.tau_rang
                 T=100, runs=4))
 example(Example(("momo.estimate_floor", "momo.estimate_monotone"), "logistic", "momo_adam_star",
                 hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0]), "lb": -1.0}, T=100, runs=4))
+# New coverage (issue 11): M1 without interpolation (demo-like: lb = 0 below the samples' losses at x*), the
+# average gap and the Polyak rate in expectation on an interpolating finite sum (8 seeds per group).
+example(Example(("momo.fejer_noisy",), "least_squares", "momo",
+                hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": torch.tensor([0.0, 0.5, 0.9, 0.99] * 2), "lb": 0.0},
+                options={"bias_correction": True}, T=100, runs=8, batch_size=8))
+example(Example(("momo.fejer_noisy",), "hinge_svm", "momo_star",
+                hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": 0.9, "lb": torch.tensor([-1.0, 0.0] * 4)},
+                T=100, runs=8, batch_size=8))
+example(Example(("momo.avg_model_gap", "momo.fejer_noisy"), "least_squares_interp", "momo",
+                hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": torch.tensor([0.0, 0.5, 0.9, 0.9] * 2), "lb": 0.0},
+                T=100, runs=8, batch_size=4))
+example(Example(("momo.polyak_interp_rate", "momo.avg_model_gap"), "least_squares_interp", "momo",
+                hp={"lr": torch.tensor([1.0] * 8 + [100.0] * 8), "beta": 0.0, "lb": 0.0}, T=100, runs=16, batch_size=4))

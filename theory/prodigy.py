@@ -29,7 +29,7 @@ import torch
 from . import access as A
 from .access import Unavailable
 from .base import Assumption, Example, Provenance, Result, Sides, example, register
-from .dadaptation import log2plus
+from .dadaptation import block_seq_bound, floor_log2_ratio, log2plus, sampled_values_at_opt
 
 PAPER = "Prodigy: An Expeditiously Adaptive Parameter-Free Learner (Mishchenko & Defazio, ICML 2024)"
 ARXIV = "2306.06101"
@@ -102,6 +102,29 @@ def closed_form_bound(d, d_next, S, d0, G, D):
     G = torch.as_tensor(G, dtype=d.dtype)
     L = torch.log1p(S / (d0**2 * G**2))
     return math.sqrt(2.0) * D * G * d_next * (1.0 + torch.sqrt(1.0 + L) + 0.5 * L) / torch.sqrt(torch.cumsum(d**2, dim=0))
+
+
+def rate_pick(d, d_next):
+    """t(n) = argmin_{k<=n} d_{k+1}/sqrt(sum_{i<=k} d_i^2) (first minimiser), over n (dim 0)."""
+    return torch.cummin(d_next / torch.sqrt(torch.cumsum(d**2, dim=0)), dim=0).indices
+
+
+def gd_rate_bound(n, D, G, d0):
+    """Prodigy-GD rate at t = rate_pick (lambda = 1, d_0 <= D, G >= max ||g_k||):
+
+        sum_{k<=t} eta_k (f(x_k)-f*)/sum_{k<=t} eta_k
+            <= sqrt2 D G (1 + sqrt(1+L) + L/2) sqrt(2m/(n+2-m)),
+        L = log(1 + (n+1) D^2/d_0^2),  m = floor(2 log2(D/d_0)) + 1,  n + 2 > m,
+
+    i.e. O(DG log(n D/d_0) sqrt(log2(D/d_0) + 1)/sqrt(n)). Returns (bound, valid).
+    [DERIVED, docs/theory/prodigy.md#rate: closed_form_bound at t, and the sequence lemma by levels
+    (dadaptation.block_seq_bound) applied to d_k^2]."""
+    n = torch.as_tensor(n, dtype=torch.float64)
+    m = floor_log2_ratio(D**2, d0**2) + 1.0
+    ratio, valid = block_seq_bound(n, m)
+    L = torch.log1p((n + 1) * (D / d0) ** 2)
+    G = torch.as_tensor(G, dtype=torch.float64)
+    return math.sqrt(2.0) * D * G * (1.0 + torch.sqrt(1.0 + L) + 0.5 * L) * torch.sqrt(ratio), valid
 
 
 def theorem1_bound(d, d_next, D, G):
@@ -317,6 +340,36 @@ def _ip_sides(tr, pb) -> Sides:
     return Sides(ratio, _ones(tr), scale=scale, terms=_terms(tr), undefined="estimate undefined (s = 0)")
 
 
+def _rate_sides(tr, pb) -> Sides:
+    eta, d, dn = A.col(tr, "lr"), A.col(tr, "d"), A.col(tr, "d_next")
+    t = rate_pick(d, dn)
+    obs = weighted_mean(A.col(tr, "subopt"), eta).gather(0, t)
+    bnd, valid = gd_rate_bound(A.step_index(tr), A.D(tr), A.hp(tr, "G"), A.hp(tr, "d0"))
+    size = weighted_mean(A.subopt_magnitude(tr, pb)[: A.steps(tr)], eta).gather(0, t)
+    return Sides(obs, A.unchecked_where(valid, bnd), scale=size, terms=_terms(tr),
+                 undefined="n + 2 <= m = floor(2 log2(D/d_0)) + 1")
+
+
+def _ip_sampled_sides(tr, pb) -> Sides:
+    """r_{k+1} + EMA_beta3(w_k (f(x_k, s_k) - f(x*, s_k))) <= c ||s_{k+1}||_1 D_inf, unnormalised
+    (w_k = (d_k/d_0) dlr_k, the weights of r; c as in I-P)."""
+    d, dlr, gn = A.col(tr, "d"), A.col(tr, "lr"), A.col(tr, "grad_norm")
+    d0, beta3 = A.hp(tr, "d0"), A.hp(tr, "beta3")
+    guard = A.hp(tr, "safeguard_warmup") == 1
+    c = torch.where(guard, A.hp(tr, "lr"), torch.ones_like(d0))
+    loss, at_opt = A.col(tr, "loss"), sampled_values_at_opt(tr, pb)
+    w = d / d0 * dlr
+    v = d / d0 * torch.where(guard, d, dlr)
+    obs = A.col(tr, "numerator") + ema(w * (loss - at_opt), beta3)
+    s_l1 = A.col(tr, "s_l1")
+    dist = c * A.D_inf(tr, pb)
+    x0m, xm, _ = _x_mag(tr, pb)
+    # the terms: r's inner products (iterate rounding), the sampled losses, and s's entries times dist
+    scale = (ema(w * gn * (x0m + xm), beta3) + ema(w * (loss.abs() + at_opt.abs()), beta3)
+             + dist * ema(v * gn, beta3) * math.sqrt(pb.d))
+    return Sides(obs, dist * s_l1, scale=scale, terms=_terms(tr))
+
+
 def _seq_sides(tr, pb) -> Sides:
     d = torch.cat([A.col(tr, "d"), A.col(tr, "d_next")[-1:]], dim=0)
     rhs, ok = seq_lemma_rhs(d)
@@ -409,6 +462,25 @@ _R(
     notes="Holds for any iterate sequence (the Adam dynamics do not enter); deterministic convex f.",
 )
 _R(
+    "gd_rate", title="Prodigy-GD rate with its log factor (closed form at t(n) + sequence lemma by levels)",
+    provenance=Provenance.DERIVED, source=f"{DOC}#rate ({REF} §5: the shape the reviews quote)",
+    optimizers=("prodigy_gd",), iterate="weighted_average", sides=_rate_sides, assumptions=(D0_LE_D, G_BOUNDS_GRADS),
+    statement="t = argmin_{k<=n} d_{k+1}/sqrt(sum_{i<=k} d_i^2): sum_{k<=t} eta_k(f(x_k)-f*)/sum_{k<=t} eta_k <= "
+              "sqrt2 D G (1 + sqrt(1+L) + L/2) sqrt(2m/(n+2-m)), L = log(1 + (n+1) D^2/d_0^2), "
+              "m = floor(2 log2(D/d_0)) + 1, for n+2 > m  (d_0 <= D, G >= max ||g_k||)",
+    notes=WEIGHTED + " Rate O(DG log(n D/d_0) sqrt(log2(D/d_0)+1)/sqrt(n)); the sequence lemma is ours, not the "
+                     "paper's (UNVERIFIED sequence_lemma).",
+)
+_R(
+    "IP_sampled", title="prodigyopt code along a stochastic run: I-P with the sampled losses",
+    provenance=Provenance.DERIVED, label="", source=f"{DOC}#i-p-sampled ({REF} §4)", optimizers=("prodigy_adam",),
+    iterate="none", oracle="stochastic", sides=_ip_sampled_sides, assumptions=(SLICE_P_1, DECAY_DECOUPLED, SAFEGUARD_CONST),
+    statement="r_{k+1} + sum_{i<=k} beta3^{k-i} (d_i/d_0) dlr_i (f(x_i, s_i) - f(x*, s_i)) <= c ||s_{k+1}||_1 ||x0 - x*||_inf, "
+              "c = lr with safeguard_warmup, else 1  (every sample convex; same options as I-P)",
+    notes="Pathwise under a minibatch oracle (no interpolation). dhat = d_coef r/||s||_1 <= c d_coef D_inf itself "
+          "does not hold pathwise: the sampled gaps can be negative.",
+)
+_R(
     "sequence_lemma", title="Prodigy's sequence lemma (reconstruction)", provenance=Provenance.UNVERIFIED,
     source=f"{REF} §5 (constant 4 found empirically safe; exact form unknown)",
     optimizers=("prodigy_gd", "prodigy_da"), iterate="none", oracle="any", requires=frozenset(), sides=_seq_sides,
@@ -439,3 +511,14 @@ example(Example(("prodigy.IP_code_invariant",), "l1_distance", "prodigy_adam",
                     "safeguard_warmup": torch.tensor([0.0, 0.0, 1.0, 0.0]), "lr": torch.tensor([1.0, 1.0, 0.5, 3.0]),
                     "growth_rate": torch.tensor([math.inf, 1.02, math.inf, 1.5]),
                     "weight_decay": torch.tensor([0.0, 0.1, 0.0, 0.0])}, T=150, runs=4))
+# New coverage (issue 11): the GD rate, and I-P along stochastic runs (minibatch 8, 8 seeds).
+example(Example(("prodigy.gd_rate",), "l1_distance", "prodigy_gd",
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0]) * D}, T=200, runs=4))
+example(Example(("prodigy.gd_rate",), "lad", "prodigy_gd",
+                hp=lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 0.9]) * D}, T=200, runs=4))
+example(Example(("prodigy.IP_sampled",), "least_squares", "prodigy_adam",
+                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4), "beta1": torch.tensor([0.9, 0.9, 0.0, 0.0] * 2),
+                    "use_bias_correction": torch.tensor([0.0] * 4 + [1.0] * 4)}, T=150, runs=8, batch_size=8))
+example(Example(("prodigy.IP_sampled",), "hinge_svm", "prodigy_adam",
+                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4), "safeguard_warmup": torch.tensor([0.0] * 4 + [1.0] * 4)},
+                T=150, runs=8, batch_size=8))

@@ -13,21 +13,12 @@ import csv
 
 import pytest
 
+from ratecheck import papers
 from ratecheck.cli import main, shipped_specs
 from ratecheck.experiments import spec as specmod
 from ratecheck.theory import report
 
-PAPERS = (
-    "linear_decay_refinement",
-    "dadaptation",
-    "prodigy",
-    "mechanic",
-    "momo",
-    "madgrad",
-    "mda",
-    "motaps",
-    "spa_momentum",
-)
+PAPERS = tuple(p.key for p in papers.PAPERS if p.optimizers)  # every paper with methods has a spec
 
 CHEAP = ("prodigy", "momo")  # run end to end in the default suite (~10-15 s each on a busy 2-core box)
 

@@ -10,8 +10,6 @@ tied to round-off can absorb.
 
 from __future__ import annotations
 
-import os
-import sys
 
 import pytest
 import torch
@@ -20,8 +18,7 @@ from torch.optim import lr_scheduler as S
 from ratecheck.optimizers import get
 from ratecheck.problems import get as get_problem
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _opt_testlib import functional_trajectory, least_squares, rel_err, torch_trajectory  # noqa: E402
+from tests._lib.core import least_squares, rel_err, run_torch, trajectory
 
 T = 250
 
@@ -37,8 +34,8 @@ def problem(request):
 def test_adam_matches_torch(problem, lr, b1, b2, eps, wd):
     x0 = problem.x0(1, seed=4)
     make = lambda ps: torch.optim.Adam(ps, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd, amsgrad=False, maximize=False, foreach=False)  # noqa: E731
-    tx, _ = torch_trajectory(make, problem, x0[0], T)
-    fx, _ = functional_trajectory(get("adam"), problem, x0, T, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd)
+    tx, _, _ = run_torch(make, problem, x0[0], T)
+    fx, _ = trajectory(get("adam"), problem, x0, T, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd)
     assert rel_err(fx[:, 0], tx) < 1e-12
     assert not torch.equal(tx[-1], tx[0])
 
@@ -46,8 +43,8 @@ def test_adam_matches_torch(problem, lr, b1, b2, eps, wd):
 def test_adam_with_linear_decay_matches_torch(problem):
     x0 = problem.x0(1, seed=4)
     make = lambda ps: torch.optim.Adam(ps, lr=0.05, betas=(0.85, 0.98), eps=1e-7, weight_decay=0.0, amsgrad=False, foreach=False)  # noqa: E731
-    tx, lrs = torch_trajectory(make, problem, x0[0], T, lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.0, total_iters=T))
-    fx, info = functional_trajectory(get("adam", schedule="linear"), problem, x0, T, lr=0.05, betas=(0.85, 0.98), eps=1e-7, T=T)
+    tx, lrs, _ = run_torch(make, problem, x0[0], T, lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.0, total_iters=T))
+    fx, info = trajectory(get("adam", schedule="linear"), problem, x0, T, lr=0.05, betas=(0.85, 0.98), eps=1e-7, T=T)
     assert rel_err(fx[:, 0], tx) < 1e-12 and rel_err(info["lr"][:, 0], torch.tensor(lrs)) < 1e-13
 
 
@@ -55,8 +52,8 @@ def test_adam_with_linear_decay_matches_torch(problem):
 def test_adagrad_matches_torch(problem, lr, lr_decay, wd, acc, eps):
     x0 = problem.x0(1, seed=4)
     make = lambda ps: torch.optim.Adagrad(ps, lr=lr, lr_decay=lr_decay, weight_decay=wd, initial_accumulator_value=acc, eps=eps, foreach=False)  # noqa: E731
-    tx, _ = torch_trajectory(make, problem, x0[0], T)
-    fx, info = functional_trajectory(get("adagrad"), problem, x0, T, lr=lr, lr_decay=lr_decay, weight_decay=wd, initial_accumulator_value=acc, eps=eps)
+    tx, _, _ = run_torch(make, problem, x0[0], T)
+    fx, info = trajectory(get("adagrad"), problem, x0, T, lr=lr, lr_decay=lr_decay, weight_decay=wd, initial_accumulator_value=acc, eps=eps)
     assert rel_err(fx[:, 0], tx) < 1e-13
     k = torch.arange(T, dtype=torch.float64)
     assert rel_err(info["lr"][:, 0], lr / (1 + k * lr_decay)) < 1e-15
@@ -66,8 +63,8 @@ def test_adagrad_norm_in_one_dimension_is_torch_adagrad():
     prob = least_squares(n=10, d=1, seed=5, interpolating=False)
     x0 = prob.x0(1, seed=1)
     make = lambda ps: torch.optim.Adagrad(ps, lr=0.7, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.3, eps=1e-9, foreach=False)  # noqa: E731
-    tx, _ = torch_trajectory(make, prob, x0[0], T)
-    fx, info = functional_trajectory(get("adagrad_norm"), prob, x0, T, lr=0.7, initial_accumulator_value=0.3, eps=1e-9)
+    tx, _, _ = run_torch(make, prob, x0[0], T)
+    fx, info = trajectory(get("adagrad_norm"), prob, x0, T, lr=0.7, initial_accumulator_value=0.3, eps=1e-9)
     assert rel_err(fx[:, 0], tx) < 1e-13
 
 
@@ -82,8 +79,8 @@ def test_adagrad_norm_is_invariant_to_gradient_scale(problem):
             return 4.0 * problem.value(x)
 
     x0 = problem.x0(2, seed=3)
-    a, ia = functional_trajectory(get("adagrad_norm"), problem, x0, T, lr=0.3, initial_accumulator_value=0.0, eps=0.0)
-    b, ib = functional_trajectory(get("adagrad_norm"), Scaled(), x0, T, lr=0.3, initial_accumulator_value=0.0, eps=0.0)
+    a, ia = trajectory(get("adagrad_norm"), problem, x0, T, lr=0.3, initial_accumulator_value=0.0, eps=0.0)
+    b, ib = trajectory(get("adagrad_norm"), Scaled(), x0, T, lr=0.3, initial_accumulator_value=0.0, eps=0.0)
     assert torch.equal(a, b)
     assert torch.equal(4.0 * ia["b"], ib["b"])
 

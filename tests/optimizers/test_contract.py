@@ -8,7 +8,10 @@ For each method, with its ``example_hp`` and the problem constants it asks for
 - float32 in, float32 state and info out;
 - a NaN gradient in one run freezes and flags that run only; the others are bit-identical to
   a clean batch;
-- every info value is a [B] tensor and ``info_keys`` are all present;
+- every info value is a [B] tensor; one step's info has exactly the declared keys (``info_keys``,
+  derived from the class's ``info_type``, plus "diverged"), and the state exactly the entries of
+  its ``state_type`` (also for options that change the hyper-parameters, G_term, and for a
+  wrapped base);
 - the torch.optim adapter reproduces the functional trajectory bit for bit (two parameter
   tensors in one group), and a state_dict saved with torch.save and loaded with torch.load
   (default weights_only) into a fresh adapter continues on the identical trajectory.
@@ -18,18 +21,15 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import sys
 
 import pytest
 import torch
 
 from ratecheck.optimizers import TorchAdapter, get, names
-from ratecheck.optimizers.base import HP
+from ratecheck.optimizers.base import HP, LRInfo, Optimizer, typed_keys
 from ratecheck.rng import sample_indices
+from tests._lib.core import least_squares
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _opt_testlib import least_squares  # noqa: E402
 
 PROBLEM = least_squares(n=24, d=6, seed=3)
 BATCH = 3  # minibatch size
@@ -151,6 +151,60 @@ def test_info_values_are_per_run(name, options, extra):
         assert set(opt.info_keys) | {"diverged"} <= set(info), f"{name}: info lacks {set(opt.info_keys) - set(info)}"
         for k, v in info.items():
             assert isinstance(v, torch.Tensor) and v.shape == (B,), f"{name}: info[{k!r}] has shape {getattr(v, 'shape', None)}"
+
+
+# Options that change the declared hyper-parameters, problem attributes or a wrapped base.
+KEY_CONFIGS = CONFIGS + [
+    pytest.param("dadapt_da", {"option": "II", "G_term": True}, None, id="dadapt_da-II-G_term"),
+    pytest.param("dadapt_gd", {"G_term": False}, None, id="dadapt_gd-no-G_term"),
+    pytest.param("dadapt_resetting", {"G_term": True}, None, id="dadapt_resetting-G_term"),
+    pytest.param("mechanic", {"base": "dadapt_gd", "store_delta": False}, None, id="mechanic-dadapt_gd-no-delta"),
+    pytest.param("mechanic_optax", {"base": "dadapt_adam_code"}, None, id="mechanic_optax-dadapt_adam_code"),
+]
+
+
+def _assert_declared_state(opt, state: dict, where: str) -> None:
+    td = opt.state_type
+    required, declared = set(td.__required_keys__), set(td.__annotations__)
+    assert required <= set(state), f"{where}: state lacks {sorted(required - set(state))} of {td.__name__}"
+    assert set(state) <= declared, f"{where}: state has undeclared {sorted(set(state) - declared)} (not in {td.__name__})"
+    if isinstance(state.get("base"), dict) and isinstance(getattr(opt, "base", None), Optimizer):
+        _assert_declared_state(opt.base, state["base"], f"{where} (base {opt.base.name})")
+
+
+@pytest.mark.parametrize("name,options,extra", KEY_CONFIGS)
+def test_one_step_has_exactly_the_declared_info_and_state(name, options, extra):
+    opt = get(name, **options)
+    declared = typed_keys(type(opt).info_type)
+    assert len(set(opt.info_keys)) == len(opt.info_keys) and "diverged" not in opt.info_keys
+    # info_keys is the declaration (a wrapper such as Mechanic appends per-instance keys after it).
+    assert opt.info_keys[: len(declared)] == declared, f"{name}: info_keys {opt.info_keys} not derived from {declared}"
+    hp = _hp(opt, B, False, extra)
+    state = opt.init(_x0(B), **hp)
+    _assert_declared_state(opt, state, f"{name} after init")
+    for t in range(2):
+        g, loss, idx = _oracle(state["x"], torch.arange(B), t, _m(opt))
+        state, info = opt.step(state, g, loss, idx)
+        assert set(info) == set(opt.info_keys) | {"diverged"}, (
+            f"{name}: info keys differ from the declaration: extra {sorted(set(info) - set(opt.info_keys) - {'diverged'})}, "
+            f"missing {sorted(set(opt.info_keys) - set(info))}"
+        )
+        _assert_declared_state(opt, state, f"{name} after step {t}")
+
+
+def test_info_keys_are_derived_not_written():
+    with pytest.raises(TypeError, match="info_type"):
+
+        class _Handwritten(Optimizer):  # noqa: F841
+            info_keys = ("lr",)
+
+    class _Declared(Optimizer):
+        info_type = LRInfo
+
+    class _Inherits(_Declared):
+        pass
+
+    assert _Declared.info_keys == ("lr",) and _Inherits.info_keys == ("lr",) and Optimizer.info_keys == ()
 
 
 @pytest.mark.parametrize("name,options,extra", CONFIGS)

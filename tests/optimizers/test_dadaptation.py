@@ -13,8 +13,6 @@ differences are ~1e-15 relative).
 from __future__ import annotations
 
 import math
-import os
-import sys
 
 import pytest
 import torch
@@ -23,11 +21,9 @@ from ratecheck import problems
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers import get
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _opt_testlib import CROSS_CHECK_PROBLEMS as PROBLEMS  # noqa: E402
-from _opt_testlib import L1Distance as L1  # noqa: E402
-from _opt_testlib import WellConditionedLeastSquares as LeastSquares  # noqa: E402
-from _opt_testlib import cross_check, run_steps  # noqa: E402
+from tests._lib.core import CROSS_CHECK_PROBLEMS as PROBLEMS
+from tests._lib.core import L1Distance as L1
+from tests._lib.core import LeastSquares, cross_check, run_steps
 
 dadaptation = pytest.importorskip("dadaptation")
 
@@ -174,7 +170,7 @@ def test_adagrad_paper_invariants():
 def test_gd_variant_invariants():
     """GD form: d-hat <= D (P0 with eta = lambda) [DERIVED]; the GD identity
     sum lambda<g, x0 - x> = (||s||^2 - sum lambda^2||g||^2)/2 [DERIVED] to 1e-11 relative."""
-    prob = LeastSquares()
+    prob = LeastSquares.random()
     x0 = prob.x0(3)
     D = torch.linalg.vector_norm(x0 - prob.x_star, dim=-1)
     G = float(torch.linalg.vector_norm(prob.grad(x0), dim=-1).max()) * 2

@@ -18,6 +18,8 @@ import torch
 
 from ratecheck import problems
 from ratecheck.optimizers import base
+from tests._lib.core import LeastSquares as _LeastSquares
+from tests._lib.core import rel_err
 
 madgrad = pytest.importorskip("madgrad")
 
@@ -25,21 +27,9 @@ TOL = 1e-12
 T = 250
 
 
-class LeastSquares:
-    """f(x) = ||A x - b||^2 / (2 m): a small smooth objective for the cross-checks."""
-
-    def __init__(self, m=12, d=5, seed=3):
-        g = torch.Generator().manual_seed(seed)
-        self.A = torch.randn(m, d, generator=g, dtype=torch.float64)
-        self.b = torch.randn(m, generator=g, dtype=torch.float64)
-        self.d, self.m = d, m
-
-    def grad(self, x):
-        return ((x @ self.A.T - self.b) @ self.A) / self.m
-
-    def x0(self, B):
-        g = torch.Generator().manual_seed(11)
-        return torch.randn(B, self.d, generator=g, dtype=torch.float64)
+def LeastSquares():
+    """A small smooth objective for the cross-checks: 12 x 5 Gaussian least squares."""
+    return _LeastSquares.random(m=12, d=5, seed=3, x0_seed=11, x0_scale=1.0, x0_around_star=False)
 
 
 def _l1():
@@ -103,7 +93,7 @@ def _batched_run(name, x0, cfgs, grads_at):
 
 
 def _close(a, b):
-    return bool(((a - b).abs() <= TOL * (1 + b.abs())).all())
+    return rel_err(a, b) <= TOL
 
 
 @pytest.mark.parametrize("prob", sorted(PROBLEMS))

@@ -9,8 +9,6 @@ from ``opt.state['_mechanic']``) are compared after every step with the toleranc
 
 from __future__ import annotations
 
-import os
-import sys
 
 import pytest
 import torch
@@ -19,10 +17,8 @@ from ratecheck.errors import RatecheckError
 from ratecheck.optimizers import get, names
 from ratecheck.problems import get as get_problem
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _opt_testlib import NoisyLeastSquares as LeastSquares  # noqa: E402
-from _opt_testlib import close_at_step  # noqa: E402
-from _opt_testlib import same_x0 as _x0  # noqa: E402
+from tests._lib.core import LeastSquares, assert_close
+from tests._lib.core import same_x0 as _x0
 
 mp = pytest.importorskip("mechanic_pytorch")
 
@@ -34,11 +30,11 @@ RTOL = 1e-9
 
 
 def _problem(name):
-    return get_problem("l1_distance", d=8, seed=3) if name == "l1_distance" else LeastSquares()
+    return get_problem("l1_distance", d=8, seed=3) if name == "l1_distance" else LeastSquares.planted()
 
 
 def _close(ours, ref, what, step):
-    close_at_step(ours, ref, what, step, RTOL)
+    assert_close(ours, ref, RTOL, f"{what} at step {step}")
 
 
 RUNS = [  # one batch sweeps base lr and the tuner's scalars
@@ -219,7 +215,7 @@ def test_scale_equivariance():
     in u_t = (x_t - eta g_t) - x_t, so they agree to ~1e-15, while changing eta alone moves the
     iterates by orders of magnitude. (The note's "bit-identical" holds where u_t = -eta g_t is
     formed directly; mechanic-pytorch and this code take it as a difference of iterates.)"""
-    problem = LeastSquares(seed=4)
+    problem = LeastSquares.planted(seed=4)
     c = 2.0**10
     opt = get("mechanic", base="sgd", store_delta=True)
     x0 = _x0(1, problem.d, seed=9)
@@ -239,7 +235,7 @@ def test_regret_decomposition_identity():
     """Section 4.2 ([DERIVED], lambda = 0, stored Delta): for any x_ring and S_ring > 0,
     sum <g_t, x_t - x_ring> = sum h_t (S_t - S_ring) + S_ring sum <g_t, Delta_t - (x_ring - x_ref)/S_ring>,
     with Delta_t rebuilt here as the sum of the base's steps -lr g."""
-    problem = LeastSquares(seed=6)
+    problem = LeastSquares.planted(seed=6)
     lr = 0.3
     opt = get("mechanic", base="sgd", store_delta=True)
     x0 = _x0(1, problem.d, seed=2)

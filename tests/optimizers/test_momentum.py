@@ -8,8 +8,6 @@ conversions divide by step sizes, so they are exact only up to round-off).
 
 from __future__ import annotations
 
-import os
-import sys
 
 import pytest
 import torch
@@ -20,8 +18,7 @@ from ratecheck.optimizers import momentum as M
 from ratecheck.optimizers import schedules
 from ratecheck.problems import get as get_problem
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _opt_testlib import functional_trajectory, least_squares, rel_err, torch_trajectory  # noqa: E402
+from tests._lib.core import least_squares, rel_err, run_torch, trajectory
 
 T = 250
 TOL = 1e-13
@@ -42,8 +39,8 @@ def problem(request):
 def test_pytorch_form_matches_torch_sgd(problem, lr, mom, damp, nest, wd):
     x0 = problem.x0(1, seed=4)
     make = lambda ps: torch.optim.SGD(ps, lr=lr, momentum=mom, dampening=damp, nesterov=nest, weight_decay=wd, foreach=False)  # noqa: E731
-    tx, _ = torch_trajectory(make, problem, x0[0], T)
-    fx, info = functional_trajectory(get("sgd_momentum"), problem, x0, T, lr=lr, momentum=mom, dampening=damp, nesterov=nest, weight_decay=wd)
+    tx, _, _ = run_torch(make, problem, x0[0], T)
+    fx, info = trajectory(get("sgd_momentum"), problem, x0, T, lr=lr, momentum=mom, dampening=damp, nesterov=nest, weight_decay=wd)
     assert rel_err(fx[:, 0], tx) < TOL
     assert torch.equal(info["momentum"][:, 0], torch.full((T,), mom))
 
@@ -51,14 +48,14 @@ def test_pytorch_form_matches_torch_sgd(problem, lr, mom, damp, nest, wd):
 def test_pytorch_form_with_schedule_matches_torch(problem):
     x0 = problem.x0(1, seed=4)
     make = lambda ps: torch.optim.SGD(ps, lr=0.02, momentum=0.9, dampening=0.1, nesterov=False, weight_decay=0.0, foreach=False)  # noqa: E731
-    tx, lrs = torch_trajectory(make, problem, x0[0], T, lambda o: S.CosineAnnealingLR(o, T_max=T, eta_min=0.0))
-    fx, info = functional_trajectory(get("sgd_momentum", schedule="cosine"), problem, x0, T, lr=0.02, momentum=0.9, dampening=0.1, T=T)
+    tx, lrs, _ = run_torch(make, problem, x0[0], T, lambda o: S.CosineAnnealingLR(o, T_max=T, eta_min=0.0))
+    fx, info = trajectory(get("sgd_momentum", schedule="cosine"), problem, x0, T, lr=0.02, momentum=0.9, dampening=0.1, T=T)
     assert rel_err(fx[:, 0], tx) < TOL and rel_err(info["lr"][:, 0], torch.tensor(lrs)) < TOL
 
 
 def _pytorch_run(problem, x0, lr_seq, mom, damp=0.0):
     base = float(lr_seq[0])
-    return functional_trajectory(get("sgd_momentum", schedule="custom"), problem, x0, T, lr=base, lr_schedule=lr_seq / base, momentum=mom, dampening=damp)
+    return trajectory(get("sgd_momentum", schedule="custom"), problem, x0, T, lr=base, lr_schedule=lr_seq / base, momentum=mom, dampening=damp)
 
 
 LR_SEQUENCES = {
@@ -76,7 +73,7 @@ def test_pytorch_equals_heavy_ball_under_conversion(problem, seq, damp):
     x0 = problem.x0(1, seed=5)
     px, _ = _pytorch_run(problem, x0, lr_seq, 0.85, damp)
     alpha, beta = M.pytorch_to_heavy_ball(lr_seq, 0.85, damp)
-    hx, info = functional_trajectory(get("heavy_ball", schedule="custom"), problem, x0, T, **M.as_hp(lr=alpha, momentum=beta))
+    hx, info = trajectory(get("heavy_ball", schedule="custom"), problem, x0, T, **M.as_hp(lr=alpha, momentum=beta))
     assert rel_err(hx, px) < ID_TOL
     assert rel_err(info["lr"][:, 0], alpha) < 1e-15
 
@@ -89,7 +86,7 @@ def test_pytorch_equals_spa_under_conversion(problem, seq):
     eta, c = M.pytorch_to_spa(lr_seq, 0.9)
     if seq == "step_drop":
         assert float(c.min()) < 1e-6  # the note's point: a PyTorch drop makes c collapse in SPA form
-    sx, _ = functional_trajectory(get("spa", schedule="custom"), problem, x0, T, **M.as_hp(lr=eta, c=c))
+    sx, _ = trajectory(get("spa", schedule="custom"), problem, x0, T, **M.as_hp(lr=eta, c=c))
     assert rel_err(sx, px) < ID_TOL
     # and back: SPA -> PyTorch recovers the sequences
     lr_back, mom_back = M.spa_to_pytorch(eta, c)
@@ -135,8 +132,8 @@ def test_step_drop_numbers_of_the_note():
 
 def test_spa_with_c_one_is_sgd(problem):
     x0 = problem.x0(2, seed=8)
-    sx, _ = functional_trajectory(get("spa"), problem, x0, 50, lr=0.03, c=1.0)
-    gx, _ = functional_trajectory(get("sgd"), problem, x0, 50, lr=0.03)
+    sx, _ = trajectory(get("spa"), problem, x0, 50, lr=0.03, c=1.0)
+    gx, _ = trajectory(get("sgd"), problem, x0, 50, lr=0.03)
     assert torch.equal(sx, gx)
 
 

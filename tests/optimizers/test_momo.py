@@ -9,8 +9,6 @@ step with the tolerance RTOL below (relative to the quantity's scale).
 from __future__ import annotations
 
 import math
-import os
-import sys
 
 import pytest
 import torch
@@ -19,9 +17,7 @@ from ratecheck.errors import RatecheckError
 from ratecheck.optimizers import get, names
 from ratecheck.problems import get as get_problem
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _opt_testlib import NoisyLeastSquares as LeastSquares  # noqa: E402
-from _opt_testlib import close_at_step, same_x0  # noqa: E402
+from tests._lib.core import LeastSquares, assert_close, same_x0
 
 momo_ref = pytest.importorskip("momo")
 
@@ -34,11 +30,11 @@ RTOL = 1e-10
 
 def _problems():
     l1 = get_problem("l1_distance", d=8, seed=3)
-    return {"l1_distance": l1, "least_squares": LeastSquares()}
+    return {"l1_distance": l1, "least_squares": LeastSquares.planted()}
 
 
 def _close(ours, ref, what, step):
-    close_at_step(ours, ref, what, step, RTOL)
+    assert_close(ours, ref, RTOL, f"{what} at step {step}")
 
 
 def _x0(B, d, seed=1):
@@ -148,7 +144,7 @@ def test_momo_test_vectors_quadratic(opts, hp, taus, x4):
 
 def test_momo_beta0_is_sps_max():
     """beta = 0: x+ = x - min(alpha, (f - f*)_+ / ||g||^2) g, with the SPS_max formula written here."""
-    problem = LeastSquares(seed=4)
+    problem = LeastSquares.planted(seed=4)
     alphas = torch.tensor([0.05, 1.0, 100.0])
     lbs = torch.tensor([0.0, 0.1, -1.0])
     opt = get("momo")
@@ -172,7 +168,7 @@ def test_momo_beta0_is_sps_max():
 def test_capped_momo_is_sgd_with_ema_momentum_and_capped_momo_adam_is_adam():
     """A tiny lr keeps the step capped: MoMo = torch SGD(momentum=beta, dampening=beta) and
     MoMo-Adam = torch Adam at the same lr (momo.md 7.1, 3). The cap is asserted to bind."""
-    problem = LeastSquares(seed=5)
+    problem = LeastSquares.planted(seed=5)
     x0 = _x0(1, problem.d, seed=6)
     for name, hp, make in [
         ("momo", dict(lr=1e-3, beta=0.8, lb=0.0),
@@ -198,7 +194,7 @@ def test_capped_momo_is_sgd_with_ema_momentum_and_capped_momo_adam_is_adam():
 def test_momo_fejer_monotone_under_interpolation(bias_correction):
     """Lemma M1 (momo.md 7.2, [DERIVED]): convex + interpolation + f* known: the distance to x*
     never increases, and tau <= alpha / rho."""
-    problem = LeastSquares(seed=7, interpolate=True)
+    problem = LeastSquares.planted(seed=7, noise=0.0)
     opt = get("momo", bias_correction=bias_correction)
     alphas = torch.tensor([1e-2, 1.0, 1e2, 1e6])
     state = opt.init(_x0(4, problem.d), lr=alphas, beta=0.9, lb=0.0)
@@ -216,7 +212,7 @@ def test_momo_fejer_monotone_under_interpolation(bias_correction):
 def test_momo_star_estimate_floor_and_midpoint_rule():
     """E1 (estimate >= initial lb) and E2 (uncapped active step: the new estimate is
     max((h/rho + f*_k)/2, lb)) from momo.md section 5, lambda = 0."""
-    problem = LeastSquares(seed=8)
+    problem = LeastSquares.planted(seed=8)
     opt = get("momo_star")
     lb0 = torch.tensor([-10.0, -1.0])
     state = opt.init(_x0(2, problem.d), lr=100.0, beta=0.9, lb=lb0)

@@ -11,8 +11,6 @@ the quantity's largest magnitude over the run.
 from __future__ import annotations
 
 import math
-import os
-import sys
 
 import pytest
 import torch
@@ -20,11 +18,9 @@ import torch
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers import get
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _opt_testlib import CROSS_CHECK_PROBLEMS as PROBLEMS  # noqa: E402
-from _opt_testlib import L1Distance as L1  # noqa: E402
-from _opt_testlib import WellConditionedLeastSquares as LeastSquares  # noqa: E402
-from _opt_testlib import cross_check, run_steps  # noqa: E402
+from tests._lib.core import CROSS_CHECK_PROBLEMS as PROBLEMS
+from tests._lib.core import L1Distance as L1
+from tests._lib.core import LeastSquares, cross_check, run_steps
 
 prodigyopt = pytest.importorskip("prodigyopt")
 
@@ -134,7 +130,7 @@ def test_prodigy_gd_derived_inequalities():
 
 def test_prodigy_da_estimate_below_D():
     """Any dual-averaging variant with weights d_k^2: d-hat <= D [DERIVED, docs/references/prodigy.md §2.2]."""
-    for prob in (L1(), LeastSquares()):
+    for prob in (L1(), LeastSquares.random()):
         x0 = prob.x0(3)
         D = torch.linalg.vector_norm(x0 - prob.x_star, dim=-1)
         G = float(torch.linalg.vector_norm(prob.grad(x0), dim=-1).max()) * 2

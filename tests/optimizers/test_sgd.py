@@ -8,8 +8,6 @@ by round-off; torch's fused add differs by an ulp).
 
 from __future__ import annotations
 
-import os
-import sys
 
 import pytest
 import torch
@@ -18,8 +16,7 @@ from torch.optim import lr_scheduler as S
 from ratecheck.optimizers import get
 from ratecheck.problems import get as get_problem
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _opt_testlib import functional_trajectory, least_squares, rel_err, torch_trajectory  # noqa: E402
+from tests._lib.core import least_squares, rel_err, run_torch, trajectory
 
 TOL = 1e-13
 T = 250
@@ -35,8 +32,8 @@ def problem(request):
 
 def _compare(problem, make_torch, scheduler, options, hp):
     x0 = problem.x0(1, seed=4)
-    tx, lrs = torch_trajectory(make_torch, problem, x0[0], T, scheduler)
-    fx, info = functional_trajectory(get("sgd", **options), problem, x0, T, **hp)
+    tx, lrs, _ = run_torch(make_torch, problem, x0[0], T, scheduler)
+    fx, info = trajectory(get("sgd", **options), problem, x0, T, **hp)
     assert rel_err(fx[:, 0], tx) < TOL
     assert rel_err(info["lr"][:, 0], torch.tensor(lrs)) < TOL
     assert not torch.equal(tx[-1], tx[0])
@@ -96,7 +93,7 @@ def test_custom_array_vs_LambdaLR(problem):
 def test_refined_kind_with_constant_norms_is_linear_decay():
     prob = get_problem("l1_distance", d=5, seed=0)
     n = 80
-    _, info = functional_trajectory(get("sgd", schedule="refined"), prob, prob.x0(2), n, lr=0.5, norms=torch.full((n,), 3.0), T=n)
+    _, info = trajectory(get("sgd", schedule="refined"), prob, prob.x0(2), n, lr=0.5, norms=torch.full((n,), 3.0), T=n)
     expected = 0.5 * (1.0 - torch.arange(n, dtype=torch.float64) / (n - 1))
     assert rel_err(info["lr"][:, 0], expected) < 1e-12 and rel_err(info["lr"][:, 1], expected) < 1e-12
 
@@ -104,7 +101,7 @@ def test_refined_kind_with_constant_norms_is_linear_decay():
 def test_per_run_schedule_rows_and_lrs():
     prob = get_problem("l1_distance", d=5, seed=0)
     m = torch.stack([torch.linspace(1, 0, 20), torch.ones(20)])
-    _, info = functional_trajectory(get("sgd", schedule="custom"), prob, prob.x0(2), 20, lr=torch.tensor([0.1, 0.2]), lr_schedule=m)
+    _, info = trajectory(get("sgd", schedule="custom"), prob, prob.x0(2), 20, lr=torch.tensor([0.1, 0.2]), lr_schedule=m)
     assert torch.equal(info["lr"][:, 0], 0.1 * m[0]) and torch.equal(info["lr"][:, 1], 0.2 * m[1])
 
 

@@ -228,10 +228,3 @@ def test_min_gap_bound_by_hand():
     assert b[2, 0] == pytest.approx(max(3 * 5 / math.sqrt(3), 25 / (0.5 * 3)))
 
 
-def test_every_result_has_an_example_and_cites_a_repository_file():
-    root = Path(__file__).resolve().parents[2]
-    for k in (k for k in names() if k.startswith("momo.")):
-        assert examples_for(k), f"{k}: no Example"
-        src = get(k).source
-        assert src.startswith(("docs/theory/momo.md", "docs/references/momo.md")), src
-        assert (root / src.split()[0].split("#")[0]).is_file(), src

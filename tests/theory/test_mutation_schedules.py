@@ -17,7 +17,7 @@ import torch
 
 from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
-from ratecheck.optimizers.base import col
+from ratecheck.optimizers.base import per_run as col
 from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
 from ratecheck.theory import check

@@ -1,7 +1,7 @@
 """Helpers shared by the theory tests: random sequences for the lemma property tests, and the
 loop that checks every registered result of an optimizer on a run of a library problem.
 
-Not collected by pytest (the name starts with "_"); the test modules import it by name.
+Import as ``from tests._lib.theory import ...``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ import torch
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from ratecheck.experiments.runner import run
-from ratecheck.optimizers import get as get_opt
 from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
 from ratecheck.theory import applicable, check
+from tests._lib.core import run_on
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -98,16 +97,6 @@ def d0_grid(D):
     return torch.tensor([1e-12, 1e-6, 1e-2 * D, D, 10.0 * D], dtype=torch.float64)
 
 
-def run_case(pname, opt_name, options, hp_fn, T=200, seed=0, scale=1.0):
-    """Five runs of ``opt_name`` on ``pname`` from one x0 draw; hp_fn(problem, D) gives the hp."""
-    pb = get_problem(pname)
-    x0 = pb.x0(5, scale=scale, seed=seed)
-    D = float((x0[0] - pb.x_star_tensor(x0)).norm())
-    opt = get_opt(opt_name, **options)
-    tr = run(pb, opt, x0, T, hp=hp_fn(pb, D), keep_iterates=True)
-    return pb, tr
-
-
 def assert_all_results_hold(opt_name, pb, tr, prefix):
     """Every asserted (non-UNVERIFIED, no erratum) result holds on every checked run."""
     checked_results(opt_name, pb, tr, prefix, opt_name, skip_errata=True)
@@ -118,7 +107,7 @@ def assert_cases_hold(cases, case, pname, prefix, T):
     name, options, hp_fn = cases[case]
     if pname not in problem_names():
         pytest.skip(f"{pname} not in the library")
-    pb, tr = run_case(pname, name, options, hp_fn, T=T)
+    pb, tr = run_on(pname, name, hp_fn, T, options=options)
     assert_all_results_hold(name, pb, tr, prefix)
 
 
@@ -127,7 +116,7 @@ def assert_cases_hold_heavy(cases, case, seed, prefix, T):
     name, options, hp_fn = cases[case]
     for pname in convex_problems(fast_only=False):
         for scale in (0.1, 10.0):
-            pb, tr = run_case(pname, name, options, hp_fn, T=T, seed=seed, scale=scale)
+            pb, tr = run_on(pname, name, hp_fn, T, options=options, seed=seed, scale=scale)
             assert_all_results_hold(name, pb, tr, prefix)
 
 
@@ -135,7 +124,7 @@ def exercised_keys(cases, want, pname="l1_distance", T=120):
     """The keys of ``want`` checked on at least one run of some case on ``pname``."""
     got = set()
     for name, options, hp_fn in cases.values():
-        pb, tr = run_case(pname, name, options, hp_fn, T=T)
+        pb, tr = run_on(pname, name, hp_fn, T, options=options)
         for r in applicable(name, pb):
             if r.key in want and bool(check(r, tr, pb).checked.any()):
                 got.add(r.key)
