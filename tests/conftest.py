@@ -2,6 +2,13 @@ import os
 
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (CI must not fail on a draw it never saw
+# before); HYPOTHESIS_PROFILE=explore draws new ones, to hunt for counterexamples by hand.
+settings.register_profile("default", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Two cores on CI: keep torch from oversubscribing.
 torch.set_num_threads(int(os.environ.get("RATECHECK_TEST_THREADS", "2")))

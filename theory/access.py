@@ -151,8 +151,13 @@ def received_grads(trace, problem) -> torch.Tensor:
     if not stochastic(trace):
         return grads(trace, problem)
     x = iterates(trace)[: steps(trace)]
-    seeds, m = trace.meta["seeds"], trace.meta["batch_size"]
-    return torch.stack([problem.component_grad(x[t], problem.sample_indices(seeds, t, m)) for t in range(x.shape[0])])
+    return torch.stack([problem.component_grad(x[t], sample_indices(trace, problem, t)) for t in range(x.shape[0])])
+
+
+def sample_indices(trace, problem, t: int) -> torch.Tensor:
+    """The minibatch indices [B, m] step t drew (stochastic runs): the runner's counter-based
+    sampling draws the same ones again from the run's seeds."""
+    return problem.sample_indices(trace.meta["seeds"], t, trace.meta["batch_size"])
 
 
 def x_star_norm(problem) -> float:

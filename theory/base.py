@@ -309,14 +309,7 @@ def check(result: Result, trace, problem, perturb: Callable | None = None) -> Ch
     ``perturb(sides) -> sides``: applied before comparing (mutation tests: a planted false
     bound must be caught). Raises ``Unavailable`` when the trace lacks what the result needs.
     """
-    sides = result.sides(trace, problem)
-    if perturb is not None:
-        sides = perturb(sides)
-    obs, bnd = sides.observed.to(F64), sides.bound.to(F64)
-    if obs.shape != bnd.shape:
-        raise RatecheckError(f"{result.key}: observed {tuple(obs.shape)} vs bound {tuple(bnd.shape)}")
-    sides = replace(sides, observed=obs, bound=bnd)
-    B = obs.shape[1]
+    B = trace.batch
     reasons = [""] * B
     applies = torch.ones(B, dtype=torch.bool)
     for a in result.assumptions:
@@ -324,6 +317,17 @@ def check(result: Result, trace, problem, perturb: Callable | None = None) -> Ch
         for b in torch.nonzero(applies & ~ok).flatten().tolist():
             reasons[b] = f"assumption false: {a.name}"
         applies &= ok
+    if bool(applies.any()):
+        sides = result.sides(trace, problem)
+    else:  # nothing to check, and the sides may not even be defined (a hyper-parameter the run lacks)
+        nan = torch.full((int(trace.steps.shape[0]), B), math.nan, dtype=F64)
+        sides = Sides(nan, nan)
+    if perturb is not None:
+        sides = perturb(sides)
+    obs, bnd = sides.observed.to(F64), sides.bound.to(F64)
+    if obs.shape != bnd.shape:
+        raise RatecheckError(f"{result.key}: observed {tuple(obs.shape)} vs bound {tuple(bnd.shape)}")
+    sides = replace(sides, observed=obs, bound=bnd)
     dead = _blown_up(trace, obs.shape[0]) if "diverged" in trace else torch.zeros_like(obs, dtype=torch.bool)
     obs = torch.where(dead, math.nan, obs)
     bnd = torch.where(dead, math.nan, bnd)

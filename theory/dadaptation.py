@@ -442,14 +442,12 @@ def _settled(tr) -> torch.Tensor:
 def sampled_values_at_opt(tr, pb) -> torch.Tensor:
     """f(x*, s_n) [T, B]: the loss at x* of the sample each step n drew (f* for full gradients).
 
-    The runner's counter-based sampling draws the same indices again from the run's seeds (as
-    ``access.received_grads`` does; an accessor for the indices would belong in theory/access.py)."""
+    The indices are drawn again from the run's seeds (``access.sample_indices``)."""
     T = A.steps(tr)
     if not A.stochastic(tr):
         return torch.full((T, tr.batch), float(pb.f_star), dtype=torch.float64)
-    seeds, m = tr.meta["seeds"], tr.meta["batch_size"]
     xs = torch.as_tensor(pb.x_star, dtype=torch.float64)[None, :].expand(tr.batch, -1)
-    return torch.stack([pb.component_value(xs, pb.sample_indices(seeds, t, m)) for t in range(T)]).to(torch.float64)
+    return torch.stack([pb.component_value(xs, A.sample_indices(tr, pb, t)) for t in range(T)]).to(torch.float64)
 
 
 DA = ("dadapt_da",)
@@ -830,7 +828,7 @@ def _gd_rate_sides(tr, pb) -> Sides:
     lam, d, dn = A.col(tr, "lr"), A.col(tr, "d"), A.col(tr, "d_next")
     t = theorem2_pick(d, dn)
     obs = A.weighted_average(A.col(tr, "subopt"), lam).gather(0, t)
-    bnd, valid = gd_rate_bound(A.step_index(tr), A.D(tr), A.hp(tr, "G"), A.hp(tr, "d0"))
+    bnd, valid = gd_rate_bound(A.step_index(tr), A.D(tr), A.hp_or(tr, "G", math.nan), A.hp(tr, "d0"))
     size = A.weighted_average(A.subopt_magnitude(tr, pb)[: A.steps(tr)], lam).gather(0, t)
     return Sides(obs, A.unchecked_where(valid, bnd), scale=size, terms=_terms(tr),
                  undefined="n + 2 <= m = floor(log2(D/d_0)) + 1")

@@ -191,7 +191,9 @@ def _noisy_fejer(trace, problem) -> Sides:
     bnd = noisy_fejer_bound(dist[:-1], tau, Fbar, rho, lb)
     # the model gap's terms (step_mag), the squared distances, and 2 tau (|Fbar| + rho |lb|)
     scale = step_mag + prev_mag + 2.0 * tau * (ema(at_opt.abs(), beta, first) + rho * lb.abs())
-    return Sides(obs, bnd, scale=scale)
+    # d_t = 0: no step, and the claim is not made (tau_t = alpha/rho_t with a_t = 0 and Fbar_t < rho_t lb_t)
+    bnd = A.unchecked_where(A.col(trace, "d_norm_sq") > 0, bnd)
+    return Sides(obs, bnd, scale=scale, undefined="d_t = 0: no step")
 
 
 def _avg_gap(trace, problem) -> Sides:
@@ -306,7 +308,7 @@ _R(
     "fejer_noisy", title="MoMo without interpolation: Lemma M1 with the samples' losses at x* (M1')",
     source=f"{DOC}#lemma-m1-noisy ({REF} §7.2)", optimizers=("momo", "momo_star"), kind="lyapunov", iterate="last",
     oracle="any", requires=frozenset({"convex"}), sides=_noisy_fejer, assumptions=(NO_WEIGHT_DECAY,),
-    statement="||x_{t+1}-x*||^2 + tau_t (h_t - rho_t lb_t)_+ <= ||x_t-x*||^2 + 2 tau_t (Fbar_t - rho_t lb_t), "
+    statement="d_t != 0: ||x_{t+1}-x*||^2 + tau_t (h_t - rho_t lb_t)_+ <= ||x_t-x*||^2 + 2 tau_t (Fbar_t - rho_t lb_t), "
               "Fbar_t = EMA of f(x*, s_j) over the samples drawn  (every sample convex, weight_decay = 0; any lb, beta, "
               "alpha, bias correction, online lb estimate)",
     notes="Pathwise. With lb >= f(x*, s) for every s the last term is <= 0: Lemma M1. Full gradients: Fbar_t = rho_t f*.",
@@ -388,5 +390,7 @@ example(Example(("momo.fejer_noisy",), "hinge_svm", "momo_star",
 example(Example(("momo.avg_model_gap", "momo.fejer_noisy"), "least_squares_interp", "momo",
                 hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": torch.tensor([0.0, 0.5, 0.9, 0.9] * 2), "lb": 0.0},
                 T=100, runs=8, batch_size=4))
-example(Example(("momo.polyak_interp_rate", "momo.avg_model_gap"), "least_squares_interp", "momo",
+example(Example(("momo.avg_model_gap",), "l1_distance", "momo",
+                hp={"lr": _LR, "beta": torch.tensor([0.0, 0.5, 0.9, 0.0]), "lb": 0.0}, T=100, runs=4))
+example(Example(("momo.polyak_interp_rate",), "least_squares_interp", "momo",
                 hp={"lr": torch.tensor([1.0] * 8 + [100.0] * 8), "beta": 0.0, "lb": 0.0}, T=100, runs=16, batch_size=4))

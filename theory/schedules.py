@@ -185,6 +185,25 @@ def bound_weighted_best(steps, D, gnorm, n_grid: int = 32, n_refine: int = 40, r
     return out
 
 
+def noise_free_weighting(steps, D, G) -> tuple[torch.Tensor, torch.Tensor]:
+    """(w [n+1, ...], eta [...]): a weighting that produces ``steps`` [n, ...], chosen without the noise.
+
+    The weighting of ``bound_weighted_best`` when every norm were the constant ``G`` [...] (e.g.
+    ||grad f(x_0)||, fixed before any sample is drawn); n = 0: w = 1, eta = D / G. (B) in
+    expectation needs weights fixed in advance: then it is linear in the ||g_t||^2, and its mean
+    over seeds is the bound with E||g_t||^2. Any feasible choice is valid; this one only makes the
+    bound small for a flat norm profile. [DERIVED] docs/theory/linear_decay_refinement.md#theorem-b-in-expectation
+    """
+    steps, D, G = _t(steps), _t(D), _t(G)
+    n = steps.shape[0]
+    lead = torch.broadcast_shapes(steps.shape[1:], D.shape, G.shape)
+    if n == 0:
+        return torch.ones((1,) + lead, dtype=F64), (D / G).expand(lead)
+    _, eta = bound_weighted_best(steps, D, G.expand((n + 1,) + lead), return_eta=True)
+    w, _ = weights_from_schedule(steps, eta)  # NaN where infeasible (never: the search keeps feasible eta)
+    return w, eta
+
+
 def _golden_min(f, a: torch.Tensor, b: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(smallest value of f seen, its argument) by a vectorised golden-section search on [a, b]."""
     r = (math.sqrt(5) - 1) / 2
@@ -573,6 +592,33 @@ def _thm10_expected_sides(trace, problem) -> Sides:
     return _bound_sides(trace, problem, bnd, why)
 
 
+def _thm_b_expected_sides(trace, problem) -> Sides:
+    """Rows n (6 log-spaced rows, each its own horizon): (B) with the observed ||g_0..g_n|| and the
+    ``noise_free_weighting`` of lr_0..lr_{n-1} for the constant norm ||grad f(x_0)|| (x_0 is fixed
+    before any sample). Row T uses ||grad f(x_T)|| (``last_grad_norm``)."""
+    a = run_arrays(trace, problem)
+    x0 = A.x0(trace)
+    g0 = torch.linalg.vector_norm(problem.grad(x0).to(F64), dim=-1).cpu()
+    g0 = torch.where(g0 > 0, g0, 1.0)  # x_0 = x*: any positive constant
+    bnd = A.nan_rows(trace)
+    for n in _rows(a["T"], 6):
+        w, eta = noise_free_weighting(a["steps"][:n], a["D"], g0)
+        bnd[n] = bound_weighted(w, eta, a["D"], a["gnorm"][: n + 1])
+    return _bound_sides(trace, problem, bnd, "evaluated at 6 log-spaced rows (a search per row)")
+
+
+def _linear_expected_sides(trace, problem) -> Sides:
+    """Row T: D^2 / (2 eta (T+1)) + eta G^2 / 2 with eta = lr_0 (T+1) / T and G^2 the run's mean of
+    ||g_0||^2..||g_{T-1}||^2 (minibatch) and ||grad f(x_T)||^2: linear in the squared norms, so
+    its mean over seeds is the corollary with G^2 = mean_t E||g_t||^2."""
+    a = run_arrays(trace, problem)
+    T = a["T"]
+    G = torch.sqrt((a["gnorm"] ** 2).mean(0))
+    bnd = A.nan_rows(trace)
+    bnd[T] = linear_decay_bound(a["steps"][0] * (T + 1) / T, T, a["D"], G)
+    return _bound_sides(trace, problem, bnd, "the corollary bounds the last iterate only (row T)")
+
+
 def _own_refined(trace, problem) -> torch.Tensor:
     """The run's steps are lr * refined_shape of its OWN norms G_0..G_{T-1} (then lr_{T-1} = 0)."""
     a = run_arrays(trace, problem)
@@ -593,6 +639,15 @@ def _refined_sides(trace, problem) -> Sides:
     bnd = A.nan_rows(trace)
     bnd[T - 1] = bnd[T] = b
     return _bound_sides(trace, problem, bnd, "(B) with the refined weights bounds the end of the schedule (rows T-1, T)")
+
+
+LINEAR = Assumption("schedule = 'linear'", lambda tr, pb: torch.tensor(A.option(tr, "schedule") == "linear"))
+LINEAR_STEPS = Assumption("lr_k = lr (T-k)/T (min_factor = 0, schedule horizon = run horizon)", _is_sgd_linear)
+# A refined schedule is built from an earlier run's norms, which (experiments: same seeds) saw
+# the same samples: its steps are not independent of this run's noise, as the proofs in
+# expectation need.
+STEPS_FIXED = Assumption("steps independent of the samples (schedule != 'refined')",
+                         lambda tr, pb: torch.tensor(A.option(tr, "schedule") != "refined"))
 
 
 def _R(**kw) -> Result:
@@ -616,8 +671,7 @@ _R(key="schedules.linear_decay", title="Linear decay: D G / sqrt(T+1) (corollary
    provenance="DERIVED", source=f"{DOC}#linear-decay", sides=_linear_sides,
    requires=frozenset({"convex", "lipschitz"}),
    statement="lr_k = eta (T-k)/(T+1): f(x_T) - f* <= D^2/(2 eta (T+1)) + eta G^2/2 = D G / sqrt(T+1) at eta = D/(G sqrt(T+1))",
-   assumptions=(NO_WD, Assumption("schedule = 'linear'", lambda tr, pb: torch.tensor(A.option(tr, "schedule") == "linear")),
-                Assumption("lr_k = lr (T-k)/T (min_factor = 0, schedule horizon = run horizon)", _is_sgd_linear)))
+   assumptions=(NO_WD, LINEAR, LINEAR_STEPS))
 _R(key="schedules.thm10", title="Last-iterate bound for an arbitrary schedule",
    label="Theorem 10 (v2, App. F)", provenance="DERIVED", source=f"{DOC}#theorem-10", sides=_thm10_sides,
    statement="f(x_n) - f* <= D^2/(2 eta_{0:n}) + 1/2 sum_{t<=n} eta_t^2 ||g_t||^2 / eta_{min(t+1,n):n}, eta_n free",
@@ -626,10 +680,19 @@ _R(key="schedules.thm10_expected", title="Last-iterate bound for an arbitrary sc
    label="Theorem 10 (v2, App. F)", provenance="DERIVED", source=f"{DOC}#theorem-10", sides=_thm10_expected_sides,
    oracle="stochastic", in_expectation=True,
    statement="E[f(x_n) - f*] <= D^2/(2 eta_{0:n}) + 1/2 sum_{t<=n} eta_t^2 E||g_t||^2 / eta_{min(t+1,n):n}, eta_n = lr_n",
-   # A refined schedule is built from an earlier run's norms, which (experiments: same seeds) saw
-   # the same samples: its steps are not independent of this run's noise, as the proof needs.
-   assumptions=(NO_WD, Assumption("steps independent of the samples (schedule != 'refined')",
-                                  lambda tr, pb: torch.tensor(A.option(tr, "schedule") != "refined"))))
+   assumptions=(NO_WD, STEPS_FIXED))
+_R(key="schedules.thm_b_expected", title="SGD with a weight-derived schedule (B), stochastic gradients",
+   provenance="DERIVED", source=f"{DOC}#theorem-b-in-expectation", sides=_thm_b_expected_sides,
+   oracle="stochastic", in_expectation=True,
+   statement="E[f(x_n) - f*] <= (1/(2 w_{0:n})) (D^2/eta + eta sum_{t<=n} w_t^2 E||g_t||^2), w, eta fixed in advance "
+             "(noise_free_weighting of lr_0..lr_{n-1} for the constant norm ||grad f(x_0)||)",
+   assumptions=(NO_WD, STEPS_FIXED))
+_R(key="schedules.linear_decay_expected", title="Linear decay, stochastic gradients: D G / sqrt(T+1), G^2 = mean_t E||g_t||^2",
+   provenance="DERIVED", source=f"{DOC}#linear-decay-in-expectation", sides=_linear_expected_sides,
+   oracle="stochastic", in_expectation=True,
+   statement="lr_k = eta (T-k)/(T+1): E[f(x_T) - f*] <= D^2/(2 eta (T+1)) + eta G^2/2, G^2 = (1/(T+1)) sum_{t<=T} E||g_t||^2 "
+             "(= D G / sqrt(T+1) at eta = D/(G sqrt(T+1)))",
+   assumptions=(NO_WD, LINEAR, LINEAR_STEPS))
 _R(key="schedules.refined", title="Refined schedule: (B) with w = ||g_t||^-2, D / sqrt(sum ||g_t||^-2) at the optimal lr",
    provenance="DERIVED", source=f"{DOC}#refined", sides=_refined_sides,
    statement="lr_t = lr s_t, s = refined_shape(G_0..G_{T-1}) of the run's own norms: f(x_T) - f* <= (1/(2S))(D^2/eta + eta S), "
@@ -674,3 +737,7 @@ example(Example(results=("schedules.thm10", "schedules.thm_b"), problem="max_aff
                 options={"schedule": "refined"}, hp=_refined_from_first_run(40), T=40))
 example(Example(results=("schedules.thm10_expected",), problem="lad", optimizer="sgd",
                 options={"schedule": "linear"}, hp={"lr": 0.3, "T": 60}, T=60, runs=8, batch_size=4))
+example(Example(results=("schedules.thm_b_expected", "schedules.linear_decay_expected"), problem="lad", optimizer="sgd",
+                options={"schedule": "linear"}, hp=_eta_star(60), T=60, runs=8, batch_size=4))
+example(Example(results=("schedules.thm_b_expected",), problem="least_squares", optimizer="sgd",
+                options={"schedule": "cosine"}, hp=lambda pb, D: {"lr": 0.5 / float(pb.L), "T": 60}, T=60, runs=8, batch_size=4))

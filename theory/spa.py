@@ -364,6 +364,14 @@ def _lyapunov_inputs(trace, problem):
     return x, xn, A.grads(trace, problem), eta, c, spa_gap(x, c), dmag, T
 
 
+def _minibatch_noise(trace, problem) -> torch.Tensor:
+    """||g_k - grad f(x_k)||^2 [T, B] of the gradients g_k the run received (its minibatches, drawn
+    again from its seeds; the full gradient when deterministic), recomputed in float64 at the kept
+    iterates: the per-run sample of sigma_k^2 = E[||g_k - grad f(x_k)||^2 | x_k]."""
+    g = A.received_grads(trace, problem).to(F64)
+    return ((g - A.grads(trace, problem)) ** 2).sum(-1)
+
+
 def _l1_sides(trace, problem) -> Sides:
     """Row n+1: f(x_{n+1}) - f* against the L1 right side at step n with (eta_n, c_{n+1}).
 
@@ -421,23 +429,39 @@ def _l2_sides(trace, problem) -> Sides:
     return Sides(obs, bnd, scale=scale, terms=8, undefined=NO_STEP)
 
 
-def _rate_sides(trace, problem, eps=None) -> Sides:
+def _rate_sides(trace, problem, eps=None, noisy: bool = False) -> Sides:
     """Row n: (1/K) sum_{k<K} ||grad f(x_k)||^2, K = n+1, against ``rate_bound`` (eps: best, or fixed).
 
+    ``noisy``: the in-expectation form: ||grad f(x_k)|| of the full gradient at the kept iterates
+    (the recorded norm is the minibatch's) and sigma^2 = the run's mean of ||g_k - grad f(x_k)||^2
+    over k < K (the bound is linear in it, with eps fixed in advance).
+
     Scale: the running mean (K positive terms) and the bound's sensitivity to its inputs: f(x_0) - f*
-    (size subopt_magnitude) and A (a difference of terms of total size Amag): (fmag_0/(eta K) + |bound| Amag)/A.
+    (size subopt_magnitude), the noise term, and A (a difference of terms of total size Amag):
+    (fmag_0/(eta K) + noise + |bound| Amag)/A.
     """
     L = _smoothness(problem)
     eta, c = _constant_spa(trace)
     K = A.step_index(trace) + 1
-    obs = torch.cumsum(A.col(trace, "grad_norm") ** 2, 0) / K
+    if noisy:
+        noise = _minibatch_noise(trace, problem)
+        sigma_sq = torch.cumsum(noise, 0) / K
+        obs = torch.cumsum((A.grads(trace, problem) ** 2).sum(-1), 0) / K
+    else:
+        sigma_sq = torch.zeros(())
+        obs = torch.cumsum(A.col(trace, "grad_norm") ** 2, 0) / K
     f0 = A.rows(trace, "subopt")[0]
-    bnd = rate_bound(f0, K, eta, c, L, eps)
+    bnd = rate_bound(f0, K, eta, c, L, eps, sigma_sq=sigma_sq)
     e = best_eps(eta, c, L) if eps is None else _seq(eps)
     coef = l2_coefficient(eta, c, L, e)
     amag = 2 - coef  # 1 + eps/2 + L eta/2 + momentum term: the same terms, all added
     fmag = A.subopt_magnitude(trace, problem)[0]
-    return Sides(obs, bnd, scale=obs + (fmag / (eta * K) + bnd.abs() * amag) / coef.abs(), terms=K)
+    noise_mag = rate_bound(torch.zeros_like(f0), K, eta, c, L, eps, sigma_sq=sigma_sq) if noisy else 0.0
+    return Sides(obs, bnd, scale=obs + (fmag / (eta * K) + bnd.abs() * amag) / coef.abs() + noise_mag, terms=K)
+
+
+def _rate_expected_sides(trace, problem) -> Sides:
+    return _rate_sides(trace, problem, noisy=True)
 
 
 def _sqrt2_sides(trace, problem) -> Sides:
@@ -480,7 +504,8 @@ CONSTANT_PROOF = (NO_NESTEROV, NO_WEIGHT_DECAY, NO_DAMPENING, CONSTANT, SPA_FORM
 
 
 def _R(key: str, **kw) -> Result:
-    return register(Result(key=f"spa.{key}", paper=PAPER, arxiv=ARXIV, oracle="deterministic", **kw))
+    kw.setdefault("oracle", "deterministic")
+    return register(Result(key=f"spa.{key}", paper=PAPER, arxiv=ARXIV, **kw))
 
 
 EQUIVALENCE = _R(
@@ -508,6 +533,13 @@ RATE = _R(
     statement="(1/K) sum_{k<K} ||grad f(x_k)||^2 <= (f(x_0) - f*) / (eta K (1 - L eta/2 - L eta (1-c)/c)), "
               "eta = lr/(1-beta), c = 1-beta",
     optimizers=FORMS, sides=_rate_sides, assumptions=CONSTANT_PROOF + (A_POSITIVE,))
+RATE_EXPECTED = _R(
+    "rate_expected", title="Average squared gradient norm of SGD+M, stochastic gradients, in expectation",
+    provenance=Provenance.DERIVED, source=f"{DOC}#rate-in-expectation", iterate="average", requires=frozenset({"smooth"}),
+    oracle="stochastic", in_expectation=True,
+    statement="(1/K) sum_{k<K} E||grad f(x_k)||^2 <= [(f(x_0) - f*)/(eta K) + (L eta/2)(2 - c) (1/K) sum_{k<K} E sigma_k^2] "
+              "/ (1 - L eta/2 - L eta (1-c)/c), eps = L eta (1-c)/c",
+    optimizers=FORMS, sides=_rate_expected_sides, assumptions=CONSTANT_PROOF + (A_POSITIVE,))
 SQRT2 = _R(
     "sqrt2_gap", title="SGD+M within a factor sqrt(2) of SGD (eps = 1 route)",
     provenance=Provenance.UNVERIFIED, source=f"{DOC}#sqrt2", iterate="average", requires=frozenset({"smooth"}),
@@ -539,3 +571,13 @@ example(Example(("spa.equivalence", "spa.l1_one_step", "spa.l2_lyapunov", "spa.r
 example(Example(("spa.l1_one_step", "spa.l2_lyapunov", "spa.rate"), "huber", "sgd_momentum",
                 hp=lambda pb, D: {"lr": _per_run(0.05, 0.2, 0.1, 0.4) / pb.L, "momentum": _per_run(0.5, 0.3, 0.0, 0.2)},
                 T=100, runs=4))
+
+
+def _groups(*values, size: int = 8) -> torch.Tensor:
+    """Per-run values, each repeated for ``size`` seeds (one group per value for checks in expectation)."""
+    return torch.tensor([v for v in values for _ in range(size)], dtype=F64)
+
+
+example(Example(("spa.rate_expected",), "least_squares", "sgd_momentum",
+                hp=lambda pb, D: {"lr": _groups(0.05, 0.2) / pb.L, "momentum": _groups(0.5, 0.3)},
+                T=100, runs=16, batch_size=4))

@@ -26,6 +26,15 @@ DEFAULT = [n for n in problem_names() if n not in HEAVY_PROBLEMS]
 FAST = ("abs_1d", "l1_distance", "lad", "max_affine", "nesterov_nonsmooth", "quadratic")
 
 
+def heavy_matrix(names, seeds):
+    """(problem, seed) pairs of a heavy test: every problem once, with the seeds (each sets the x0
+    scale 1 + seed, minibatch sizes and sampling seeds) taken in turn, so that every seed is still
+    run at a fraction of the full product's cost. The HEAVY_PROBLEMS are left out (each heavy
+    module that needs them runs them in a test of its own)."""
+    names = [n for n in names if n not in HEAVY_PROBLEMS]
+    return [(n, seeds[i % len(seeds)]) for i, n in enumerate(names)]
+
+
 def leq(a, b, terms=1):
     """a <= b elementwise within float64 round-off of their size (u (8 + terms) (|a| + |b|)),
     for property tests of pure functions computed in float64."""

@@ -81,6 +81,8 @@ def test_paper_spec_quick_run(paper, dtype, tmp_path):
 @pytest.mark.heavy
 @pytest.mark.parametrize("paper", (*PAPERS, "demo"))
 def test_every_spec_float32_has_no_asserted_violation(paper, tmp_path):
+    """Beyond the default suite (the CHEAP specs only): every paper's quick spec and the demo run
+    in float32 end to end, so no result's tolerance raises a round-off false alarm there."""
     assert main(["run", paper, "--quick", "--dtype", "float32", "--out", str(tmp_path), "--no-progress"]) == 0
     _check_outcome(paper, tmp_path)
 
@@ -88,6 +90,8 @@ def test_every_spec_float32_has_no_asserted_violation(paper, tmp_path):
 @pytest.mark.heavy
 @pytest.mark.parametrize("paper", PAPERS)
 def test_paper_reproduce_quick(paper, tmp_path):
+    """Beyond the default suite (specs validated, CHEAP ones run): every paper through
+    `ratecheck reproduce --quick` in float64, figures included."""
     code = main(["reproduce", paper, "--quick", "--out", str(tmp_path), "--no-progress"])
     assert code == 0
     folder = _check_outcome(paper, tmp_path)

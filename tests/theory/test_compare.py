@@ -144,3 +144,13 @@ def test_an_overflowed_term_leaves_the_row_without_information(kind):
     r = _result(lambda t, p: Sides(torch.tensor([[1.0], [5.0]]), torch.tensor([[1.0], [1.0]]), scale=scale), kind=kind)
     c = check(r, tr, _Pb)
     assert c.counted[:, 0].tolist() == [True, False] and c.holds.all()
+
+
+def test_sides_are_not_evaluated_when_no_run_meets_the_assumptions():
+    # e.g. a bound that reads a hyper-parameter only the runs it applies to have
+    def sides(t, p):
+        raise AssertionError("sides evaluated although no run applies")
+
+    a = Assumption("G_term = True", lambda t, p: torch.tensor([False, False]))
+    c = check(_result(sides, assumptions=(a,)), _trace(3, 2), _Pb)
+    assert not c.checked.any() and c.reasons == ["assumption false: G_term = True"] * 2

@@ -5,9 +5,7 @@ Every lemma here is an inequality or identity between sequences; the inputs are 
 """
 
 import math
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,9 +21,8 @@ from ratecheck.theory import access as A
 from ratecheck.theory import dadaptation as da
 from ratecheck.theory.examples import examples_for, run_example
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _theory_testlib import SETTINGS, grad_seq, leq  # noqa: E402
-from _theory_testlib import FAST, assert_cases_hold, assert_cases_hold_heavy, d0_grid, exercised_keys, nondecreasing  # noqa: E402
+from tests._lib.theory import SETTINGS, grad_seq, leq
+from tests._lib.theory import FAST, assert_cases_hold, assert_cases_hold_heavy, d0_grid, exercised_keys, nondecreasing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -347,12 +344,6 @@ def test_tiny_d0_rows_below_iterate_roundoff_are_unchecked_not_failed():
     assert all(r in ("", "below round-off resolution on every row") for r in c.reasons)
 
 
-def test_every_assertable_result_has_an_example():
-    for k in names():
-        if k.startswith("dadaptation.") and get(k).provenance.assertable:
-            assert examples_for(k), k
-
-
 # =================================================================================================
 # Every registered result on real runs
 # =================================================================================================
@@ -379,15 +370,18 @@ def test_dadaptation_results_hold_on_library_problems(pname, case):
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize("case", sorted(DADAPT_CASES))
+@pytest.mark.parametrize("case,seed", [(c, 1 + i % 3) for i, c in enumerate(sorted(DADAPT_CASES))])
 def test_dadaptation_results_hold_heavy(case, seed):
+    """Beyond the default suite (the FAST problems, 150 steps, x0 scale 1, seed 0): every convex
+    library problem with a known G and an affordable full-batch oracle (the smooth and real-data
+    ones too), from x0 scales 0.1 and 10 (d0 from 1e-12 to 10 D), 600 steps, where d has settled
+    and the log-factor bounds get tight; the seeds 1 to 3 taken in turn over the cases."""
     assert_cases_hold_heavy(DADAPT_CASES, case, seed, "dadaptation.", T=600)
 
 
 def test_every_dadaptation_result_is_exercised():
     """Each asserted result is checked (applies) on at least one run of the fast matrix."""
-    want = {k for k in names() if k.startswith("dadaptation.") and get(k).asserted}
+    want = {k for k in names() if k.startswith("dadaptation.") and get(k).asserted and get(k).oracle != "stochastic"}
     assert want - exercised_keys(DADAPT_CASES, want) == set()
 
 

@@ -1,12 +1,11 @@
 """MADGRAD theory (theory/madgrad.py): the dual-averaging identity and z-space form on the
 authors' code and the analysed variant, the primal-averaging potential and the derived convex
 bounds, on runs of every applicable problem of the library; roles, assumptions (decoupled decay,
-averaging, G), undefined rows, examples and sources of every result."""
+averaging, G), undefined rows (the examples, both dtypes and sources of every result:
+tests/theory/test_every_result.py)."""
 
 import dataclasses
 import math
-import os
-import sys
 
 import pytest
 import torch
@@ -15,15 +14,12 @@ from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
 from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
-from ratecheck.theory import Role, Sides, check, get, names
+from ratecheck.theory import Role, check, get, names
 from ratecheck.theory import access as A
 from ratecheck.theory import madgrad as MG
-from ratecheck.theory.examples import examples_for, run_example
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _theory_testlib import DEFAULT, checked_results  # noqa: E402
+from tests._lib.theory import DEFAULT, checked_results, heavy_matrix
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEYS = {"madgrad.ftrl_identity", "madgrad.decaying_l2_form", "madgrad.primal_averaging_potential",
         "madgrad.observed_bound", "madgrad.closed_form_bound", "madgrad.tuned_rate"}
 F64 = torch.float64
@@ -61,9 +57,11 @@ def test_results_hold_on_every_problem(name):
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize("name", problem_names())
+@pytest.mark.parametrize("name,seed", heavy_matrix(problem_names(), [1, 2]))
 def test_results_hold_heavy(name, seed):
+    """Beyond the default suite (40 steps, seed 0): 500 steps from x0 scale 2 or 3, where
+    lam_k = lr sqrt(k+1) has grown by 20x and the cube-root denominators are far from their
+    first values; minibatch runs with other sampling seeds."""
     assert_results_hold(get_problem(name), 500, seed)
 
 
@@ -73,7 +71,7 @@ def test_every_madgrad_result_is_checked():
     assert seen == KEYS - {"madgrad.tuned_rate"}  # tuned_rate compares only at its horizon: test below
 
 
-# -- the contract: roles, sources, one Sides call, examples ---------------------------------------
+# -- roles (examples, both dtypes, planted violations, sources: tests/theory/test_every_result.py) --
 
 
 def test_roles():

@@ -3,9 +3,6 @@ and the update's invariants, checked on runs of every applicable problem of the 
 
 import dataclasses
 import math
-import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,10 +13,8 @@ from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
 from ratecheck.theory import Role, Sides, check, get, names
 from ratecheck.theory import momo as M
-from ratecheck.theory.examples import examples_for
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _theory_testlib import DEFAULT, checked_results  # noqa: E402
+from tests._lib.theory import DEFAULT, checked_results, heavy_matrix
 
 
 def configs(p, seed):
@@ -57,16 +52,20 @@ def test_results_hold_on_every_problem(name):
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize("name", problem_names())
+@pytest.mark.parametrize("name,seed", heavy_matrix(problem_names(), [1, 2, 3]))
 def test_results_hold_heavy(name, seed):
-    assert_results_hold(get_problem(name), 600, seed)
+    """Beyond the default suite (50 steps, seed 0, x0 scale 1, minibatch 1): 300 steps, x0 scale
+    2 to 4 and minibatches of 2 to 4, so the bounds meet the late iterates (tau saturated, the lb
+    estimate settled, lr = 1e6 runs long past their first steps); rosenbrock and the other
+    non-convex problem check the results that need no convexity."""
+    assert_results_hold(get_problem(name), 300, seed)
 
 
 def test_every_momo_result_is_registered_and_checked():
-    keys = {k for k in names() if k.startswith("momo.")}
+    keys = {k for k in names() if k.startswith("momo.") and get(k).oracle != "stochastic"}
     assert keys == {"momo.fejer", "momo.fejer_sum", "momo.min_model_gap", "momo.polyak_smooth", "momo.tau_range",
-                    "momo.stays_above_floor", "momo.estimate_floor", "momo.estimate_monotone"}
+                    "momo.stays_above_floor", "momo.estimate_floor", "momo.estimate_monotone",
+                    "momo.fejer_noisy", "momo.avg_model_gap"}
     seen = set()
     for name in ("least_squares_interp", "quadratic", "l1_distance"):
         seen |= assert_results_hold(get_problem(name), 60, seed=0)

@@ -3,9 +3,6 @@ Lyapunov inequalities under their conditions, and MOTAPS's descending tau step, 
 finite-sum problem of the library (one sampled point per step, as in the authors' code)."""
 
 import dataclasses
-import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,10 +13,8 @@ from ratecheck.problems import get as get_problem
 from ratecheck.problems import names as problem_names
 from ratecheck.theory import Role, Sides, Unavailable, check, get, names
 from ratecheck.theory import motaps as MT
-from ratecheck.theory.examples import examples_for
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _theory_testlib import HEAVY_PROBLEMS, checked_results  # noqa: E402
+from tests._lib.theory import HEAVY_PROBLEMS, checked_results, heavy_matrix
 
 FINITE = [n for n in problem_names() if get_problem(n).is_finite_sum]
 DEFAULT = [n for n in FINITE if n not in HEAVY_PROBLEMS]
@@ -59,9 +54,11 @@ def test_results_hold_on_every_problem(name):
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize("name", FINITE)
+@pytest.mark.parametrize("name,seed", heavy_matrix(FINITE, [1, 2]))
 def test_results_hold_heavy(name, seed):
+    """Beyond the default suite (at most 220 steps: one epoch of the small problems): three
+    epochs (3 n steps, single-sample) of every finite sum, so the target bookkeeping and the
+    Lyapunov step run over several epoch ends, from x0 scale 2 or 3."""
     p = get_problem(name)
     assert_results_hold(p, 3 * p.n, seed)
 

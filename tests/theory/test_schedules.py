@@ -482,7 +482,8 @@ def test_theorem10_in_expectation_on_stochastic_runs(name):
     x0 = p.x0(1, seed=1).expand(B, -1).clone()
     lr = torch.tensor([0.01] * 16 + [0.3] * 16 + [20.0] * 16, dtype=torch.float64)  # three groups of 16 seeds
     r = R("schedules.thm10_expected")
-    assert [k for k in MINE if why_not_applicable(R(k), "sgd", p, True) is None] == ["schedules.thm10_expected"]
+    assert [k for k in MINE if why_not_applicable(R(k), "sgd", p, True) is None] == [
+        "schedules.linear_decay_expected", "schedules.thm10_expected", "schedules.thm_b_expected"]
     for schedule in ("linear", "constant"):
         tr = run(p, get_opt("sgd", schedule=schedule), x0, T, hp={"lr": lr, "T": T}, batch_size=1,
                  seeds=torch.arange(B), keep_iterates=True)

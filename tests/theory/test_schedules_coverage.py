@@ -1,0 +1,168 @@
+"""Issue 11 (theory coverage, part 2), arXiv 2310.07831: (B) and the linear-decay corollary in
+expectation for stochastic SGD, and no per-coordinate result (no library optimizer runs a fixed
+diagonal preconditioner). docs/theory/linear_decay_refinement.md#theorem-b-in-expectation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from ratecheck.experiments.runner import run
+from ratecheck.optimizers import get as get_opt
+from ratecheck.problems import get as get_problem
+from ratecheck.theory import check
+from ratecheck.theory.base import why_not_applicable
+from ratecheck.theory import schedules as S
+from ratecheck.theory.base import EXAMPLES, RESULTS, Role
+
+F64 = torch.float64
+NEW = ("schedules.thm_b_expected", "schedules.linear_decay_expected")
+
+
+def R(key):
+    return RESULTS._items[key]
+
+
+def _stochastic_run(problem="lad", schedule="linear", lr=0.3, T=40, B=8, batch=4, options=None, mutant=None):
+    p = get_problem(problem)
+    x0 = p.x0(1, seed=2).expand(B, -1).clone()
+    opt = get_opt("sgd", schedule=schedule, **(options or {}))
+    if mutant is not None:
+        opt._step = mutant.__get__(opt)
+    tr = run(p, opt, x0, T, hp={"lr": torch.full((B,), lr, dtype=F64), "T": T}, batch_size=batch,
+             seeds=torch.arange(B), keep_iterates=True)
+    return p, tr
+
+
+def test_new_results_are_stochastic_derived_theorems_with_examples():
+    for key in NEW:
+        r = R(key)
+        assert r.in_expectation and r.oracle == "stochastic" and r.role is Role.THEOREM and r.provenance.value == "DERIVED"
+        assert r.optimizers == ("sgd",) and "weight_decay = 0" in [a.name for a in r.assumptions]
+        exs = [e for e in EXAMPLES if key in e.results]
+        assert exs and all(e.batch_size and e.runs >= 8 for e in exs)
+        p = get_problem("lad")
+        assert why_not_applicable(r, "sgd", p, True) is None
+        assert why_not_applicable(r, "sgd", p, False) == "needs a stochastic oracle"
+
+
+def test_no_per_coordinate_result_is_registered():
+    # note §8's form needs a FIXED diagonal preconditioner; no library optimizer runs one.
+    for key, r in RESULTS._items.items():
+        if key.startswith("schedules."):
+            assert r.optimizers == ("sgd",), key
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 30])
+def test_noise_free_weighting_produces_the_steps(n):
+    steps = S.linear_decay_schedule(40, torch.tensor(0.7, dtype=F64))[:n] * torch.linspace(1.0, 0.5, n, dtype=F64) if n else torch.zeros(0, dtype=F64)
+    w, eta = S.noise_free_weighting(steps, torch.tensor(2.0, dtype=F64), torch.tensor(1.5, dtype=F64))
+    assert w.shape == (n + 1,) and bool((w >= 0).all()) and float(w[-1]) > 0
+    if n:
+        assert torch.allclose(S.schedule_from_weights(w, eta), steps, rtol=1e-9, atol=0)
+    else:
+        assert float(eta) == pytest.approx(2.0 / 1.5)
+
+
+def test_noise_free_weighting_of_linear_decay_is_uniform():
+    # Linear decay at eta = D / (G sqrt(T+1)) is (B) with w = 1 (normalised: w = 1/(T+1), OGD step
+    # eta (T+1)), the minimiser for constant norms G: the search must find it and the value D G / sqrt(T+1).
+    T, D, G = 30, 1.3, 0.8
+    eta = D / (G * math.sqrt(T + 1))
+    w, e = S.noise_free_weighting(S.linear_decay_schedule(T, torch.tensor(eta, dtype=F64)), torch.tensor(D), torch.tensor(G))
+    assert float(e) == pytest.approx(eta * (T + 1), rel=1e-6)
+    assert float((w * (T + 1) - 1).abs().max()) < 1e-4
+    assert float(S.bound_weighted(w, e, D, torch.full((T + 1,), G, dtype=F64))) == pytest.approx(D * G / math.sqrt(T + 1), rel=1e-9)
+
+
+def test_thm_b_expected_bound_is_B_with_a_weighting_fixed_before_the_samples():
+    p, tr = _stochastic_run()
+    s = R("schedules.thm_b_expected").sides(tr, p)
+    T = 40
+    steps, gn = tr["lr"][:T].to(F64), tr["grad_norm"][:T].to(F64)
+    x = tr.iterates["x"].to(F64)
+    gT = torch.linalg.vector_norm(p.grad(x[T]), dim=-1)
+    g0 = torch.linalg.vector_norm(p.grad(x[0]), dim=-1)
+    D = tr["dist"][0].to(F64)
+    rows = [n for n in range(T + 1) if bool(s.bound[n].isfinite().all())]
+    assert len(rows) == 6 and rows[0] == 0 and rows[-1] == T
+    for n in rows:
+        w, eta = S.noise_free_weighting(steps[:n], D, g0)  # from x_0, never from the sampled norms
+        g = torch.cat([gn[:n], (gT if n == T else gn[n])[None]])
+        want = (D**2 / eta + eta * (w * w * g * g).sum(0)) / (2 * w.sum(0))
+        assert torch.allclose(s.bound[n], want, rtol=1e-12)
+    assert torch.equal(s.observed, tr["subopt"].to(F64))
+
+
+def test_linear_decay_expected_bound_and_scope():
+    p, tr = _stochastic_run(T=40)
+    s = R("schedules.linear_decay_expected").sides(tr, p)
+    T = 40
+    lr0 = tr["lr"][0].to(F64)
+    eta = lr0 * (T + 1) / T
+    x = tr.iterates["x"].to(F64)
+    g2 = torch.cat([tr["grad_norm"][:T].to(F64) ** 2, (torch.linalg.vector_norm(p.grad(x[T]), dim=-1) ** 2)[None]])
+    D = tr["dist"][0].to(F64)
+    want = D**2 / (2 * eta * (T + 1)) + eta * g2.mean(0) / 2
+    assert torch.allclose(s.bound[T], want, rtol=1e-12) and bool(s.bound[:T].isnan().all())
+    c = check(R("schedules.linear_decay_expected"), tr, p)
+    assert c.all_hold and c.units == "groups" and c.holds.shape == (1,)
+    _, cos = _stochastic_run(schedule="cosine")
+    c = check(R("schedules.linear_decay_expected"), cos, p)
+    assert not bool(c.checked.any()) and c.reasons == ["assumption false: schedule = 'linear'"]
+
+
+def test_problem_G_does_not_bound_the_minibatch_second_moment():
+    # Why the corollary uses the observed second moment: on lad at batch size 1, E||g||^2 = mean ||a_i||^2 > G^2.
+    p = get_problem("lad")
+    x = p.x0(1, seed=3).to(F64)
+    idx = torch.arange(p.n)[:, None]
+    each = p.component_grad(x.expand(p.n, -1), idx)
+    second = float((each**2).sum(-1).mean())
+    assert second > 5 * p.G**2
+
+
+@pytest.mark.parametrize("key", NEW)
+def test_refined_and_weight_decay_runs_are_not_checked(key):
+    p, tr = _stochastic_run(options=None)
+    p2 = get_problem("lad")
+    x0 = p2.x0(1, seed=2).expand(8, -1).clone()
+    wd = run(p2, get_opt("sgd", schedule="linear"), x0, 20, hp={"lr": 0.3, "T": 20, "weight_decay": 0.5}, batch_size=4,
+             seeds=torch.arange(8), keep_iterates=True)
+    c = check(R(key), wd, p2)
+    assert not bool(c.checked.any()) and c.reasons == ["assumption false: weight_decay = 0"]
+    ref = run(p2, get_opt("sgd", schedule="refined"), x0, 20, hp={"lr": 0.3, "T": 20, "norms": tr["grad_norm"][:20].T},
+              batch_size=4, seeds=torch.arange(8), keep_iterates=True)
+    c = check(R(key), ref, p2)
+    assert not bool(c.checked.any())
+
+
+def test_new_results_catch_an_sgd_that_climbs():
+    def climbs(self, state, grad, loss):  # the sign of the step flipped: x + lr g
+        lr = self._at(state, "lr")
+        x = state["x"]
+        return {**{k: v for k, v in state.items() if k not in ("k", "hp", "diverged")}, "x": x + lr[:, None] * grad}, {"lr": lr}
+
+    for key in NEW:
+        p, good = _stochastic_run(lr=0.3)
+        assert check(R(key), good, p).all_hold
+        p, bad = _stochastic_run(lr=1.0, B=16, mutant=climbs)
+        assert bool(check(R(key), bad, p).violated.any()), key
+
+
+@pytest.mark.parametrize("key", NEW)
+def test_examples_hold_in_both_dtypes_and_catch_a_planted_violation(key):
+    from ratecheck.theory.examples import examples_for, run_example
+
+    for ex in examples_for(key):
+        for dt in (torch.float64, torch.float32):
+            pb, tr = run_example(ex, dt)
+            c = check(R(key), tr, pb)
+            assert c.all_hold, (key, ex.problem, dt, c.worst_ratio)
+            defined = (c.observed.isfinite() & c.bound.isfinite()).sum(0).clamp_min(1)
+            assert float((c.rows_checked / defined).min()) >= 0.5
+            halved = check(R(key), tr, pb, perturb=lambda s: dataclasses.replace(s, bound=0.1 * s.bound))
+            assert bool(halved.violated.any())
