@@ -65,3 +65,28 @@ def of_result(result_key: str) -> Paper | None:
     """The paper whose theory module registered ``result_key`` (prefix before the dot)."""
     prefix = result_key.split(".", 1)[0]
     return next((p for p in PAPERS if p.theory == prefix), None)
+
+
+def coverage_table() -> str:
+    """The README's per-paper theory table (tests/test_papers.py keeps the README equal to it):
+    theorems checked pathwise (full gradients only, or also with minibatch gradients), those
+    checked in expectation, implementation checks, errata, [UNVERIFIED]."""
+    from ratecheck import theory
+
+    lines = ["| paper | theorems checked pathwise, full gradients only | theorems checked pathwise, also with minibatch "
+             "gradients | theorems checked in expectation (mean over seeds) | implementation checks | errata | "
+             "unverified (shown) |",
+             "|---|---:|---:|---|---:|---:|---:|"]
+    for p in PAPERS:
+        if not p.theory:
+            continue
+        rs = [theory.get(k) for k in theory.names() if k.startswith(p.theory + ".")]
+        th = [r for r in rs if r.role is theory.Role.THEOREM and r.provenance.assertable]
+        det = sum(not r.in_expectation and r.oracle == "deterministic" for r in th)
+        sto = sum(not r.in_expectation and r.oracle != "deterministic" for r in th)
+        exp = ", ".join(f"`{r.key}`" for r in th if r.in_expectation) or "—"
+        impl = sum(r.role is theory.Role.IMPLEMENTATION for r in rs)
+        err = sum(r.role is theory.Role.ERRATUM for r in rs)
+        unv = sum(not r.provenance.assertable for r in rs)
+        lines.append(f"| {p.key} (arXiv {p.arxiv}) | {det} | {sto} | {exp} | {impl} | {err} | {unv} |")
+    return "\n".join(lines)

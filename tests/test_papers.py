@@ -63,3 +63,8 @@ def test_pyproject_pins_every_authors_package():
     for p in papers.PAPERS:
         if "==" in p.package:
             assert f'"{p.package}"' in pyproject, f"{p.package} is not in the test extra"
+
+
+def test_readme_theory_table_is_the_registry_s():
+    assert papers.coverage_table() in (ROOT / "README.md").read_text(encoding="utf-8"), (
+        "README's per-paper theory table is stale: paste ratecheck.papers.coverage_table()")
