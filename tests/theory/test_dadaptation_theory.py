@@ -19,7 +19,7 @@ from ratecheck.problems import get as get_problem
 from ratecheck.theory import Provenance, Role, check, get, names
 from ratecheck.theory import access as A
 from ratecheck.theory import dadaptation as da
-from ratecheck.theory.examples import examples_for, run_example
+from ratecheck.theory.example_runs import examples_for, run_example
 
 from tests._lib.theory import SETTINGS, grad_seq, leq
 from tests._lib.theory import FAST, assert_cases_hold, assert_cases_hold_heavy, d0_grid, exercised_keys, nondecreasing

@@ -20,7 +20,7 @@ import torch
 
 from ratecheck import optimizers, theory
 from ratecheck.theory import Role
-from ratecheck.theory.examples import examples_for, run_example
+from ratecheck.theory.example_runs import examples_for, run_example
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = [k for k in theory.names() if theory.get(k).provenance.assertable]
@@ -92,3 +92,14 @@ def test_source_starts_with_a_file_of_the_repository(key):
     m = re.match(r"([\w./-]+\.md)", src)
     assert m, f"{key}: source {src!r} does not start with a file of the repository"
     assert (ROOT / m.group(1)).is_file(), f"{key}: {m.group(1)} does not exist"
+
+
+def test_no_submodule_shadows_a_public_function():
+    """``theory.examples()`` etc. stay callable once every theory submodule is imported."""
+    import importlib
+    import pkgutil
+
+    for m in pkgutil.iter_modules(theory.__path__):
+        importlib.import_module(f"ratecheck.theory.{m.name}")
+    for name in ("examples", "check", "applicable", "candidates", "get", "names", "register", "example"):
+        assert callable(getattr(theory, name)) and not isinstance(getattr(theory, name), type(theory)), name

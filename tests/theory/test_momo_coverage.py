@@ -8,7 +8,7 @@ from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get as get_opt
 from ratecheck.problems import get as get_problem
 from ratecheck.theory import momo
-from ratecheck.theory.examples import examples_for, run_example
+from ratecheck.theory.example_runs import examples_for, run_example
 
 
 def _checks(key):

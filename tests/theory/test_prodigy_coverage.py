@@ -5,7 +5,7 @@ import torch
 
 from ratecheck import theory
 from ratecheck.theory import prodigy as pr
-from ratecheck.theory.examples import examples_for, run_example
+from ratecheck.theory.example_runs import examples_for, run_example
 
 
 def _checks(key):

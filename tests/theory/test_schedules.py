@@ -22,7 +22,7 @@ from ratecheck.theory import Role, Sides, check
 from ratecheck.theory import access as A
 from ratecheck.theory import schedules as S
 from ratecheck.theory.base import EXAMPLES, RESULTS, depth, tolerance, why_not_applicable
-from ratecheck.theory.examples import run_example
+from ratecheck.theory.example_runs import run_example
 
 ROOT = Path(__file__).resolve().parents[2]
 pos = st.floats(0.05, 20.0)

@@ -155,7 +155,7 @@ def test_new_results_catch_an_sgd_that_climbs():
 
 @pytest.mark.parametrize("key", NEW)
 def test_examples_hold_in_both_dtypes_and_catch_a_planted_violation(key):
-    from ratecheck.theory.examples import examples_for, run_example
+    from ratecheck.theory.example_runs import examples_for, run_example
 
     for ex in examples_for(key):
         for dt in (torch.float64, torch.float32):

@@ -101,7 +101,7 @@ def test_catches_a_momentum_that_climbs():
 
 
 def test_example_holds_in_both_dtypes_and_catches_a_planted_violation():
-    from ratecheck.theory.examples import examples_for, run_example
+    from ratecheck.theory.example_runs import examples_for, run_example
 
     for ex in examples_for(KEY):
         for dt in (torch.float64, torch.float32):
