@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 import matplotlib.pyplot as plt
 
-from ratecheck import optimizers, problems, theory
+from ratecheck import optimizers, problems
 from ratecheck.notebook import display
 from ratecheck.experiments.runner import run
 from ratecheck.figures.style import BOUND_STYLE, RC, color

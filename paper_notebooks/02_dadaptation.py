@@ -33,7 +33,6 @@ from ratecheck import notebook as nb
 KEYS = nb.claims(nb.keys_with("dadaptation."))
 
 # %%
-import math
 import time
 
 import numpy as np
@@ -41,7 +40,7 @@ import pandas as pd
 import torch
 import matplotlib.pyplot as plt
 
-from ratecheck import optimizers, problems, theory
+from ratecheck import optimizers, problems
 from ratecheck.notebook import display
 from ratecheck.experiments.runner import run
 from ratecheck.figures.style import BOUND_STYLE, RC, color

@@ -35,7 +35,6 @@ KEYS = nb.claims(nb.keys_with("prodigy."))
 # constant weights).
 
 # %%
-import math
 import time
 
 import numpy as np

@@ -59,7 +59,6 @@ LRS = [10.0 ** (k / (1 if QUICK else 2)) for k in (range(-4, 2) if QUICK else ra
 import tempfile
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -68,7 +67,7 @@ from ratecheck import figures
 from ratecheck.experiments.runner import run
 from ratecheck.figures import data as fdata
 from ratecheck.figures.style import color, subplots
-from ratecheck.notebook import by_grid, display, pick, show
+from ratecheck.notebook import by_grid, show
 
 # %matplotlib inline
 

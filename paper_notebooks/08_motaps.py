@@ -55,16 +55,15 @@ SEEDS = 2 if QUICK else 5             # seeds: the sampling order (and the start
 import tempfile
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ratecheck import optimizers, problems, theory
+from ratecheck import optimizers, problems
 from ratecheck import figures
 from ratecheck.experiments.runner import run
 from ratecheck.figures import data as fdata
 from ratecheck.figures.style import color, subplots
-from ratecheck.notebook import by_grid, display, pick, show
+from ratecheck.notebook import pick, show
 
 # %matplotlib inline
 
