@@ -53,6 +53,14 @@ class Progress:
         if self.enabled:
             self._draw(time.perf_counter())
 
+    def advance(self, label: str, runs: int, steps: int) -> None:
+        """A whole batch finished elsewhere (a Ray task): count its runs and run-steps at once."""
+        self.label = label
+        self.runs += runs
+        self.steps += steps
+        if self.enabled:
+            self._draw(time.perf_counter())
+
     def close(self) -> None:
         if self.enabled:
             self._draw(time.perf_counter())

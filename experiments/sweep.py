@@ -21,6 +21,7 @@ import torch
 from ratecheck.device import resolve_device, resolve_dtype
 from ratecheck.errors import RatecheckError
 
+from . import executors
 from .progress import Progress
 from .runner import run
 from .spec import Cell, Spec
@@ -46,8 +47,12 @@ def run_spec(
     force: bool = False,
     progress: bool | None = None,
     log=None,
+    executor: str = "local",
+    ray_options: dict[str, Any] | None = None,
 ) -> SweepSummary:
-    """Compute the cells of ``spec`` missing from its results folder (all with ``force``)."""
+    """Compute the cells of ``spec`` missing from its results folder (all with ``force``), in this
+    process or as Ray tasks (``executor="ray"``, ``ray_options``: address, cpus_per_cell,
+    gpus_per_cell, max_retries; see ``executors.on_ray``)."""
     dev = resolve_device(device or spec.device)
     dtype = resolve_dtype(spec.dtype)
     store = Store(spec_dir(out, spec))
@@ -60,13 +65,17 @@ def run_spec(
     summary.cached = [c.id for c in cells if c.id not in todo_ids]
     store.update_manifest(spec, str(dev), complete=not todo)
     bar = Progress(sum(c.n_runs for c in todo), sum(c.n_runs * spec.T for c in todo), enabled=progress)
-    for n, cell in enumerate(todo, 1):
-        t0 = time.perf_counter()
-        arrays, meta = compute_cell(cell, dev, dtype, bar, store)
-        wall = time.perf_counter() - t0
+    if executor == "ray":
+        # each worker resolves the device itself ("auto" is a GPU where Ray assigned one)
+        finished = executors.on_ray(todo, device or spec.device, dtype, bar, store, log=log, **(ray_options or {}))
+    elif executor == "local":
+        finished = executors.in_process(todo, dev, dtype, bar, store)
+    else:
+        raise RatecheckError(f"executor {executor!r}; allowed: {', '.join(executors.EXECUTORS)}")
+    for n, (cell, arrays, meta, wall) in enumerate(finished, 1):
         meta["wall_time_s"] = wall
         store.write_cell(cell.id, arrays, meta)
-        store.update_manifest(spec, str(dev), {cell.id: {"wall_time_s": round(wall, 4), "device": str(dev), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}})
+        store.update_manifest(spec, str(dev), {cell.id: {"wall_time_s": round(wall, 4), "device": meta["device"], "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}})
         summary.computed.append(cell.id)
         if not bar.enabled:
             log(f"cell {n}/{len(todo)} {cell.problem.label} / {cell.optimizer.label}: {cell.n_runs} runs x {spec.T} steps, {wall:.2f} s")
@@ -125,8 +134,9 @@ def refine_norms(cell: Cell, store: Store | None, seeds: np.ndarray) -> torch.Te
     return torch.as_tensor(np.stack([by_seed[int(s)] for s in seeds]), dtype=torch.float64)
 
 
-def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Progress | None = None, store: Store | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Run every run of a cell, check the theory on the full trace, return what the store keeps."""
+def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Progress | None = None, store: Store | None = None, norms: torch.Tensor | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Run every run of a cell, check the theory on the full trace, return what the store keeps.
+    A refined cell reads its source's gradient norms from ``store``, unless ``norms`` gives them."""
     from ratecheck import optimizers
 
     spec = cell.spec
@@ -136,7 +146,8 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
     B = len(seeds)
     x0 = start_points(cell, problem, seeds, device, dtype)
     cp = log_checkpoints(spec.T, spec.record) if isinstance(spec.record, int) else None
-    norms = refine_norms(cell, store, seeds) if cell.optimizer.refine_from is not None else None
+    if norms is None and cell.optimizer.refine_from is not None:
+        norms = refine_norms(cell, store, seeds)
     extra = init_extras(opt, cell.optimizer, spec.T, norms)
     # Some results need every iterate (displacements, recomputed gradients); keep them when the
     # [T+1, B, d] float tensor of one chunk fits the budget, else those results are n/a

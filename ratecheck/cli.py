@@ -29,6 +29,30 @@ def _table(rows: list[dict], floatfmt: str = "{:.6g}") -> str:
     return "\n".join([line(cols), line(["-" * w for w in width]), *map(line, cells)])
 
 
+def _positive(kind):
+    """An argparse type: a finite number > 0."""
+    return _bounded(kind, lambda v: v > 0, "a finite number > 0")
+
+
+def _nonnegative(kind):
+    """An argparse type: a finite number >= 0."""
+    return _bounded(kind, lambda v: v >= 0, "a finite number >= 0")
+
+
+def _bounded(kind, ok, allowed: str):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            v = None
+        if v is None or v != v or v in (float("inf"), float("-inf")) or not ok(v):
+            raise argparse.ArgumentTypeError(f"{text!r}; allowed: {allowed}")
+        return v
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 # -- list ------------------------------------------------------------------------------------
 
 
@@ -150,7 +174,13 @@ def _run(spec, args) -> tuple[int, Path]:
     from .experiments.sweep import run_spec
 
     _check_device(args.device)
-    summ = run_spec(spec, args.out, device=args.device, force=args.force, progress=None if not args.no_progress else False)
+    ray_options = None
+    if args.executor == "ray":
+        ray_options = {"address": args.address, "cpus_per_cell": args.cpus_per_cell, "gpus_per_cell": args.gpus_per_cell}
+    elif args.address is not None or args.cpus_per_cell != 1 or args.gpus_per_cell != 0:
+        raise RatecheckError("--address, --cpus-per-cell and --gpus-per-cell need --executor ray")
+    summ = run_spec(spec, args.out, device=args.device, force=args.force, progress=None if not args.no_progress else False,
+                    executor=args.executor, ray_options=ray_options)
     print(f"results: {summ.path}  ({len(summ.computed)} cells computed, {len(summ.cached)} cached)", file=sys.stderr)
     return _report(summ.rows, args.wide), summ.path
 
@@ -304,6 +334,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .experiments.overhead import main as overhead_main
 
         return overhead_main(args.bench_args)
+    if args.ray:
+        from .experiments.bench_ray import main as ray_main
+
+        return ray_main(args.bench_args)
     mod = _lazy("ratecheck.experiments.bench", "ratecheck bench")
     return int(mod.main(args.bench_args) or 0)
 
@@ -337,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", default=out_default, help=f"parent folder of results folders (default: {out_default})")
         sp.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
         sp.add_argument("--wide", action="store_true", help="the check table with the reason and statement columns")
+        sp.add_argument("--executor", choices=("local", "ray"), default="local", help="where cells run: this process (default) or Ray tasks")
+        sp.add_argument("--address", help="Ray cluster to join: auto or HOST:PORT (default: start a local one)")
+        sp.add_argument("--cpus-per-cell", type=_positive(float), default=1, metavar="N", help="CPUs a Ray task asks for (default 1)")
+        sp.add_argument("--gpus-per-cell", type=_nonnegative(float), default=0, metavar="N", help="GPUs a Ray task asks for (default 0)")
 
     sp = sub.add_parser("run", help="run a spec (cached) and print the bound-check table",
                         description="Run the cells of SPEC missing from its results folder, then print the check table. "
@@ -387,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("bench", help="benchmarks (--runner: recording overhead of the runner)",
                         description="Benchmarks. --runner measures the runner's recording overhead; otherwise ratecheck.experiments.bench runs.")
     sp.add_argument("--runner", action="store_true", help="runner overhead: whole step vs oracle + optimizer alone")
-    sp.epilog = "Any further arguments go to the benchmark (with --runner: -B, -T, --checkpoints, --repeats, --device, --dtype)."
+    sp.add_argument("--ray", action="store_true", help="a spec's sweep through local Ray workers vs in-process, and Ray's per-task overhead")
+    sp.epilog = "Any further arguments go to the benchmark (with --runner: -B, -T, --checkpoints, --repeats, --device, --dtype; with --ray: --spec, --quick, --workers, --tasks)."
     sp.set_defaults(func=cmd_bench)
     return p
 
