@@ -51,29 +51,32 @@ def run_spec(
     dev = resolve_device(device or spec.device)
     dtype = resolve_dtype(spec.dtype)
     store = Store(spec_dir(out, spec))
-    store.prepare(spec)
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    cells = spec.cells()
-    todo = [c for c in cells if force or not store.has_cell(c)]
-    summary = SweepSummary(store.root)
-    todo_ids = {c.id for c in todo}
-    summary.cached = [c.id for c in cells if c.id not in todo_ids]
-    store.update_manifest(spec, str(dev), complete=not todo)
-    bar = Progress(sum(c.n_runs for c in todo), sum(c.n_runs * spec.T for c in todo), enabled=progress)
-    for n, cell in enumerate(todo, 1):
-        t0 = time.perf_counter()
-        arrays, meta = compute_cell(cell, dev, dtype, bar, store)
-        wall = time.perf_counter() - t0
-        meta["wall_time_s"] = wall
-        store.write_cell(cell.id, arrays, meta)
-        store.update_manifest(spec, str(dev), {cell.id: {"wall_time_s": round(wall, 4), "device": str(dev), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}})
-        summary.computed.append(cell.id)
-        if not bar.enabled:
-            log(f"cell {n}/{len(todo)} {cell.problem.label} / {cell.optimizer.label}: {cell.n_runs} runs x {spec.T} steps, {wall:.2f} s")
-    bar.close()
-    store.update_manifest(spec, str(dev), complete=True)
-    summary.rows = check_rows(store.cells())
-    store.write_checks(summary.rows)
+    with store.lock(log):
+        store.prepare(spec)
+        cells = spec.cells()
+        todo = [c for c in cells if force or not store.has_cell(c, log)]
+        summary = SweepSummary(store.root)
+        todo_ids = {c.id for c in todo}
+        summary.cached = [c.id for c in cells if c.id not in todo_ids]
+        # The environment and device are stamped only when something is computed with them.
+        store.update_manifest(spec, str(dev) if todo else None, complete=not todo)
+        bar = Progress(sum(c.n_runs for c in todo), sum(c.n_runs * spec.T for c in todo), enabled=progress)
+        for n, cell in enumerate(todo, 1):
+            t0 = time.perf_counter()
+            arrays, meta = compute_cell(cell, dev, dtype, bar, store)
+            wall = time.perf_counter() - t0
+            meta["wall_time_s"] = wall
+            store.write_cell(cell.id, arrays, meta)
+            store.update_manifest(spec, cell_times={cell.id: {"wall_time_s": round(wall, 4), "device": str(dev),
+                                                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}})
+            summary.computed.append(cell.id)
+            if not bar.enabled:
+                log(f"cell {n}/{len(todo)} {cell.problem.label} / {cell.optimizer.label}: {cell.n_runs} runs x {spec.T} steps, {wall:.2f} s")
+        bar.close()
+        store.update_manifest(spec, complete=True)
+        summary.rows = check_rows(store.cells())
+        store.write_checks(summary.rows)
     return summary
 
 
