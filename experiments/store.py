@@ -26,6 +26,8 @@ Arrays of ``cells/<id>.npz`` (B runs = hyper-parameter grid points x seeds, grid
     result/<key>/bound, tol     same shape (tol: the round-off tolerance of each row)
     result/<key>/holds|checked  bool [B or groups]; rows_checked int [.] (informative rows);
                                 worst_ratio [.]; first_violation [.] (step, -1: none)
+    run/diverged, run/escaped   bool [B]: non-finite (frozen), or escaped while finite
+                                (experiments/divergence.py)
 
 Every write goes through ``ratecheck.atomic`` (temp file + rename). A stored cell is used only if
 it is what was written: its .npz has the recorded size and sha256, and its JSON names its own
@@ -58,11 +60,11 @@ from ratecheck.errors import RatecheckError
 # Cells stored in another format are recomputed by ``run`` and refused by ``check``/``plot``.
 FORMAT = 3
 CHECK_COLUMNS = ("problem", "optimizer", "result", "provenance", "role", "applicable", "iterate", "checked", "total", "frac_checked",
-                 "violated", "worst_ratio", "first_violation", "status", "reason", "statement")
+                 "violated", "worst_ratio", "first_violation", "status", "reason", "statement", "diverged", "diverged_at")
 # The terminal table: the long text columns (reason, statement) only with ``wide``.
 TABLE_COLUMNS = ("problem", "optimizer", "result", "role", "provenance", "checked", "frac_checked", "violated",
-                 "worst_ratio", "first_violation", "status")
-WIDE_COLUMNS = (*TABLE_COLUMNS, "reason", "statement")
+                 "worst_ratio", "first_violation", "diverged", "status")
+WIDE_COLUMNS = (*TABLE_COLUMNS, "reason", "statement", "diverged_at")
 
 
 def spec_dir(out: str | Path, spec) -> Path:
@@ -298,9 +300,49 @@ def check_rows(cells: list[StoredCell]) -> list[dict]:
                     "optimizer": c.label,
                     "result": r["key"],
                     "role": r.get("role", "theorem"),
+                    # runs of the cell that diverged (experiments/divergence.py), and at which grid points
+                    "diverged": f"{c.meta.get('diverged_runs', 0)}/{c.meta.get('n_runs', '?')}",
+                    "diverged_at": c.meta.get("diverged_at", ""),
                 }
             )
     return rows
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """One row per result over all cells: runs checked of runs, runs violated, worst ratio, and
+    the statuses of its cell rows (results outside their problem class left out)."""
+    from collections import Counter
+
+    out: dict[str, dict] = {}
+    for r in rows:
+        if not r.get("applicable", True):
+            continue
+        s = out.setdefault(r["result"], {"result": r["result"], "role": r.get("role", "theorem"), "provenance": r.get("provenance", ""),
+                                         "cells": 0, "checked": 0, "total": 0, "violated": 0, "worst_ratio": None, "statuses": Counter()})
+        s["cells"] += 1
+        s["checked"] += r.get("checked") or 0
+        s["total"] += r.get("total") or 0
+        s["violated"] += r.get("violated") or 0
+        w = r.get("worst_ratio")
+        if isinstance(w, (int, float)) and w == w and (s["worst_ratio"] is None or w > s["worst_ratio"]):
+            s["worst_ratio"] = w
+        s["statuses"][r["status"]] += 1
+    from ratecheck.theory.report import fmt_ratio
+
+    for s in out.values():
+        s["statuses"] = ", ".join(f"{n} {k}" for k, n in s["statuses"].most_common())
+        s["worst_ratio"] = fmt_ratio(s["worst_ratio"])
+    return list(out.values())
+
+
+def divergence_line(cells: list[StoredCell]) -> str:
+    """'diverged: 12/480 runs in 2 cells' (experiments/divergence.py), or '' when none diverged."""
+    bad = [c for c in cells if c.meta.get("diverged_runs")]
+    if not bad:
+        return ""
+    n = sum(c.meta["diverged_runs"] for c in bad)
+    total = sum(c.meta.get("n_runs", 0) for c in cells)
+    return f"diverged: {n}/{total} runs in {len(bad)} cell{'s' * (len(bad) != 1)}"
 
 
 def format_table(rows: list[dict], wide: bool = False) -> str:

@@ -21,10 +21,11 @@ import torch
 from ratecheck.device import resolve_device, resolve_dtype
 from ratecheck.errors import RatecheckError
 
+from . import divergence
 from .progress import Progress
 from .runner import run
 from .spec import Cell, Spec
-from .store import Store, check_rows, spec_dir
+from .store import Store, check_rows, divergence_line, spec_dir
 from .trace import Trace, concat, log_checkpoints
 
 
@@ -34,6 +35,7 @@ class SweepSummary:
     computed: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
+    divergence: str = ""  # store.divergence_line of all the spec's cells
 
 
 ITERATE_BUDGET_BYTES = 256 * 2**20
@@ -74,8 +76,13 @@ def run_spec(
             if not bar.enabled:
                 log(f"cell {n}/{len(todo)} {cell.problem.label} / {cell.optimizer.label}: {cell.n_runs} runs x {spec.T} steps, {wall:.2f} s")
         bar.close()
+        stored = store.cells()
+        for c in stored:
+            if c.meta.get("diverged_runs"):
+                log(f"diverged: {c.problem_label} / {c.label}: {divergence.summary(c.meta)}")
         store.update_manifest(spec, complete=True)
-        summary.rows = check_rows(store.cells())
+        summary.rows = check_rows(stored)
+        summary.divergence = divergence_line(stored)
         store.write_checks(summary.rows)
     return summary
 
@@ -186,7 +193,10 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
         for name in ("holds", "checked", "rows_checked", "worst_ratio", "first_violation"):
             arrays[f"result/{key}/{name}"] = arrs[name].numpy()
 
-    diverged = trace["diverged"][-1] > 0
+    frozen, escaped = divergence.diverged_runs(trace)
+    diverged = (frozen | escaped).numpy()
+    arrays["run/diverged"] = frozen.numpy()
+    arrays["run/escaped"] = escaped.numpy()
     meta = {
         "cell_id": cell.id,
         "cell_hash": cell.hash,
@@ -204,8 +214,12 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
         "x0_seed": spec.x0_seed,
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
+        # divergence.py states the criterion: non-finite (frozen) or escaped (finite, 1e10 x the start)
         "diverged_runs": int(diverged.sum()),
-        "diverged_hp": [{k: float(v[b]) for k, v in hp.items()} | {"seed": int(seeds[b])} for b in torch.nonzero(diverged).flatten().tolist()[:20]],
+        "diverged_nonfinite": int(frozen.sum()),
+        "diverged_escaped": int(escaped.sum()),
+        "diverged_at": divergence.where(hp, diverged),
+        "diverged_hp": [{k: float(v[b]) for k, v in hp.items()} | {"seed": int(seeds[b])} for b in np.flatnonzero(diverged).tolist()[:20]],
         "recorded": sorted(trace.data),
         "results": results,
     }

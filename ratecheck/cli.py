@@ -130,13 +130,20 @@ def _check_device(name: str | None) -> None:
         resolve_device(name)
 
 
-def _report(rows: list[dict], wide: bool = False) -> int:
-    """Print the check table and its headline; 1 if an asserted result is VIOLATED or ERROR."""
+def _summary_line(rows: list[dict], divergence: str = "") -> str:
+    """The table's one-line summary: the headline, and how many runs diverged."""
+    from .theory import report
+
+    return " | ".join(x for x in (report.headline(rows), divergence) if x)
+
+
+def _report(rows: list[dict], wide: bool = False, divergence: str = "") -> int:
+    """Print the check table and its one-line summary; 1 if an asserted result is VIOLATED or ERROR."""
     from .experiments.store import format_table
     from .theory import report
 
     print(format_table(rows, wide=wide))
-    print(f"\n{report.headline(rows)}")
+    print(f"\n{_summary_line(rows, divergence)}")
     if not wide and any(r.get("reason") for r in rows):
         print("why rows are n/a or ERROR: the reason column of --wide or checks.csv", file=sys.stderr)
     bad = report.failing(rows)
@@ -152,7 +159,7 @@ def _run(spec, args) -> tuple[int, Path]:
     _check_device(args.device)
     summ = run_spec(spec, args.out, device=args.device, force=args.force, progress=None if not args.no_progress else False)
     print(f"results: {summ.path}  ({len(summ.computed)} cells computed, {len(summ.cached)} cached)", file=sys.stderr)
-    return _report(summ.rows, args.wide), summ.path
+    return _report(summ.rows, args.wide, summ.divergence), summ.path
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -162,16 +169,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .experiments.store import check_rows, open_results
+    from .experiments.store import check_rows, divergence_line, open_results
 
     store = open_results(args.result_dir)
-    rows = check_rows(store.finished_cells())
+    cells = store.finished_cells()
+    rows = check_rows(cells)
+    diverged = divergence_line(cells)
+    if args.summary:
+        from .experiments.store import summarize
+        from .theory import report
+
+        print(_table(summarize(rows)))
+        print(f"\n{_summary_line(rows, diverged)}")
+        return 1 if report.failing(rows) else 0
+    if args.failing:
+        from .theory import report
+
+        bad = report.failing(rows)
+        if not bad:
+            print(f"no asserted result violated or failed to evaluate\n\n{_summary_line(rows, diverged)}")
+            return 0
+        return _report(bad, args.wide, diverged)
     if args.csv:
         from .theory import report
 
         print((store.root / "checks.csv").read_text() if (store.root / "checks.csv").is_file() else "", end="")
         return 1 if report.failing(rows) else 0
-    return _report(rows, args.wide)
+    return _report(rows, args.wide, diverged)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .experiments.frames import export
+
+    for p in export(args.result_dir, args.format, args.out):
+        print(p)
+    return 0
 
 
 def _plot(result_dir, kinds, out, fmt) -> list[Path]:
@@ -349,7 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("result_dir", metavar="RESULT_DIR")
     sp.add_argument("--csv", action="store_true", help="print checks.csv instead of the table")
     sp.add_argument("--wide", action="store_true", help="add the reason and statement columns")
+    which = sp.add_mutually_exclusive_group()
+    which.add_argument("--summary", action="store_true", help="one line per result: runs checked, violated, worst ratio")
+    which.add_argument("--failing", action="store_true", help="only the rows of asserted results violated or failed to evaluate")
     sp.set_defaults(func=cmd_check)
+
+    sp = sub.add_parser("export", help="a results folder as data: runs and checks tables (parquet or csv)",
+                        description="Write RESULT_DIR's runs (one row per cell, run and recorded step, with the hyper-parameters) "
+                        "and its check table as runs.FORMAT and checks.FORMAT; in Python: ratecheck.experiments.load(DIR).")
+    sp.add_argument("result_dir", metavar="RESULT_DIR")
+    sp.add_argument("--format", default="parquet", choices=("parquet", "csv"), help="file format (default: parquet)")
+    sp.add_argument("--out", help="output folder (default: RESULT_DIR/export)")
+    sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser("plot", help="figures from a results folder", description="Write figures of RESULT_DIR (default: all kinds).")
     sp.add_argument("result_dir", metavar="RESULT_DIR")
