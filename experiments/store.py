@@ -45,6 +45,7 @@ import json
 import platform
 import subprocess
 import time
+import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -82,8 +83,12 @@ class StoredCell:
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            with np.load(self.path.with_suffix(".npz"), allow_pickle=False) as z:
-                self._arrays = {k: z[k] for k in z.files}
+            npz = self.path.with_suffix(".npz")
+            try:
+                with np.load(npz, allow_pickle=False) as z:
+                    self._arrays = {k: z[k] for k in z.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # changed after Store.verify read it
+                raise RatecheckError(f"{npz}: damaged cell file ({type(e).__name__}); rerun `ratecheck run` on its spec to recompute it") from None
         return self._arrays
 
     def trace(self, name: str) -> np.ndarray:
