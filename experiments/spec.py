@@ -289,7 +289,7 @@ def validate(raw: dict[str, Any], src: str = "spec.toml", default_name: str = "s
             raise RatecheckError(f"{_where(src, loc, key)}: expected {expected}, got {got}{tail}")
         return v
 
-    name = get("name", default_name, lambda v: isinstance(v, str) and bool(_slug(v)), "a non-empty string")
+    name = get("name", default_name, lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string")
     description = get("description", "", lambda v: isinstance(v, str), "a string")
     T = get("T", None, lambda v: _is_int(v) and v >= 1, "an integer >= 1")
     if T > MAX_T:
@@ -454,7 +454,7 @@ def _problem_entry(t: dict, i: int, src: str, oracle: str, batch_size: int, prob
     except TypeError as e:
         raise RatecheckError(f"{_where(src, loc, 'params')}: {e}") from None
     label = t.get("label", name)
-    if not isinstance(label, str) or not _slug(label):
+    if not isinstance(label, str) or not label.strip():
         raise RatecheckError(f"{_where(src, loc, 'label')}: expected a non-empty string, got {_fmt(label)}")
     orc = t.get("oracle", oracle)
     if orc not in ORACLES:
@@ -493,7 +493,7 @@ def _optimizer_entries(t: dict, i: int, src: str, optimizers) -> list[OptimizerE
         if not vals:
             raise RatecheckError(f"{_where(src, loc, 'options')} {k!r}: empty list; allowed: a value or a non-empty list")
     label0 = t.get("label")
-    if label0 is not None and (not isinstance(label0, str) or not _slug(label0)):
+    if label0 is not None and (not isinstance(label0, str) or not label0.strip()):
         raise RatecheckError(f"{_where(src, loc, 'label')}: expected a non-empty string, got {_fmt(label0)}")
     grid_raw = {k: v for k, v in t.items() if k not in OPTIMIZER_KEYS}
     init = t.get("init", {})

@@ -310,7 +310,7 @@ def load_norms(path: str | Path):
                 raise RatecheckError(f"norms file {path!r} holds {a.dtype} values; allowed: numbers")
             bad = np.flatnonzero(~np.isfinite(a) | (a < 0))
             if bad.size:
-                raise RatecheckError(f"norms file {path!r}: entry {bad[0]} is {a[bad[0]]!r}; allowed: finite numbers >= 0")
+                raise RatecheckError(f"norms file {path!r}: entry {bad[0]} is {a[bad[0]].item()!r}; allowed: finite numbers >= 0")
         elif suffix == ".csv":
             rows = [(i + 1, r) for i, r in enumerate(csvmod.reader(p.read_text(encoding="utf-8").splitlines())) if r]
             if rows and not _is_number(rows[0][1][-1]):
