@@ -374,10 +374,9 @@ def format_table(rows: list[dict], wide: bool = False) -> str:
             return f"{v:.2f}" if r.get("checked") else "-"
         return "" if v is None else str(v)
 
-    cells = [[cell(r, c) for c in cols] for r in rows]
-    width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, width)).rstrip()
-    return "\n".join([line(cols), line(["-" * w for w in width]), *map(line, cells)])
+    from ratecheck.tables import render
+
+    return render(cols, [[cell(r, c) for c in cols] for r in rows])
 
 
 # -- environment ---------------------------------------------------------------------------

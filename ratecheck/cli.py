@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import RatecheckError
+from .tables import render
 
 KINDS = ("rate", "slack", "d", "lyapunov", "schedule", "lr-sensitivity")
 
@@ -24,9 +25,7 @@ def _table(rows: list[dict], floatfmt: str = "{:.6g}") -> str:
         return "(empty)"
     cols = list(rows[0])
     cells = [[floatfmt.format(r[c]) if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
-    width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, width)).rstrip()
-    return "\n".join([line(cols), line(["-" * w for w in width]), *map(line, cells)])
+    return render(cols, cells)
 
 
 # -- list ------------------------------------------------------------------------------------
@@ -67,8 +66,8 @@ def _result_rows() -> list[dict]:
                 "provenance": f"[{r.provenance.value}]",
                 "role": r.role.value,
                 "kind": r.kind,
-                "optimizers": ",".join(r.optimizers),
-                "requires": ",".join(sorted(r.requires)) or "-",
+                "optimizers": ", ".join(r.optimizers),
+                "requires": ", ".join(sorted(r.requires)) or "-",
                 "oracle": r.oracle,
                 "iterate": r.iterate,
                 "paper": f"{r.paper} {r.label}".strip() + (f" (arXiv {r.arxiv})" if r.arxiv else ""),
