@@ -124,3 +124,22 @@ def test_prepare_keeps_live_writers_temp_files(tmp_path, make_spec, results_regi
     with results_registered():
         st.prepare(specmod.load(make_spec()))
     assert live.exists() and not stale.exists() and not old_layout.exists()
+
+
+@pytest.mark.heavy
+def test_two_processes_into_one_folder(tmp_path):
+    """Two `ratecheck run` processes started together: both succeed, every cell is computed once."""
+    import os
+
+    spec = tmp_path / "two.toml"
+    spec.write_text('T = 200\nseeds = 4\nresults = []\n[[problem]]\nname = "l1_distance"\n'
+                    + "".join(f'[[optimizer]]\nname = "sgd"\nlabel = "sgd{i}"\nlr = {0.01 * (i + 1)}\n' for i in range(4)))
+    cmd = [sys.executable, "-m", "ratecheck.cli", "run", str(spec), "--out", str(tmp_path / "res"), "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    summaries = sorted(next(ln for ln in e.splitlines() if ln.startswith("results:")) for e in errs)
+    assert "(0 cells computed, 4 cached)" in summaries[0] and "(4 cells computed, 0 cached)" in summaries[1]
+    path = next((tmp_path / "res").iterdir())
+    assert main(["check", str(path)]) == 0
