@@ -46,6 +46,7 @@ import platform
 import subprocess
 import time
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -316,7 +317,7 @@ def check_rows(cells: list[StoredCell]) -> list[dict]:
 def summarize(rows: list[dict]) -> list[dict]:
     """One row per result over all cells: runs checked of runs, runs violated, worst ratio, and
     the statuses of its cell rows (results outside their problem class left out)."""
-    from collections import Counter
+    from ratecheck.theory.report import fmt_ratio
 
     out: dict[str, dict] = {}
     for r in rows:
@@ -332,8 +333,6 @@ def summarize(rows: list[dict]) -> list[dict]:
         if isinstance(w, (int, float)) and w == w and (s["worst_ratio"] is None or w > s["worst_ratio"]):
             s["worst_ratio"] = w
         s["statuses"][r["status"]] += 1
-    from ratecheck.theory.report import fmt_ratio
-
     for s in out.values():
         s["statuses"] = ", ".join(f"{n} {k}" for k, n in s["statuses"].most_common())
         s["worst_ratio"] = fmt_ratio(s["worst_ratio"])
@@ -352,6 +351,7 @@ def divergence_line(cells: list[StoredCell]) -> str:
 
 def format_table(rows: list[dict], wide: bool = False) -> str:
     """The check table for a terminal; ``wide`` adds the reason and statement columns."""
+    from ratecheck.tables import render
     from ratecheck.theory.report import fmt_ratio
 
     if not rows:
@@ -373,8 +373,6 @@ def format_table(rows: list[dict], wide: bool = False) -> str:
         if c == "frac_checked":
             return f"{v:.2f}" if r.get("checked") else "-"
         return "" if v is None else str(v)
-
-    from ratecheck.tables import render
 
     return render(cols, [[cell(r, c) for c in cols] for r in rows])
 

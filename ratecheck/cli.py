@@ -185,32 +185,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .experiments.store import check_rows, divergence_line, open_results
+    from .experiments.store import check_rows, divergence_line, open_results, summarize
+    from .theory import report
 
     store = open_results(args.result_dir)
     cells = store.finished_cells()
     rows = check_rows(cells)
     diverged = divergence_line(cells)
+    failing = 1 if report.failing(rows) else 0
     if args.summary:
-        from .experiments.store import summarize
-        from .theory import report
-
         print(_table(summarize(rows)))
         print(f"\n{_summary_line(rows, diverged)}")
-        return 1 if report.failing(rows) else 0
+        return failing
     if args.failing:
-        from .theory import report
-
-        bad = report.failing(rows)
-        if not bad:
+        if not failing:
             print(f"no asserted result violated or failed to evaluate\n\n{_summary_line(rows, diverged)}")
             return 0
-        return _report(bad, args.wide, diverged)
+        return _report(report.failing(rows), args.wide, diverged)
     if args.csv:
-        from .theory import report
-
         print((store.root / "checks.csv").read_text() if (store.root / "checks.csv").is_file() else "", end="")
-        return 1 if report.failing(rows) else 0
+        return failing
     return _report(rows, args.wide, diverged)
 
 
