@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from filelock import FileLock
@@ -104,7 +105,9 @@ def test_a_second_run_waits_for_the_lock_then_finds_the_cells(tmp_path, make_spe
         logged, done = [], {}
         t = threading.Thread(target=lambda: done.update(s=run_spec(s, tmp_path / "res", progress=False, log=logged.append)))
         t.start()
-        t.join(1.0)
+        deadline = time.time() + 30
+        while not logged and time.time() < deadline:
+            time.sleep(0.01)
         assert t.is_alive() and logged == [f"waiting for another run writing to {first.path}"]
         lock.release()
         t.join(30)
