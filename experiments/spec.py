@@ -242,27 +242,38 @@ def _slug(s: str) -> str:
 # -- loading and validation ----------------------------------------------------------------
 
 
-def load(path: str | Path) -> Spec:
-    """Read and validate a spec file; raises RatecheckError with the location of a mistake."""
+def load(path: str | Path, quick: bool = False) -> Spec:
+    """Read and validate a spec file; raises RatecheckError with the location of a mistake.
+    ``quick``: validate and return ``Spec.quick()`` (what a smoke run runs)."""
     path = Path(path)
     if not path.is_file():
         raise RatecheckError(f"spec file {str(path)!r} not found")
-    text = path.read_text()
-    return loads(text, source=path.name, default_name=path.stem)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RatecheckError(f"{path.name}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); allowed: a UTF-8 TOML file") from None
+    except OSError as e:
+        raise RatecheckError(f"spec file {str(path)!r} cannot be read ({e.strerror})") from None
+    return loads(text, source=path.name, default_name=path.stem, quick=quick)
 
 
-def loads(text: str, source: str = "spec.toml", default_name: str = "spec") -> Spec:
+def loads(text: str, source: str = "spec.toml", default_name: str = "spec", quick: bool = False) -> Spec:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise RatecheckError(f"{source}: not valid TOML: {e}") from None
-    spec = validate(raw, source, default_name)
+    spec = validate(raw, source, default_name, quick=quick)
     spec.text = text
     return spec
 
 
-def validate(raw: dict[str, Any], src: str = "spec.toml", default_name: str = "spec") -> Spec:
-    """Check every key, name, type and value of a parsed spec and build the ``Spec``."""
+# Steps per run: beyond this a run's per-step records (8 bytes x runs x steps each) do not fit any machine.
+MAX_T = 10**9
+
+
+def validate(raw: dict[str, Any], src: str = "spec.toml", default_name: str = "spec", quick: bool = False) -> Spec:
+    """Check every key, name, type and value of a parsed spec and build the ``Spec`` (its
+    ``quick()`` copy with ``quick``: the dry run then sees the capped horizon)."""
     from ratecheck import optimizers, problems
 
     for k in raw:
@@ -278,9 +289,11 @@ def validate(raw: dict[str, Any], src: str = "spec.toml", default_name: str = "s
             raise RatecheckError(f"{_where(src, loc, key)}: expected {expected}, got {got}{tail}")
         return v
 
-    name = get("name", default_name, lambda v: isinstance(v, str) and bool(_slug(v)), "a non-empty string")
+    name = get("name", default_name, lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string")
     description = get("description", "", lambda v: isinstance(v, str), "a string")
     T = get("T", None, lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+    if T > MAX_T:
+        raise RatecheckError(f"{_where(src, loc, 'T')}: {T} steps per run cannot be stored; allowed: 1..{MAX_T:.0e}")
     seeds = get(
         "seeds", 1,
         lambda v: (_is_int(v) and v >= 1) or (isinstance(v, list) and len(v) > 0 and all(_is_int(s) and s >= 0 for s in v)),
@@ -345,6 +358,8 @@ def validate(raw: dict[str, Any], src: str = "spec.toml", default_name: str = "s
         record=record, results=results, max_batch=max_batch, x0_scale=x0_scale, x0_seed=x0_seed,
         problems=prob_entries, optimizers=opt_entries, description=description, exclude_results=list(exclude),
     )
+    if quick:
+        spec = spec.quick()
     _dry_run(spec, src, optimizers)
     return spec
 
@@ -439,7 +454,7 @@ def _problem_entry(t: dict, i: int, src: str, oracle: str, batch_size: int, prob
     except TypeError as e:
         raise RatecheckError(f"{_where(src, loc, 'params')}: {e}") from None
     label = t.get("label", name)
-    if not isinstance(label, str) or not _slug(label):
+    if not isinstance(label, str) or not label.strip():
         raise RatecheckError(f"{_where(src, loc, 'label')}: expected a non-empty string, got {_fmt(label)}")
     orc = t.get("oracle", oracle)
     if orc not in ORACLES:
@@ -453,6 +468,8 @@ def _problem_entry(t: dict, i: int, src: str, oracle: str, batch_size: int, prob
         raise RatecheckError(
             f"{_where(src, loc, 'oracle')}: {name} is not a finite sum, so it has no stochastic oracle; allowed: deterministic, auto"
         )
+    if orc == "stochastic" and bs > prob.n:
+        raise RatecheckError(f"{_where(src, loc, 'batch_size')}: {bs} is more than the {prob.n} components of {name}; allowed: 1..{prob.n}")
     return ProblemEntry(name, label, dict(params), orc, bs if orc == "stochastic" else None)
 
 
@@ -476,7 +493,7 @@ def _optimizer_entries(t: dict, i: int, src: str, optimizers) -> list[OptimizerE
         if not vals:
             raise RatecheckError(f"{_where(src, loc, 'options')} {k!r}: empty list; allowed: a value or a non-empty list")
     label0 = t.get("label")
-    if label0 is not None and (not isinstance(label0, str) or not _slug(label0)):
+    if label0 is not None and (not isinstance(label0, str) or not label0.strip()):
         raise RatecheckError(f"{_where(src, loc, 'label')}: expected a non-empty string, got {_fmt(label0)}")
     grid_raw = {k: v for k, v in t.items() if k not in OPTIMIZER_KEYS}
     init = t.get("init", {})
@@ -519,10 +536,18 @@ def _hp_grid(raw: dict, opt, src: str, loc: str) -> dict[str, list[float]]:
         spec = hps[k]
         for x in vals:
             if not (math.isfinite(x) and bool(spec.contains(torch.tensor(float(x), dtype=torch.float64)))):
-                raise RatecheckError(f"{_where(src, loc, k)}: {x!r} is out of range; allowed: {spec.allowed()}")
+                raise RatecheckError(f"{_where(src, loc, k)}: {x!r} is out of range; allowed: {_finite_range(spec)}")
         if len(set(vals)) != len(vals):
             raise RatecheckError(f"{_where(src, loc, k)}: values repeat in {_fmt(v)}; allowed: distinct numbers")
         grid[k] = [float(x) for x in vals]
     # A hyper-parameter without a default may still be optional (filled in by the method's
     # init); the dry run in ``_dry_run`` reports the ones that are truly required.
     return grid
+
+
+def _finite_range(hp) -> str:
+    """The interval of a hyper-parameter as a spec may give it: finite values only, so an
+    unbounded end is open ('(0, inf)', where ``HP.allowed`` writes the closed '(0, inf]')."""
+    lo = "(" if hp.low_open or hp.low == -math.inf else "["
+    hi = ")" if hp.high_open or hp.high == math.inf else "]"
+    return f"{lo}{hp.low:g}, {hp.high:g}{hi}"

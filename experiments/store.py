@@ -7,8 +7,10 @@ Layout of ``<out>/<spec name>-<spec hash>/`` (documented in docs/cli.md)::
     manifest.json         spec hash, package version, git commit, library versions, device,
                           wall time per cell
     cells/<id>.npz        arrays of one cell (below)
-    cells/<id>.json       metadata and check summaries of one cell; written last, so a cell
+    cells/<id>.json       metadata and check summaries of one cell, with the format, the package
+                          version and the sha256 and size of its .npz; written last, so a cell
                           counts as done only once its JSON exists
+    .lock                 held by the ``ratecheck run`` writing this folder (filelock)
     checks.csv            the check table, one row per (cell, result registered for the cell's
                           optimizer): CHECK_COLUMNS, with the reason of every n/a and ERROR row
     figures/              images written by ``ratecheck plot``
@@ -24,18 +26,27 @@ Arrays of ``cells/<id>.npz`` (B runs = hyper-parameter grid points x seeds, grid
     result/<key>/bound, tol     same shape (tol: the round-off tolerance of each row)
     result/<key>/holds|checked  bool [B or groups]; rows_checked int [.] (informative rows);
                                 worst_ratio [.]; first_violation [.] (step, -1: none)
+    run/diverged, run/escaped   bool [B]: non-finite (frozen), or escaped while finite
+                                (experiments/divergence.py)
 
-Every write goes through ``ratecheck.atomic`` (temp file + rename).
+Every write goes through ``ratecheck.atomic`` (temp file + rename). A stored cell is used only if
+it is what was written: its .npz has the recorded size and sha256, and its JSON names its own
+cell, this format and this package version. Otherwise ``run`` recomputes it and ``check``/``plot``
+stop with one line naming the file and the mismatch (``Store.verify``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
 import json
 import platform
 import subprocess
 import time
+import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -43,18 +54,19 @@ from typing import Any
 
 import numpy as np
 
-from ratecheck.atomic import atomic_write, atomic_write_json
+from ratecheck.atomic import atomic_write, atomic_write_json, stale_temp_files
 from ratecheck.errors import RatecheckError
 
 # 2: rows of theory.report (role, frac_checked, reason, n/a for every registered result), tol and
-# rows_checked arrays. Cells stored in another format are recomputed.
-FORMAT = 2
+# rows_checked arrays. 3: the .npz's sha256 and size and the package version in the cell JSON.
+# Cells stored in another format are recomputed by ``run`` and refused by ``check``/``plot``.
+FORMAT = 3
 CHECK_COLUMNS = ("problem", "optimizer", "result", "provenance", "role", "applicable", "iterate", "checked", "total", "frac_checked",
-                 "violated", "worst_ratio", "first_violation", "status", "reason", "statement")
+                 "violated", "worst_ratio", "first_violation", "status", "reason", "statement", "diverged", "diverged_at")
 # The terminal table: the long text columns (reason, statement) only with ``wide``.
 TABLE_COLUMNS = ("problem", "optimizer", "result", "role", "provenance", "checked", "frac_checked", "violated",
-                 "worst_ratio", "first_violation", "status")
-WIDE_COLUMNS = (*TABLE_COLUMNS, "reason", "statement")
+                 "worst_ratio", "first_violation", "diverged", "status")
+WIDE_COLUMNS = (*TABLE_COLUMNS, "reason", "statement", "diverged_at")
 
 
 def spec_dir(out: str | Path, spec) -> Path:
@@ -72,8 +84,12 @@ class StoredCell:
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            with np.load(self.path.with_suffix(".npz"), allow_pickle=False) as z:
-                self._arrays = {k: z[k] for k in z.files}
+            npz = self.path.with_suffix(".npz")
+            try:
+                with np.load(npz, allow_pickle=False) as z:
+                    self._arrays = {k: z[k] for k in z.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # changed after Store.verify read it
+                raise RatecheckError(f"{npz}: damaged cell file ({type(e).__name__}); rerun `ratecheck run` on its spec to recompute it") from None
         return self._arrays
 
     def trace(self, name: str) -> np.ndarray:
@@ -105,35 +121,87 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
     def prepare(self, spec) -> None:
         self.cells_dir.mkdir(parents=True, exist_ok=True)
-        # Temp files of an atomic write interrupted by SIGKILL are never renamed into place.
-        for tmp in self.cells_dir.glob(".*.tmp"):
+        # Temp files of an atomic write interrupted by SIGKILL are never renamed into place; those
+        # of a live writer (its pid is in the name) are left alone.
+        for tmp in stale_temp_files(self.cells_dir):
             tmp.unlink(missing_ok=True)
         if spec.text:
             atomic_write(self.root / "spec.toml", lambda f: f.write(spec.text.encode()))
         atomic_write_json(self.root / "spec.json", {"name": spec.name, "hash": spec.hash, **spec.canonical()})
 
-    def has_cell(self, cell) -> bool:
-        j = self.cells_dir / f"{cell.id}.json"
-        if not (j.is_file() and j.with_suffix(".npz").is_file()):
-            return False
+    @contextlib.contextmanager
+    def lock(self, log=None):
+        """Hold the folder's lock for a whole run: a second ``run`` into the same folder waits,
+        then finds the first one's cells cached. The lock dies with its process (flock)."""
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.root / ".lock")
         try:
-            meta = json.loads(j.read_text())
-        except (OSError, json.JSONDecodeError):
+            lock.acquire(timeout=0)
+        except Timeout:
+            if log is not None:
+                log(f"waiting for another run writing to {self.root}")
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def verify(self, json_path: Path, expected_hash: str | None = None) -> str | None:
+        """Why the cell stored at ``json_path`` cannot be used, or None if it is what was written."""
+        try:
+            meta = json.loads(json_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            return f"damaged cell file ({type(e).__name__})"
+        if not isinstance(meta, dict):
+            return "damaged cell file (not a JSON object)"
+        if meta.get("format") != FORMAT:
+            return f"stored in format {meta.get('format')}, this ratecheck reads format {FORMAT}"
+        version = _version("ratecheck")
+        if meta.get("package_version") != version:
+            return f"written by ratecheck {meta.get('package_version')}, this is ratecheck {version}"
+        if meta.get("cell_id") != json_path.stem:
+            return f"holds cell {meta.get('cell_id')!r}, not {json_path.stem!r} (files renamed or swapped)"
+        if expected_hash is not None and meta.get("cell_hash") != expected_hash:
+            return "holds another cell's parameters"
+        npz = json_path.with_suffix(".npz")
+        rec = meta.get("npz") or {}
+        try:
+            size = npz.stat().st_size
+        except FileNotFoundError:
+            return "its .npz is missing"
+        if size != rec.get("bytes"):
+            return f"its .npz is {size} bytes, {rec.get('bytes')} recorded (truncated or replaced)"
+        with open(npz, "rb") as f:
+            if hashlib.file_digest(f, "sha256").hexdigest() != rec.get("sha256"):
+                return "its .npz differs from the recorded sha256 (replaced or damaged)"
+        return None
+
+    def has_cell(self, cell, log=None) -> bool:
+        """Whether ``cell`` is stored and usable; ``log`` hears why a stored one is not."""
+        j = self.cells_dir / f"{cell.id}.json"
+        if not j.is_file():
             return False
-        return meta.get("cell_hash") == cell.hash and meta.get("format") == FORMAT
+        why = self.verify(j, cell.hash)
+        if why is not None and log is not None:
+            log(f"recomputing cell {cell.id}: {why}")
+        return why is None
 
     def write_cell(self, cell_id: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
-        npz = self.cells_dir / f"{cell_id}.npz"
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        data = buf.getvalue()
+        atomic_write(self.cells_dir / f"{cell_id}.npz", lambda f: f.write(data))
+        stamp = {"format": FORMAT, "package_version": _version("ratecheck"), "cell_id": cell_id,
+                 "npz": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}}
+        return atomic_write_json(self.cells_dir / f"{cell_id}.json", {**meta, **stamp})
 
-        def save(f):
-            buf = io.BytesIO()
-            np.savez(buf, **arrays)
-            f.write(buf.getvalue())
-
-        atomic_write(npz, save)
-        return atomic_write_json(self.cells_dir / f"{cell_id}.json", {"format": FORMAT, **meta})
-
-    def update_manifest(self, spec, device: str, cell_times: dict[str, dict] | None = None, complete: bool | None = None) -> dict:
+    def update_manifest(self, spec, device: str | None = None, cell_times: dict[str, dict] | None = None,
+                        complete: bool | None = None) -> dict:
+        """Create or update manifest.json. The environment (package and library versions, git
+        commit, device) is stamped only with ``device``, i.e. when cells are computed: a run that
+        finds every cell cached leaves the stamp of the runs that made them."""
         path = self.root / "manifest.json"
         man = self.manifest() if path.is_file() else {}
         if not man:
@@ -144,18 +212,20 @@ class Store:
                 "created": _now(),
                 "cells": {},
             }
-        man.update(
-            {
-                "package_version": _version("ratecheck"),
-                "git_commit": _git_commit(),
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-                "libraries": {n: _version(n) for n in ("torch", "numpy", "scipy", "matplotlib", "cvxpy", "PEPit")},
-                "device": device,
-                "dtype": spec.dtype,
-                "updated": _now(),
-            }
-        )
+        man["cell_ids"] = [c.id for c in spec.cells()]
+        if device is not None:
+            man.update(
+                {
+                    "package_version": _version("ratecheck"),
+                    "git_commit": _git_commit(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "libraries": {n: _version(n) for n in ("torch", "numpy", "scipy", "matplotlib", "cvxpy", "PEPit")},
+                    "device": device,
+                    "dtype": spec.dtype,
+                    "updated": _now(),
+                }
+            )
         if cell_times:
             man["cells"].update(cell_times)
         if complete is not None:
@@ -185,18 +255,30 @@ class Store:
             raise RatecheckError(f"{path}: damaged manifest ({e})") from None
 
     def cells(self) -> list[StoredCell]:
+        """The stored cells, each verified (``verify``): one line naming the first bad file."""
         out = []
         for j in sorted(self.cells_dir.glob("*.json")):
-            if not j.with_suffix(".npz").is_file():
-                continue
-            try:
-                meta = json.loads(j.read_text())
-            except json.JSONDecodeError as e:
-                raise RatecheckError(f"{j}: damaged cell file ({e}); rerun with --force") from None
-            out.append(StoredCell(j, meta))
+            why = self.verify(j)
+            if why is not None:
+                raise RatecheckError(f"cell {j.stem} in {self.root}: {why}; rerun `ratecheck run` on its spec to recompute it")
+            out.append(StoredCell(j, json.loads(j.read_text())))
         # Spec order (problem entry, then optimizer entry) rather than file-name order.
         out.sort(key=lambda c: (c.meta.get("problem_index", 0), c.meta.get("optimizer_index", 0)))
         return out
+
+    def finished_cells(self) -> list[StoredCell]:
+        """``cells()`` of a folder whose run finished; a one-line error ("incomplete: 6/18 cells") if not."""
+        cells = self.cells()
+        man = self.manifest()
+        expected = man.get("cell_ids")
+        done = {c.meta["cell_id"] for c in cells}
+        if expected is not None:
+            n = sum(i in done for i in expected)
+            if n < len(expected):
+                raise RatecheckError(f"incomplete: {n}/{len(expected)} cells in {self.root}; rerun `ratecheck run {man.get('source') or 'SPEC'}` to finish")
+        elif not cells or not man.get("complete", True):
+            raise RatecheckError(f"incomplete: {len(cells)} cells in {self.root} and the run did not finish; rerun `ratecheck run` on its spec")
+        return cells
 
 
 def open_results(path: str | Path) -> Store:
@@ -224,13 +306,52 @@ def check_rows(cells: list[StoredCell]) -> list[dict]:
                     "optimizer": c.label,
                     "result": r["key"],
                     "role": r.get("role", "theorem"),
+                    # runs of the cell that diverged (experiments/divergence.py), and at which grid points
+                    "diverged": f"{c.meta.get('diverged_runs', 0)}/{c.meta.get('n_runs', '?')}",
+                    "diverged_at": c.meta.get("diverged_at", ""),
                 }
             )
     return rows
 
 
+def summarize(rows: list[dict]) -> list[dict]:
+    """One row per result over all cells: runs checked of runs, runs violated, worst ratio, and
+    the statuses of its cell rows (results outside their problem class left out)."""
+    from ratecheck.theory.report import fmt_ratio
+
+    out: dict[str, dict] = {}
+    for r in rows:
+        if not r.get("applicable", True):
+            continue
+        s = out.setdefault(r["result"], {"result": r["result"], "role": r.get("role", "theorem"), "provenance": r.get("provenance", ""),
+                                         "cells": 0, "checked": 0, "total": 0, "violated": 0, "worst_ratio": None, "statuses": Counter()})
+        s["cells"] += 1
+        s["checked"] += r.get("checked") or 0
+        s["total"] += r.get("total") or 0
+        s["violated"] += r.get("violated") or 0
+        w = r.get("worst_ratio")
+        if isinstance(w, (int, float)) and w == w and (s["worst_ratio"] is None or w > s["worst_ratio"]):
+            s["worst_ratio"] = w
+        s["statuses"][r["status"]] += 1
+    for s in out.values():
+        s["statuses"] = ", ".join(f"{n} {k}" for k, n in s["statuses"].most_common())
+        s["worst_ratio"] = fmt_ratio(s["worst_ratio"])
+    return list(out.values())
+
+
+def divergence_line(cells: list[StoredCell]) -> str:
+    """'diverged: 12/480 runs in 2 cells' (experiments/divergence.py), or '' when none diverged."""
+    bad = [c for c in cells if c.meta.get("diverged_runs")]
+    if not bad:
+        return ""
+    n = sum(c.meta["diverged_runs"] for c in bad)
+    total = sum(c.meta.get("n_runs", 0) for c in cells)
+    return f"diverged: {n}/{total} runs in {len(bad)} cell{'s' * (len(bad) != 1)}"
+
+
 def format_table(rows: list[dict], wide: bool = False) -> str:
     """The check table for a terminal; ``wide`` adds the reason and statement columns."""
+    from ratecheck.tables import render
     from ratecheck.theory.report import fmt_ratio
 
     if not rows:
@@ -253,10 +374,7 @@ def format_table(rows: list[dict], wide: bool = False) -> str:
             return f"{v:.2f}" if r.get("checked") else "-"
         return "" if v is None else str(v)
 
-    cells = [[cell(r, c) for c in cols] for r in rows]
-    width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, width)).rstrip()
-    return "\n".join([line(cols), line(["-" * w for w in width]), *map(line, cells)])
+    return render(cols, [[cell(r, c) for c in cols] for r in rows])
 
 
 # -- environment ---------------------------------------------------------------------------

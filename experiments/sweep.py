@@ -21,11 +21,11 @@ import torch
 from ratecheck.device import resolve_device, resolve_dtype
 from ratecheck.errors import RatecheckError
 
-from . import executors
+from . import divergence, executors
 from .progress import Progress
 from .runner import run
 from .spec import Cell, Spec
-from .store import Store, check_rows, spec_dir
+from .store import Store, check_rows, divergence_line, spec_dir
 from .trace import Trace, concat, log_checkpoints
 
 
@@ -35,6 +35,7 @@ class SweepSummary:
     computed: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
+    divergence: str = ""  # store.divergence_line of all the spec's cells
 
 
 ITERATE_BUDGET_BYTES = 256 * 2**20
@@ -56,33 +57,41 @@ def run_spec(
     dev = resolve_device(device or spec.device)
     dtype = resolve_dtype(spec.dtype)
     store = Store(spec_dir(out, spec))
-    store.prepare(spec)
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    cells = spec.cells()
-    todo = [c for c in cells if force or not store.has_cell(c)]
-    summary = SweepSummary(store.root)
-    todo_ids = {c.id for c in todo}
-    summary.cached = [c.id for c in cells if c.id not in todo_ids]
-    store.update_manifest(spec, str(dev), complete=not todo)
-    bar = Progress(sum(c.n_runs for c in todo), sum(c.n_runs * spec.T for c in todo), enabled=progress)
-    if executor == "ray":
-        # each worker resolves the device itself ("auto" is a GPU where Ray assigned one)
-        finished = executors.on_ray(todo, device or spec.device, dtype, bar, store, log=log, **(ray_options or {}))
-    elif executor == "local":
-        finished = executors.in_process(todo, dev, dtype, bar, store)
-    else:
-        raise RatecheckError(f"executor {executor!r}; allowed: {', '.join(executors.EXECUTORS)}")
-    for n, (cell, arrays, meta, wall) in enumerate(finished, 1):
-        meta["wall_time_s"] = wall
-        store.write_cell(cell.id, arrays, meta)
-        store.update_manifest(spec, str(dev), {cell.id: {"wall_time_s": round(wall, 4), "device": meta["device"], "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}})
-        summary.computed.append(cell.id)
-        if not bar.enabled:
-            log(f"cell {n}/{len(todo)} {cell.problem.label} / {cell.optimizer.label}: {cell.n_runs} runs x {spec.T} steps, {wall:.2f} s")
-    bar.close()
-    store.update_manifest(spec, str(dev), complete=True)
-    summary.rows = check_rows(store.cells())
-    store.write_checks(summary.rows)
+    with store.lock(log):
+        store.prepare(spec)
+        cells = spec.cells()
+        todo = [c for c in cells if force or not store.has_cell(c, log)]
+        summary = SweepSummary(store.root)
+        todo_ids = {c.id for c in todo}
+        summary.cached = [c.id for c in cells if c.id not in todo_ids]
+        # The environment and device are stamped only when something is computed with them.
+        store.update_manifest(spec, str(dev) if todo else None, complete=not todo)
+        bar = Progress(sum(c.n_runs for c in todo), sum(c.n_runs * spec.T for c in todo), enabled=progress)
+        if executor == "ray":
+            # each worker resolves the device itself ("auto" is a GPU where Ray assigned one)
+            finished = executors.on_ray(todo, device or spec.device, dtype, bar, store, log=log, **(ray_options or {}))
+        elif executor == "local":
+            finished = executors.in_process(todo, dev, dtype, bar, store)
+        else:
+            raise RatecheckError(f"executor {executor!r}; allowed: {', '.join(executors.EXECUTORS)}")
+        for n, (cell, arrays, meta, wall) in enumerate(finished, 1):
+            meta["wall_time_s"] = wall
+            store.write_cell(cell.id, arrays, meta)
+            store.update_manifest(spec, cell_times={cell.id: {"wall_time_s": round(wall, 4), "device": meta["device"],
+                                                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}})
+            summary.computed.append(cell.id)
+            if not bar.enabled:
+                log(f"cell {n}/{len(todo)} {cell.problem.label} / {cell.optimizer.label}: {cell.n_runs} runs x {spec.T} steps, {wall:.2f} s")
+        bar.close()
+        stored = store.cells()
+        for c in stored:
+            if c.meta.get("diverged_runs"):
+                log(f"diverged: {c.problem_label} / {c.label}: {divergence.summary(c.meta)}")
+        store.update_manifest(spec, complete=True)
+        summary.rows = check_rows(stored)
+        summary.divergence = divergence_line(stored)
+        store.write_checks(summary.rows)
     return summary
 
 
@@ -194,7 +203,10 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
         for name in ("holds", "checked", "rows_checked", "worst_ratio", "first_violation"):
             arrays[f"result/{key}/{name}"] = arrs[name].numpy()
 
-    diverged = trace["diverged"][-1] > 0
+    frozen, escaped = divergence.diverged_runs(trace)
+    diverged = (frozen | escaped).numpy()
+    arrays["run/diverged"] = frozen.numpy()
+    arrays["run/escaped"] = escaped.numpy()
     meta = {
         "cell_id": cell.id,
         "cell_hash": cell.hash,
@@ -212,8 +224,12 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
         "x0_seed": spec.x0_seed,
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
+        # divergence.py states the criterion: non-finite (frozen) or escaped (finite, 1e10 x the start)
         "diverged_runs": int(diverged.sum()),
-        "diverged_hp": [{k: float(v[b]) for k, v in hp.items()} | {"seed": int(seeds[b])} for b in torch.nonzero(diverged).flatten().tolist()[:20]],
+        "diverged_nonfinite": int(frozen.sum()),
+        "diverged_escaped": int(escaped.sum()),
+        "diverged_at": divergence.where(hp, diverged),
+        "diverged_hp": [{k: float(v[b]) for k, v in hp.items()} | {"seed": int(seeds[b])} for b in np.flatnonzero(diverged).tolist()[:20]],
         "recorded": sorted(trace.data),
         "results": results,
     }

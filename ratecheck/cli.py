@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import RatecheckError
+from .tables import render
 
 KINDS = ("rate", "slack", "d", "lyapunov", "schedule", "lr-sensitivity")
 
@@ -24,9 +25,7 @@ def _table(rows: list[dict], floatfmt: str = "{:.6g}") -> str:
         return "(empty)"
     cols = list(rows[0])
     cells = [[floatfmt.format(r[c]) if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
-    width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, width)).rstrip()
-    return "\n".join([line(cols), line(["-" * w for w in width]), *map(line, cells)])
+    return render(cols, cells)
 
 
 def _positive(kind):
@@ -91,8 +90,8 @@ def _result_rows() -> list[dict]:
                 "provenance": f"[{r.provenance.value}]",
                 "role": r.role.value,
                 "kind": r.kind,
-                "optimizers": ",".join(r.optimizers),
-                "requires": ",".join(sorted(r.requires)) or "-",
+                "optimizers": ", ".join(r.optimizers),
+                "requires": ", ".join(sorted(r.requires)) or "-",
                 "oracle": r.oracle,
                 "iterate": r.iterate,
                 "paper": f"{r.paper} {r.label}".strip() + (f" (arXiv {r.arxiv})" if r.arxiv else ""),
@@ -140,11 +139,27 @@ def _load_spec(arg: str, quick: bool = False, dtype: str | None = None):
             path = shipped[arg]
         else:
             raise RatecheckError(f"spec file {arg!r} not found; shipped specs: {', '.join(sorted(shipped))}")
-    spec = specmod.load(path)
+    spec = specmod.load(path, quick=quick)
     if dtype is not None:
         resolve_dtype(dtype)
         spec.dtype = dtype
-    return spec.quick() if quick else spec
+    return spec
+
+
+def writable_folder(path: str | Path, flag: str = "--out") -> Path:
+    """``path`` as a folder this process can write into (created if missing); else one line."""
+    import os
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise RatecheckError(f"{flag} {str(p)!r} is a file; allowed: a folder (created if missing)")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RatecheckError(f"{flag} {str(p)!r} cannot be created ({e.strerror}); allowed: a writable folder") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise RatecheckError(f"{flag} {str(p)!r} is not writable; allowed: a writable folder")
+    return p
 
 
 def _check_device(name: str | None) -> None:
@@ -154,13 +169,20 @@ def _check_device(name: str | None) -> None:
         resolve_device(name)
 
 
-def _report(rows: list[dict], wide: bool = False) -> int:
-    """Print the check table and its headline; 1 if an asserted result is VIOLATED or ERROR."""
+def _summary_line(rows: list[dict], divergence: str = "") -> str:
+    """The table's one-line summary: the headline, and how many runs diverged."""
+    from .theory import report
+
+    return " | ".join(x for x in (report.headline(rows), divergence) if x)
+
+
+def _report(rows: list[dict], wide: bool = False, divergence: str = "") -> int:
+    """Print the check table and its one-line summary; 1 if an asserted result is VIOLATED or ERROR."""
     from .experiments.store import format_table
     from .theory import report
 
     print(format_table(rows, wide=wide))
-    print(f"\n{report.headline(rows)}")
+    print(f"\n{_summary_line(rows, divergence)}")
     if not wide and any(r.get("reason") for r in rows):
         print("why rows are n/a or ERROR: the reason column of --wide or checks.csv", file=sys.stderr)
     bad = report.failing(rows)
@@ -174,6 +196,7 @@ def _run(spec, args) -> tuple[int, Path]:
     from .experiments.sweep import run_spec
 
     _check_device(args.device)
+    writable_folder(args.out)
     ray_options = None
     if args.executor == "ray":
         ray_options = {"address": args.address, "cpus_per_cell": args.cpus_per_cell, "gpus_per_cell": args.gpus_per_cell}
@@ -182,7 +205,7 @@ def _run(spec, args) -> tuple[int, Path]:
     summ = run_spec(spec, args.out, device=args.device, force=args.force, progress=None if not args.no_progress else False,
                     executor=args.executor, ray_options=ray_options)
     print(f"results: {summ.path}  ({len(summ.computed)} cells computed, {len(summ.cached)} cached)", file=sys.stderr)
-    return _report(summ.rows, args.wide), summ.path
+    return _report(summ.rows, args.wide, summ.divergence), summ.path
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -192,19 +215,38 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .experiments.store import check_rows, open_results
+    from .experiments.store import check_rows, divergence_line, open_results, summarize
+    from .theory import report
 
     store = open_results(args.result_dir)
-    cells = store.cells()
-    if not cells:
-        raise RatecheckError(f"{args.result_dir!r} holds no finished cells yet; run the spec first")
+    cells = store.finished_cells()
     rows = check_rows(cells)
+    diverged = divergence_line(cells)
+    failing = 1 if report.failing(rows) else 0
+    if args.summary:
+        print(_table(summarize(rows)))
+        print(f"\n{_summary_line(rows, diverged)}")
+        return failing
+    if args.failing:
+        if not failing:
+            print(f"no asserted result violated or failed to evaluate\n\n{_summary_line(rows, diverged)}")
+            return 0
+        return _report(report.failing(rows), args.wide, diverged)
     if args.csv:
-        from .theory import report
-
         print((store.root / "checks.csv").read_text() if (store.root / "checks.csv").is_file() else "", end="")
-        return 1 if report.failing(rows) else 0
-    return _report(rows, args.wide)
+        return failing
+    return _report(rows, args.wide, diverged)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .experiments.frames import export
+    from .experiments.store import open_results
+
+    open_results(args.result_dir)
+    writable_folder(args.out or Path(args.result_dir) / "export")
+    for p in export(args.result_dir, args.format, args.out):
+        print(p)
+    return 0
 
 
 def _plot(result_dir, kinds, out, fmt) -> list[Path]:
@@ -222,6 +264,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from .experiments.store import open_results
 
     open_results(args.result_dir)
+    writable_folder(args.out or Path(args.result_dir) / "figures")
     _plot(args.result_dir, args.kind or list(KINDS), args.out, args.format)
     return 0
 
@@ -256,42 +299,71 @@ def _lazy(module: str, what: str):
         raise
 
 
-def load_norms(path: str):
-    """A 1-D array of gradient norms from .npy, .csv (last numeric column) or whitespace text."""
+def load_norms(path: str | Path):
+    """A 1-D array of gradient norms from .npy (1-D), .csv (last column; a header row allowed)
+    or whitespace-separated text. Every entry must be a finite number >= 0: an empty field, NaN
+    or a 2-D array is an error naming where, never dropped or flattened."""
+    import csv as csvmod
+
     import numpy as np
 
+    path = str(path)
     p = Path(path)
     if not p.is_file():
         raise RatecheckError(f"norms file {path!r} not found")
     suffix = p.suffix.lower()
+    if suffix not in (".npy", ".csv", ".txt", ".dat", ""):
+        raise RatecheckError(f"norms file {path!r} has suffix {suffix!r}; allowed: .csv, .npy, .txt")
+
+    def number(field: str, where: str) -> float:
+        try:
+            v = float(field)
+        except ValueError:
+            raise RatecheckError(f"norms file {path!r}: {where} is {field!r}, not a number; allowed: finite numbers >= 0") from None
+        if not (np.isfinite(v) and v >= 0):
+            raise RatecheckError(f"norms file {path!r}: {where} is {v!r}; allowed: finite numbers >= 0")
+        return v
+
     try:
         if suffix == ".npy":
             a = np.load(p, allow_pickle=False)
+            if a.ndim != 1:
+                raise RatecheckError(f"norms file {path!r} holds an array of shape {a.shape}; allowed: a 1-D array")
+            if a.dtype.kind not in "iuf":
+                raise RatecheckError(f"norms file {path!r} holds {a.dtype} values; allowed: numbers")
+            bad = np.flatnonzero(~np.isfinite(a) | (a < 0))
+            if bad.size:
+                raise RatecheckError(f"norms file {path!r}: entry {bad[0]} is {a[bad[0]].item()!r}; allowed: finite numbers >= 0")
         elif suffix == ".csv":
-            a = np.genfromtxt(p, delimiter=",", skip_header=0)
-            if a.ndim == 2:
-                a = a[:, -1]
-            a = a[~np.isnan(a)] if a.size and np.isnan(a[0]) else a  # a header row reads as NaN
-        elif suffix in (".txt", ".dat", ""):
-            a = np.array(p.read_text().split(), dtype=np.float64)
+            rows = [(i + 1, r) for i, r in enumerate(csvmod.reader(p.read_text(encoding="utf-8").splitlines())) if r]
+            if rows and not _is_number(rows[0][1][-1]):
+                rows = rows[1:]  # a header row
+            a = np.array([number(r[-1].strip(), f"line {n} (last column)") for n, r in rows], dtype=np.float64)
         else:
-            raise RatecheckError(f"norms file {path!r} has suffix {suffix!r}; allowed: .csv, .npy, .txt")
-    except ValueError as e:
+            a = np.array([number(f, f"entry {i + 1}") for i, f in enumerate(p.read_text(encoding="utf-8").split())], dtype=np.float64)
+    except (ValueError, EOFError, OSError, UnicodeDecodeError) as e:
         if isinstance(e, RatecheckError):
             raise
-        raise RatecheckError(f"norms file {path!r} could not be read as numbers: {e}") from None
-    a = np.asarray(a, dtype=np.float64).reshape(-1)
+        raise RatecheckError(f"norms file {path!r} could not be read ({type(e).__name__}: {e}); allowed: .npy, or UTF-8 .csv/.txt of numbers") from None
+    a = np.asarray(a, dtype=np.float64)
     if a.size < 2:
         raise RatecheckError(f"norms file {path!r} holds {a.size} value(s); allowed: at least 2 gradient norms")
-    if not np.isfinite(a).all() or (a < 0).any():
-        raise RatecheckError(f"norms file {path!r} has negative or non-finite entries; allowed: finite norms >= 0")
     return a
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
     import numpy as np
 
     norms = load_norms(args.norms_file)
+    out = writable_folder(args.out or "out")
     mod = _lazy("ratecheck.optimizers.refine", "ratecheck refine")
     fn = next((getattr(mod, n) for n in ("refine_schedule", "refined_schedule", "refine") if callable(getattr(mod, n, None))), None)
     if fn is None:
@@ -303,8 +375,6 @@ def cmd_refine(args: argparse.Namespace) -> int:
         kwargs["tau"] = args.tau
     sched = fn(norms, **kwargs)
     sched = np.asarray(sched.detach().cpu() if hasattr(sched, "detach") else sched, dtype=np.float64).reshape(-1)
-    out = Path(args.out or "out")
-    out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.norms_file).stem
     csv_path = out / f"{stem}_refined.csv"
     from .atomic import atomic_write
@@ -345,7 +415,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse with a one-line error (exit 2) instead of usage + error."""
 
     def error(self, message: str):  # noqa: D401
@@ -353,8 +423,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="ratecheck", description="Put step-size theory to the test: run grids of optimizers, check the bounds, plot.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    p = OneLineParser(prog="ratecheck", description="Put step-size theory to the test: run grids of optimizers, check the bounds, plot.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser, metavar="COMMAND")
 
     sp = sub.add_parser("list", help="tables of problems, optimizers and theory results", description="Print the registries.")
     sp.add_argument("what", nargs="?", choices=("problems", "optimizers", "results"), help="one table only")
@@ -390,7 +460,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("result_dir", metavar="RESULT_DIR")
     sp.add_argument("--csv", action="store_true", help="print checks.csv instead of the table")
     sp.add_argument("--wide", action="store_true", help="add the reason and statement columns")
+    which = sp.add_mutually_exclusive_group()
+    which.add_argument("--summary", action="store_true", help="one line per result: runs checked, violated, worst ratio")
+    which.add_argument("--failing", action="store_true", help="only the rows of asserted results violated or failed to evaluate")
     sp.set_defaults(func=cmd_check)
+
+    sp = sub.add_parser("export", help="a results folder as data: runs and checks tables (parquet or csv)",
+                        description="Write RESULT_DIR's runs (one row per cell, run and recorded step, with the hyper-parameters) "
+                        "and its check table as runs.FORMAT and checks.FORMAT; in Python: ratecheck.experiments.load(DIR).")
+    sp.add_argument("result_dir", metavar="RESULT_DIR")
+    sp.add_argument("--format", default="parquet", choices=("parquet", "csv"), help="file format (default: parquet)")
+    sp.add_argument("--out", help="output folder (default: RESULT_DIR/export)")
+    sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser("plot", help="figures from a results folder", description="Write figures of RESULT_DIR (default: all kinds).")
     sp.add_argument("result_dir", metavar="RESULT_DIR")
@@ -406,9 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", help="output folder (default: out/)")
     sp.set_defaults(func=cmd_refine)
 
-    sp = sub.add_parser("pep", help="PEPit worst case beside the bounds (arguments go to ratecheck.theory.pep)",
-                        description="PEPit worst case of a fixed-schedule method; all arguments are passed to ratecheck.theory.pep.main.")
-    sp.epilog = "Any further arguments (e.g. --method sgd --schedule linear -T 10) go to ratecheck.theory.pep.main."
+    # No options of its own (not even --help): every argument goes to ratecheck.theory.pep.main,
+    # whose parser lists the options (`ratecheck pep --help`).
+    sp = sub.add_parser("pep", help="PEPit worst case beside the bounds (`ratecheck pep --help` for its options)", add_help=False)
     sp.set_defaults(func=cmd_pep)
 
     sp = sub.add_parser("reproduce", help="run a paper's spec and write its figures",
@@ -445,6 +526,18 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except RatecheckError as e:
         print(f"ratecheck: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`ratecheck list results | head`): stop quietly. Point stdout at
+        # devnull so that the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
+    except OSError as e:
+        # A file or folder this command cannot read or write (a full disk, a permission changed mid-run).
+        where = f" {e.filename!r}" if e.filename else ""
+        print(f"ratecheck: error: cannot access{where}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ratecheck: interrupted; rerun the same command to resume", file=sys.stderr)

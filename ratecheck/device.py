@@ -16,8 +16,13 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
         dev = torch.device(name)
     except (RuntimeError, TypeError):
         raise RatecheckError(f"device={name!r} is not a device; allowed: auto, cpu, cuda, cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        # torch knows mps, xpu, hpu, meta, ...; the runner and the theory checks are tested on CPU and CUDA only.
+        raise RatecheckError(f"device={name!r} is not supported; allowed: auto, cpu, cuda, cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RatecheckError(f"device={name!r} requested but CUDA is not available; allowed here: auto, cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RatecheckError(f"device={name!r}: this machine has {torch.cuda.device_count()} CUDA device(s); allowed: cuda:0..cuda:{torch.cuda.device_count() - 1}")
     return dev
 
 

@@ -235,7 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ratecheck.optimizers import schedules
 
-    p = argparse.ArgumentParser(prog="ratecheck pep", description=main.__doc__.splitlines()[0])
+    from ratecheck.cli import OneLineParser
+
+    p = OneLineParser(prog="ratecheck pep", description=main.__doc__.splitlines()[0])
     p.add_argument("--method", default="sgd", choices=("sgd", "spa", "heavy_ball", "sgd_momentum"))
     p.add_argument("--schedule", default="linear", choices=("constant", "linear", "cosine"))
     p.add_argument("-T", type=int, default=10, help="number of steps (PEP size grows as T^2; T <= 50 is quick)")
@@ -251,6 +253,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.T < 1:
         raise RatecheckError(f"-T {a.T} is out of range; allowed: integers >= 1")
+    # Ranges of the method and class constants: a step, radius or constant <= 0 (or non-finite)
+    # poses no worst-case problem, and SPA needs an averaging weight that moves x.
+    for flag, v, ok, allowed in (("--lr", a.lr, lambda v: v is None or 0 < v < np.inf, "(0, inf)"),
+                                 ("-D", a.D, lambda v: 0 < v < np.inf, "(0, inf)"),
+                                 ("-G", a.G, lambda v: 0 < v < np.inf, "(0, inf)"),
+                                 ("-L", a.L, lambda v: 0 < v < np.inf, "(0, inf)"),
+                                 ("--c", a.c, lambda v: 0 < v <= 1, "(0, 1]"),
+                                 ("--momentum", a.momentum, lambda v: 0 <= v < 1, "[0, 1)")):
+        if not ok(v):
+            raise RatecheckError(f"{flag} {v!r} is out of range; allowed: {allowed}")
     fclass = a.function_class or ("lipschitz" if a.method == "sgd" else "smooth")
     lip = fclass == "lipschitz"
     base = a.lr if a.lr is not None else (a.D / (a.G * np.sqrt(a.T)) if lip else 1.0 / a.L)
@@ -280,3 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         v = sgd_momentum_worst_case(steps, a.momentum, a.D, **consts, function_class=fclass)
     print(f"PEP worst case f(x_T)-f*   {v.value:.8g}   ({v.status})")
     return 0
+
+
+if __name__ == "__main__":  # python -m ratecheck.theory.pep: the same as `ratecheck pep`, errors included
+    import sys
+
+    from ratecheck.cli import main as cli_main
+
+    sys.exit(cli_main(["pep", *sys.argv[1:]]))

@@ -98,7 +98,7 @@ BAD = [
     (('name = "sgd"', 'name = "sgdd"'), r"\[\[optimizer\]\] #1 'name': unknown optimizer 'sgdd'; known optimizers: .*sgd"),
     (("lr = 0.1", 'lr = "abc"'), r"spec.toml: \[\[optimizer\]\] #1 \(sgd\) 'lr': expected number or list of numbers, got 'abc'"),
     (("lr = 0.1", "lr = [0.1, true]"), r"'lr': expected number or list of numbers"),
-    (("lr = 0.1", "lr = -0.1"), r"'lr': -0.1 is out of range; allowed: \(0, inf\]"),
+    (("lr = 0.1", "lr = -0.1"), r"'lr': -0.1 is out of range; allowed: \(0, inf\)"),
     (("lr = 0.1", "lr = [0.1, 0.1]"), r"'lr': values repeat"),
     (("lr = 0.1", "lr = 0.1\nmomentum = 0.9"), r"unknown key 'momentum' \(not a hyper-parameter of sgd\); allowed: name, label, options, init, refine_from, lr"),
     (("lr = 0.1", ""), r"\[\[optimizer\]\] 'sgd' on \[\[problem\]\] 'l1_distance': .*'lr' is required"),

@@ -275,7 +275,7 @@ def test_refine_reads_norm_logs(tmp_path):
     for name in ("a.csv", "b.txt", "c.npy"):
         assert load_norms(tmp_path / name).tolist() == [1.5, 2.0, 0.5]
     (tmp_path / "d.txt").write_text("1.0 -2.0\n")
-    with pytest.raises(ValueError, match="negative or non-finite"):
+    with pytest.raises(ValueError, match="entry 2 is -2.0; allowed: finite numbers >= 0"):
         load_norms(tmp_path / "d.txt")
 
 
