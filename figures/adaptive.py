@@ -49,6 +49,7 @@ def lyapunov(cells) -> list:
     """Every checked result of kind "lyapunov" (Phi_{t+1} <= Phi_t - Delta_t): the decrease per
     step Phi_t - Phi_{t+1} (solid) against the decrease the result guarantees, Phi_t - bound
     (dashed), median over the best grid point's runs; the guarantee holds where solid >= dashed.
+    Differences within the row's round-off tolerance are drawn as 0.
     A result that does not store Phi_t (``Sides.before``) shows bound - observed, the decrease
     beyond the guaranteed one (>= 0 where it holds)."""
     items = [(c, r) for c in cells for r in data.drawn_results(c, "lyapunov")]
@@ -60,12 +61,17 @@ def lyapunov(cells) -> list:
         key = r["key"]
         s, obs = data.result_curve(c, r, "observed", mask)
         _, bnd = data.result_curve(c, r, "bound", mask)
+        _, tol = data.result_curve(c, r, "tol", mask)
+
+        def resolved(v):  # a difference within the round-off tolerance is drawn as 0, not as noise
+            return np.where(np.abs(v) <= tol, 0.0, v)
+
         if f"result/{key}/before" in c.arrays:
             _, before = data.result_curve(c, r, "before", mask)
-            curves = (("decrease Phi_t - Phi_t+1 (observed)", before - obs, {}),
-                      ("guaranteed decrease Phi_t - bound", before - bnd, BOUND_STYLE))
+            curves = (("decrease Phi_t - Phi_t+1 (observed)", resolved(before - obs), {}),
+                      ("guaranteed decrease Phi_t - bound", resolved(before - bnd), BOUND_STYLE))
         else:
-            curves = (("bound - observed (decrease beyond the guarantee)", bnd - obs, {}),)
+            curves = (("bound - observed (decrease beyond the guarantee)", resolved(bnd - obs), {}),)
         k = s >= 1
         drawn = []
         for j, (label, v, kw) in enumerate(curves):

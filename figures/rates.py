@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import data
-from .style import (BAND_ALPHA, BOUND_STYLE, MAX_SERIES, QUANTILES, figure, legend_outside, line, robust_limits,
+from .style import (BAND_ALPHA, BOUND_STYLE, MAX_SERIES, QUANTILES, legend_outside, line, robust_limits,
                     series, subplots)
 
 PANELS = (("subopt", "last iterate", ("last", "best")), ("subopt_avg", "average iterate", ("average", "weighted_average")))
@@ -75,7 +75,7 @@ def rate(cells) -> list:
 def _ratio_panel(ax, c, rows, mask) -> None:
     """observed / bound of each result in ``rows`` (at most MAX_SERIES) at its informative rows;
     the line y = 1 is the bound."""
-    drawn = []
+    drawn, nonpos = [], False
     for j, r in enumerate(rows):
         s, o = data.result_curve(c, r, "observed", mask)
         _, b = data.result_curve(c, r, "bound", mask)
@@ -89,7 +89,16 @@ def _ratio_panel(ax, c, rows, mask) -> None:
         line(ax, s[k], data.positive(med)[k], label=f"{r['key']} [{r['provenance']}]", **st)
         ax.fill_between(s[k], data.positive(lo)[k], data.positive(hi)[k], color=st["color"], alpha=BAND_ALPHA, linewidth=0)
         drawn += [med[k], lo[k], hi[k]]
+        # A ratio <= 0 holds with room to spare (for results in expectation: mean - 3 SE <= 0)
+        # and has no place on a log axis: a mark on the bottom edge.
+        low = k & (med <= 0)
+        if low.any():
+            ax.plot(s[low], np.full(low.sum(), 0.0), linestyle="none", marker="v", markersize=3, color=st["color"],
+                    transform=ax.get_xaxis_transform(), clip_on=False, label="_ratio <= 0")
+            nonpos = True
     ax.axhline(1.0, color="black", linewidth=0.8)
+    if nonpos:
+        ax.plot([], [], linestyle="none", marker="v", color="gray", label="ratio <= 0 (bottom edge)")
     ax.set_xscale("log")
     robust_limits(ax, drawn, include=(1.0,))
     ax.set_xlabel("step t")
@@ -124,38 +133,32 @@ def _identity_panel(ax, c, rows, mask) -> None:
     ax.set_yticks(y, [f"{r['key']} [{r['provenance']}]" for r in rows])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.invert_yaxis()
-    ax.set_xlabel(f"|observed - bound| / tolerance (< {floor:g} at the edge)")
-    ax.set_title("identities: residual, max over steps")
+    ax.set_xlabel(f"max over steps of |observed - bound| / tol\n(below {floor:g}: at the left edge)")
 
 
 def slack(cells) -> list:
-    """Per problem, one row per cell with checked results: identities on their own panel as
-    round-off residuals (``_identity_panel``); bounds and Lyapunov inequalities as observed/bound
-    over time (``_ratio_panel``), at most MAX_SERIES per panel, further panels for the rest."""
+    """Per problem, the panels of every cell with checked results, in reading order: identities on
+    their own panel as round-off residuals (``_identity_panel``); bounds and Lyapunov
+    inequalities as observed/bound over time (``_ratio_panel``), at most MAX_SERIES per panel,
+    further panels for the rest; each panel's legend beside it."""
     out = []
     for prob, group in data.by_problem(cells).items():
-        layout = []
+        panels = []
         for c in group:
             rows = data.drawn_results(c)
             ident = [r for r in rows if r.get("kind") == "identity"]
             bounds = [r for r in rows if r.get("kind") != "identity"]
             chunks = [bounds[i:i + MAX_SERIES] for i in range(0, len(bounds), MAX_SERIES)]
-            if rows:
-                layout.append((c, ident, chunks))
-        if not layout:
+            panels += [(c, _identity_panel, ident, "")] if ident else []
+            panels += [(c, _ratio_panel, ch, f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else "") for k, ch in enumerate(chunks)]
+        if not panels:
             continue
-        ncols = max(len(ch) + bool(idn) for _, idn, ch in layout)
-        fig = figure((5.8 * ncols, 3.0 * len(layout)))
-        subs = fig.subfigures(len(layout), 1, squeeze=False)[:, 0]
-        for sub, (c, ident, chunks) in zip(subs, layout):
-            _, axes = subplots(len(chunks) + bool(ident), ncols=ncols, fig=sub)
-            mask = data.best_runs(c)
-            if ident:
-                _identity_panel(axes[0], c, ident, mask)
-            for ax, chunk in zip(axes[bool(ident):], chunks):
-                _ratio_panel(ax, c, chunk, mask)
-                legend_outside(sub, ax=ax)
-            sub.suptitle(f"{prob} / {data.best_label(c)}")
+        fig, axes = subplots(len(panels), ncols=3, size=(6.0, 3.0))
+        for ax, (c, draw, rows, part) in zip(axes, panels):
+            draw(ax, c, rows, data.best_runs(c))
+            ax.set_title(f"{data.best_label(c)}{part}" + (": identities" if draw is _identity_panel else ""))
+            legend_outside(fig, ax=ax)
+        fig.suptitle(f"{prob}: how tight each checked result is (n/a results and uninformative rows left out)")
         out.append((f"slack_{safe(prob)}", fig))
     return out
 

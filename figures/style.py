@@ -136,7 +136,7 @@ def robust_limits(ax, values, include: tuple[float, ...] = (), log: bool = True,
 
 
 def tidy(fig) -> None:
-    """Log axes of every panel: at least one decade in view (two labelled major ticks) and no
+    """Log axes of every panel: two labelled major ticks in view (powers of ten) and no
     labels on minor ticks (on a short range they crowd and repeat, "3x10^-1 4x10^-1 ...")."""
     from matplotlib.ticker import NullFormatter
 
@@ -146,10 +146,11 @@ def tidy(fig) -> None:
                 continue
             axis.set_minor_formatter(NullFormatter())
             lo, hi = sorted(get())
-            if lo > 0 and np.isfinite(hi) and hi / lo < 10:
-                mid = np.sqrt(lo * hi)
-                flip = get()[0] > get()[1]
-                set_(*((mid * 10**0.55, mid / 10**0.55) if flip else (mid / 10**0.55, mid * 10**0.55)))
+            if lo > 0 and np.isfinite(hi) and np.floor(np.log10(hi)) - np.ceil(np.log10(lo)) < 1:
+                # widen to the enclosing powers of ten, so that two major ticks are in view
+                a, b = 10.0 ** np.floor(np.log10(lo)), 10.0 ** np.ceil(np.log10(hi))
+                b = max(b, 10 * a)
+                set_(*((b, a) if get()[0] > get()[1] else (a, b)))
 
 
 def save(fig, path: Path) -> Path:

@@ -113,7 +113,7 @@ def test_every_figure_kind_is_laid_out_cleanly_and_draws_checked_results_only(ce
     rows = [r for c in cells for r in c.meta["results"]]
     never_checked = {r["key"] for r in rows} - {r["key"] for r in rows if r["status"] != "n/a"}
     assert never_checked, "the layout spec should have results n/a on every cell"
-    drawn = set()
+    drawn, said = set(), {}
     for kind in PLOTTERS:
         figs = make_figures(kind, cells)
         assert figs, f"no {kind} figure from the layout spec"
@@ -123,8 +123,13 @@ def test_every_figure_kind_is_laid_out_cleanly_and_draws_checked_results_only(ce
             legends = [leg for f in [fig, *fig.subfigs] for leg in f.legends] + [ax.get_legend() for ax in fig.get_axes() if ax.get_legend()]
             words = " ".join([a.get_text() for n, a in _texts(fig) if n != "legend"] + [t.get_text() for leg in legends for t in leg.get_texts()])
             drawn |= {r["key"] for r in rows if re.search(re.escape(r["key"]) + r"(?![\w.])", words)}
+            said[stem] = words
     assert drawn, "no result drawn at all"
     assert not drawn & never_checked, f"n/a results drawn: {sorted(drawn & never_checked)}"
+    # rate plots name the grid point they show; stochastic runs: mean +- SE and a bound in expectation
+    assert "SGD linear (lr=" in said["rate_l1_distance"] and "median" in said["rate_l1_distance"]
+    assert "mean +- SE" in said["rate_least_squares"] and "E-bound schedules." in said["rate_least_squares"]
+    assert "guaranteed decrease" in said["lyapunov"]
 
 
 def test_sparse_theory_rows_are_rows_kept_on_disk():
