@@ -11,6 +11,7 @@ from . import data
 from .style import (BAND_ALPHA, BOUND_STYLE, MAX_SERIES, QUANTILES, legend_outside, line, robust_limits,
                     series, subplots)
 
+IDENTITIES_PER_PANEL = 12  # one tick label per identity: as many as a panel's height labels legibly
 PANELS = (("subopt", "last iterate", ("last", "best")), ("subopt_avg", "average iterate", ("average", "weighted_average")))
 
 
@@ -68,7 +69,7 @@ def rate(cells) -> list:
             ax.set_title(title)
         fig.suptitle(f"{prob}: best lr of each grid\n{summary}; dashed: tightest checked bound")
         legend_outside(fig)
-        out.append((f"rate_{safe(prob)}", fig))
+        out.append((f"rate_{_safe(prob)}", fig))
     return out
 
 
@@ -97,9 +98,13 @@ def _ratio_panel(ax, c, rows, mask) -> None:
                     transform=ax.get_xaxis_transform(), clip_on=False, label="_ratio <= 0")
             nonpos = True
     ax.axhline(1.0, color="black", linewidth=0.8)
+    for r, d in zip(rows, drawn[::3]):
+        if not d.size:  # checked, but not at the shown grid point on a row t >= 1 with bound > 0: say so
+            ax.plot([], [], linestyle="none", label=f"{r['key']}: no ratio at this lr")
     if nonpos:
         ax.plot([], [], linestyle="none", marker="v", color="gray", label="ratio <= 0 (bottom edge)")
-    ax.set_xscale("log")
+    if any(d.size for d in drawn[::3]):
+        ax.set_xscale("log")
     robust_limits(ax, drawn, include=(1.0,))
     ax.set_xlabel("step t")
     ax.set_ylabel("observed / bound")
@@ -148,9 +153,9 @@ def slack(cells) -> list:
             rows = data.drawn_results(c)
             ident = [r for r in rows if r.get("kind") == "identity"]
             bounds = [r for r in rows if r.get("kind") != "identity"]
-            chunks = [bounds[i:i + MAX_SERIES] for i in range(0, len(bounds), MAX_SERIES)]
-            panels += [(c, _identity_panel, ident, "")] if ident else []
-            panels += [(c, _ratio_panel, ch, f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else "") for k, ch in enumerate(chunks)]
+            for draw, todo, n in ((_identity_panel, ident, IDENTITIES_PER_PANEL), (_ratio_panel, bounds, MAX_SERIES)):
+                chunks = [todo[i:i + n] for i in range(0, len(todo), n)]
+                panels += [(c, draw, ch, f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else "") for k, ch in enumerate(chunks)]
         if not panels:
             continue
         fig, axes = subplots(len(panels), ncols=3, size=(6.0, 3.0))
@@ -159,11 +164,11 @@ def slack(cells) -> list:
             ax.set_title(f"{data.best_label(c)}{part}" + (": identities" if draw is _identity_panel else ""))
             legend_outside(fig, ax=ax)
         fig.suptitle(f"{prob}: how tight each checked result is (n/a results and uninformative rows left out)")
-        out.append((f"slack_{safe(prob)}", fig))
+        out.append((f"slack_{_safe(prob)}", fig))
     return out
 
 
-def safe(s: str) -> str:
+def _safe(s: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-") or "x"

@@ -72,12 +72,6 @@ def line(ax, x, y, **kw):
     return ax.plot(x[k], y[k], **kw) if k.any() else None
 
 
-def figure(size: tuple[float, float]):
-    """An empty figure with constrained layout and the house style."""
-    with plt.rc_context(RC):
-        return plt.figure(figsize=size, layout="constrained")
-
-
 def subplots(n: int, ncols: int = 3, size: tuple[float, float] = (3.6, 2.8), fig=None, **kw):
     """A grid of n panels (constrained layout; extra axes hidden); returns (fig, flat list of n
     axes). ``fig``: a figure or subfigure to fill instead of a new figure."""
@@ -113,26 +107,20 @@ def legend_outside(target, ax=None, **kw):
         return target.legend(list(seen.values()), list(seen), loc="outside lower center", **kw)
 
 
-def robust_limits(ax, values, include: tuple[float, ...] = (), log: bool = True, min_decades: float = 1.0,
+def robust_limits(ax, values, include: tuple[float, ...] = (), min_decades: float = 1.0,
                   q: tuple[float, float] = (0.01, 0.99)) -> None:
-    """y-limits from the 1-99% quantiles of the drawn values (and ``include``), never narrower than
-    ``min_decades`` decades on a log axis (or a span of 1 on a linear one): an axis that
-    autoscales onto round-off (1 +- 1e-15) draws noise as structure and repeats its tick labels."""
+    """Log y-axis with limits from the 1-99% quantiles of the drawn positive values (and
+    ``include``), never narrower than ``min_decades`` decades: an axis that autoscales onto
+    round-off (1 +- 1e-15) draws noise as structure and repeats its tick labels."""
     v = np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in values] or [np.zeros(0)])
-    v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
-    ref = np.asarray(include, dtype=np.float64)
-    if v.size == 0 and ref.size == 0:
+    v = v[np.isfinite(v) & (v > 0)]
+    pts = np.concatenate([np.quantile(v, q) if v.size else np.zeros(0), np.asarray(include, dtype=np.float64)])
+    ax.set_yscale("log")
+    if pts.size == 0:
         return
-    pts = np.concatenate([np.quantile(v, q) if v.size else np.zeros(0), ref])
-    lo, hi = float(pts.min()), float(pts.max())
-    if log:
-        a, b = np.log10(lo), np.log10(hi)
-        pad = max(0.0, min_decades - (b - a)) / 2 + 0.05 * max(b - a, min_decades)
-        ax.set_yscale("log")
-        ax.set_ylim(10 ** (a - pad), 10 ** (b + pad))
-    else:
-        pad = max(0.0, min_decades - (hi - lo)) / 2 + 0.05 * max(hi - lo, min_decades)
-        ax.set_ylim(lo - pad, hi + pad)
+    a, b = np.log10(pts.min()), np.log10(pts.max())
+    pad = max(0.0, min_decades - (b - a)) / 2 + 0.05 * max(b - a, min_decades)
+    ax.set_ylim(10 ** (a - pad), 10 ** (b + pad))
 
 
 def tidy(fig) -> None:
