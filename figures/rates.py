@@ -61,7 +61,7 @@ def rate(cells) -> list:
                     k = (s >= 1) & np.isfinite(bm)
                     what = "E-bound" if r.get("in_expectation") else "bound"
                     line(ax, s[k], bm[k], color=series(i)["color"], label=f"{c.label}: {what} {r['key']} [{r['provenance']}]",
-                            marker="_" if k.sum() < 5 else None, markersize=12, **BOUND_STYLE)
+                         marker="d" if k.sum() < 20 else None, markersize=4, **BOUND_STYLE)  # sparse rows marked
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("step t")

@@ -72,14 +72,12 @@ def line(ax, x, y, **kw):
     return ax.plot(x[k], y[k], **kw) if k.any() else None
 
 
-def subplots(n: int, ncols: int = 3, size: tuple[float, float] = (3.6, 2.8), fig=None, **kw):
-    """A grid of n panels (constrained layout; extra axes hidden); returns (fig, flat list of n
-    axes). ``fig``: a figure or subfigure to fill instead of a new figure."""
-    ncols = max(1, ncols if fig is not None else min(ncols, n))
+def subplots(n: int, ncols: int = 3, size: tuple[float, float] = (3.6, 2.8), **kw):
+    """A grid of n panels (constrained layout; extra axes hidden); returns (fig, flat list of n axes)."""
+    ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
     with plt.rc_context(RC):
-        if fig is None:
-            fig = plt.figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+        fig = plt.figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     flat = list(axes.flat)
     for ax in flat[n:]:
@@ -107,14 +105,14 @@ def legend_outside(target, ax=None, **kw):
         return target.legend(list(seen.values()), list(seen), loc="outside lower center", **kw)
 
 
-def robust_limits(ax, values, include: tuple[float, ...] = (), min_decades: float = 1.0,
-                  q: tuple[float, float] = (0.01, 0.99)) -> None:
-    """Log y-axis with limits from the 1-99% quantiles of the drawn positive values (and
-    ``include``), never narrower than ``min_decades`` decades: an axis that autoscales onto
-    round-off (1 +- 1e-15) draws noise as structure and repeats its tick labels."""
+def robust_limits(ax, values, include: tuple[float, ...] = (), min_decades: float = 1.0, low_q: float = 0.01) -> None:
+    """Log y-axis from the ``low_q`` quantile of the drawn positive values (a few near-zero rows
+    do not stretch the axis over many empty decades) to their maximum (a violation is never cut
+    off), with ``include``, never narrower than ``min_decades`` decades: an axis that autoscales
+    onto round-off (1 +- 1e-15) draws noise as structure and repeats its tick labels."""
     v = np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in values] or [np.zeros(0)])
     v = v[np.isfinite(v) & (v > 0)]
-    pts = np.concatenate([np.quantile(v, q) if v.size else np.zeros(0), np.asarray(include, dtype=np.float64)])
+    pts = np.concatenate([np.quantile(v, (low_q, 1.0)) if v.size else np.zeros(0), np.asarray(include, dtype=np.float64)])
     ax.set_yscale("log")
     if pts.size == 0:
         return
