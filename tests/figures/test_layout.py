@@ -8,7 +8,6 @@ import itertools
 import re
 import textwrap
 
-import numpy as np
 import pytest
 
 from ratecheck.experiments import spec as specmod
