@@ -198,8 +198,9 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
         n = arrs["observed"].shape[0]
         r = rows[rows < n]
         arrays[f"result/{key}/steps"] = trace.steps[r].numpy()
-        for name in ("observed", "bound", "tol"):
-            arrays[f"result/{key}/{name}"] = arrs[name][r].to(torch.float64).numpy()
+        for name in ("observed", "bound", "tol", "before"):
+            if arrs.get(name) is not None:
+                arrays[f"result/{key}/{name}"] = arrs[name][r].to(torch.float64).numpy()
         for name in ("holds", "checked", "rows_checked", "worst_ratio", "first_violation"):
             arrays[f"result/{key}/{name}"] = arrs[name].numpy()
 
@@ -256,7 +257,7 @@ def evaluate_theory(cell: Cell, trace: Trace, problem) -> tuple[list[dict], dict
         if c is None:
             continue
         arrays[r.key] = {
-            "observed": c.observed, "bound": c.bound, "tol": c.tol,
+            "observed": c.observed, "bound": c.bound, "tol": c.tol, "before": c.before,
             "holds": c.holds.bool(), "checked": c.checked.bool(), "rows_checked": c.rows_checked.to(torch.int64),
             "worst_ratio": c.worst_ratio.to(torch.float64), "first_violation": c.first_violation.to(torch.int64),
         }

@@ -2,11 +2,12 @@
 
 ``plot_results(result_dir, kinds, out, fmt)`` writes the figures of the requested kinds:
 
-- ``rate``           f(x_t) - f* vs t, last and average iterate, median + band over seeds,
-                     bounds on those curves dashed with their key and provenance, PEP points;
-- ``slack``          observed / bound for every checked result;
+- ``rate``           f(x_t) - f* vs t, last and average iterate, at each method's best lr: median +
+                     band over seeds (mean +- SE for stochastic runs), the tightest checked bound
+                     on that curve dashed (in expectation for stochastic runs);
+- ``slack``          identities as round-off residuals, bounds as observed / bound over time;
 - ``d``              d_k / ||x0 - x*|| for D-Adaptation and Prodigy;
-- ``lyapunov``       Lyapunov quantities against their bounds;
+- ``lyapunov``       decrease per step against the guaranteed decrease;
 - ``schedule``       the step sizes as run (refined vs linear vs cosine, ...);
 - ``lr-sensitivity`` final suboptimality vs base lr, one curve per method.
 """
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+
 from .adaptive import d_ratio, lyapunov
 from .rates import rate, slack
 from .schedules import plot_refined, schedules
 from .sensitivity import lr_sensitivity
+from .style import RC, save, tidy
 
 PLOTTERS = {
     "rate": rate,
@@ -38,6 +42,15 @@ WHY_EMPTY = {
 }
 
 
+def make_figures(kind: str, cells) -> list:
+    """``[(file stem, figure)]`` of one kind, drawn in the house style (not yet saved)."""
+    with plt.rc_context(RC):
+        figs = PLOTTERS[kind](cells)
+        for _, fig in figs:
+            tidy(fig)
+    return figs
+
+
 def plot_results(result_dir, kinds=None, out=None, fmt: str = "png") -> tuple[list[Path], list[str]]:
     """Write figures; returns (paths written, notes on kinds with nothing to show)."""
     from ratecheck.errors import RatecheckError, unknown
@@ -52,11 +65,11 @@ def plot_results(result_dir, kinds=None, out=None, fmt: str = "png") -> tuple[li
     for kind in kinds or list(PLOTTERS):
         if kind not in PLOTTERS:
             raise unknown("figure kind", kind, PLOTTERS)
-        got = PLOTTERS[kind](cells, out, fmt)
+        got = make_figures(kind, cells)
         if not got:
             notes.append(f"no {kind} figure: {WHY_EMPTY[kind]}")
-        paths.extend(got)
+        paths.extend(save(fig, out / f"{stem}.{fmt}") for stem, fig in got)
     return paths, notes
 
 
-__all__ = ["PLOTTERS", "d_ratio", "lr_sensitivity", "lyapunov", "plot_refined", "plot_results", "rate", "schedules", "slack"]
+__all__ = ["PLOTTERS", "d_ratio", "make_figures", "lr_sensitivity", "lyapunov", "plot_refined", "plot_results", "rate", "schedules", "slack"]

@@ -159,7 +159,6 @@ for ax in axes:
     ax.set_yscale("log" if ax is axes[0] else "symlog", **({} if ax is axes[0] else {"linthresh": 1e-3}))
     ax.set_xlabel("step k + 1")
     ax.legend(frameon=False, fontsize=6)
-fig.tight_layout()
 print(f"R = {R:.3f}, G = {G_L1:.3f}, dim = {l1.d}, gamma* = {g_star:.4g} for the horizon {T1}")
 
 # %% [markdown]
@@ -197,7 +196,6 @@ for ax, (name, pull) in zip(axes, pulls.items()):
     ax.set_ylabel("pull weight 1 - b_k / b_{k+1}")
     ax.set_title(f"{name}: MADGRAD (code)")
     ax.legend(frameon=False, fontsize=6)
-fig.tight_layout()
 
 # %% [markdown]
 # ## 4. Check table

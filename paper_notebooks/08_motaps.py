@@ -135,7 +135,6 @@ for row, prob in enumerate(PROBS):
         ax.set_ylabel(what)
         ax.set_title(f"{prob}: {what}")
         ax.legend(frameon=False, fontsize=6)
-fig.tight_layout()
 
 for prob in PROBS:
     c = pick(cells, prob, "MOTAPS")
@@ -218,7 +217,6 @@ for row, (prob, (_, _, scale)) in enumerate(PROBS.items()):
     ax.set_ylabel("phi at the epoch's mean target")
     ax.set_title(f"{prob}: MOTAPS tau step")
     ax.legend(frameon=False, fontsize=6)
-fig.tight_layout()
 
 # %% [markdown]
 # ## 4. Check table

@@ -56,6 +56,21 @@ def rows(trace, name: str) -> torch.Tensor:
     return trace[name].to(F64)
 
 
+def sparse_rows(trace, n: int) -> list[int]:
+    """About n rows, always 0 and T, for a result too costly to evaluate at every row: chosen among
+    the rows the run keeps on disk (``meta["checkpoints"]``; every row when it keeps all), nearest
+    to n log-spaced steps, so that every evaluated row is also a stored row (figures draw them)."""
+    from ratecheck.experiments.trace import log_checkpoints
+
+    T = steps(trace)
+    cp = trace.meta.get("checkpoints")
+    kept = torch.arange(T + 1) if cp is None else torch.as_tensor(cp).to(torch.long).cpu()
+    if kept.numel() <= n:
+        return kept.tolist()
+    idx = torch.searchsorted(kept, log_checkpoints(T, n)).clamp(max=kept.numel() - 1)
+    return torch.unique(kept[idx]).tolist()
+
+
 def nan_rows(trace) -> torch.Tensor:
     """A [T', B] float64 tensor of NaN, one row per recorded row (for bounds given at a few rows)."""
     return torch.full((int(trace.steps.shape[0]), trace.batch), math.nan, dtype=F64)

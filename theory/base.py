@@ -97,6 +97,9 @@ class Sides:
     scale: torch.Tensor | None = None
     terms: int | torch.Tensor = 1
     undefined: str = ""
+    # Lyapunov inequalities Phi_{t+1} <= Phi_t - Delta_t: Phi_t at the same rows, so that
+    # Phi_t - observed (the decrease) can be shown against Phi_t - bound (the guaranteed one).
+    before: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,7 @@ class CheckResult:
     tol: torch.Tensor  # [T', U]
     counted: torch.Tensor  # bool [T', U]: rows that were informative and checked
     units: str = "runs"
+    before: torch.Tensor | None = None  # [T', B]: Sides.before of a Lyapunov result checked per run
 
     @property
     def key(self) -> str:
@@ -357,7 +361,8 @@ def check(result: Result, trace, problem, perturb: Callable | None = None) -> Ch
     first = torch.where(holds, -1, bad.to(torch.int64).argmax(dim=0))
     ratio = torch.where(counted & (bnd > 0), obs / bnd, math.nan)
     worst = torch.where(ratio.isnan().all(dim=0), math.nan, ratio.nan_to_num(-math.inf).amax(dim=0))
-    return CheckResult(result, holds, checked, reasons, rows_checked, obs.shape[0], worst, first, obs, bnd, tol, counted, units)
+    before = None if sides.before is None or result.in_expectation else torch.where(dead, math.nan, sides.before.to(F64))
+    return CheckResult(result, holds, checked, reasons, rows_checked, obs.shape[0], worst, first, obs, bnd, tol, counted, units, before)
 
 
 def _blown_up(trace, rows: int) -> torch.Tensor:

@@ -141,7 +141,7 @@ def _fejer_terms(trace, problem):
 
 def _fejer(trace, problem) -> Sides:
     _, obs, bnd, step_mag, prev_mag = _fejer_terms(trace, problem)
-    return Sides(obs, bnd, scale=step_mag + prev_mag)
+    return Sides(obs, bnd, scale=step_mag + prev_mag, before=A.rows(trace, "dist")[:-1] ** 2)
 
 
 def _sum_scale(trace, problem):
@@ -193,7 +193,7 @@ def _noisy_fejer(trace, problem) -> Sides:
     scale = step_mag + prev_mag + 2.0 * tau * (ema(at_opt.abs(), beta, first) + rho * lb.abs())
     # d_t = 0: no step, and the claim is not made (tau_t = alpha/rho_t with a_t = 0 and Fbar_t < rho_t lb_t)
     bnd = A.unchecked_where(A.col(trace, "d_norm_sq") > 0, bnd)
-    return Sides(obs, bnd, scale=scale, undefined="d_t = 0: no step")
+    return Sides(obs, bnd, scale=scale, undefined="d_t = 0: no step", before=dist[:-1] ** 2)
 
 
 def _avg_gap(trace, problem) -> Sides:

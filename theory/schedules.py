@@ -437,15 +437,7 @@ PAPER = "Optimal linear decay learning rate schedules and further refinements (D
 ARXIV = "2310.07831"
 DOC = "docs/theory/linear_decay_refinement.md"
 NOTE = "docs/references/linear_decay_refinement.md"
-MAX_ROWS = 200  # per-step bounds cost O(T^2); longer runs are checked at log-spaced rows
-
-
-def _rows(T: int, n: int = MAX_ROWS) -> list[int]:
-    """Rows 0..T, or about n log-spaced ones (always 0 and T) when the run is longer."""
-    if T + 1 <= n:
-        return list(range(T + 1))
-    r = np.unique(np.round(np.logspace(0, np.log10(T + 1), n)).astype(int) - 1)
-    return sorted({0, T} | {int(k) for k in np.clip(r, 0, T)})
+MAX_ROWS = 200  # per-step bounds cost O(T^2); longer runs are checked at log-spaced rows (A.sparse_rows)
 
 
 def last_grad_norm(trace, problem) -> torch.Tensor:
@@ -508,7 +500,7 @@ def _sgd_one_step_sides(trace, problem) -> Sides:
     # 2 eta (f - f*) by u 2 eta (|f| + |f*|), eta^2 ||g||^2 by u eta^2 ||g||^2.
     terms = d[:-1] * dm[:-1] + 2 * eta * A.subopt_magnitude(trace, problem)[:-1] + (eta * g) ** 2 + d[1:] * dm[1:]
     return Sides(obs, bnd, scale=torch.cat([torch.zeros_like(d[:1]), terms], 0), terms=4,
-                 undefined="row 0: no step before x_0")
+                 undefined="row 0: no step before x_0", before=torch.cat([nan, d[:-1] ** 2], 0))
 
 
 def _thm_a_sides(trace, problem) -> Sides:
@@ -535,7 +527,7 @@ def _thm_b_sides(trace, problem) -> Sides:
     min over weightings producing lr_0..lr_{n-1} of (B) with G_0..G_n."""
     a = run_arrays(trace, problem)
     bnd = A.nan_rows(trace)
-    for n in _rows(a["T"], 6):
+    for n in A.sparse_rows(trace, 6):
         bnd[n] = bound_weighted_best(a["steps"][:n], a["D"], a["gnorm"][: n + 1])
     return _bound_sides(trace, problem, bnd, "evaluated at 6 log-spaced rows (a search per row)")
 
@@ -562,20 +554,20 @@ def _linear_sides(trace, problem) -> Sides:
     return _bound_sides(trace, problem, bnd, "the corollary bounds the last iterate only (row T)")
 
 
-def _thm10_rows(steps, D, g, T, virtual=None) -> tuple[torch.Tensor, str]:
-    rows = _rows(T)
+def _thm10_rows(steps, D, g, rows, virtual=None) -> tuple[torch.Tensor, str]:
+    T = steps.shape[0]
     if len(rows) == T + 1:
         return thm10_prefix_bounds(steps, D, g, virtual=virtual), ""
     out = torch.full((T + 1,) + tuple(g.shape[1:]), math.nan, dtype=F64)
     for n in rows:
         out[n] = thm10_last_prefix(steps[:n], D, g[: n + 1], virtual=None if virtual is None else virtual[n])
-    return out, f"evaluated at {MAX_ROWS} log-spaced rows (O(T^2) cost)"
+    return out, f"evaluated at {len(rows)} log-spaced rows of those kept on disk (O(T^2) cost)"
 
 
 def _thm10_sides(trace, problem) -> Sides:
     """Row n: Theorem 10 with lr_0..lr_{n-1}, ||g_0..g_n|| and the best virtual step."""
     a = run_arrays(trace, problem)
-    bnd, why = _thm10_rows(a["steps"], a["D"], a["gnorm"], a["T"])
+    bnd, why = _thm10_rows(a["steps"], a["D"], a["gnorm"], A.sparse_rows(trace, MAX_ROWS))
     return _bound_sides(trace, problem, bnd, why)
 
 
@@ -588,7 +580,7 @@ def _thm10_expected_sides(trace, problem) -> Sides:
     a = run_arrays(trace, problem)
     st = a["steps"]
     virtual = torch.cat([st, st[-1:]], 0)
-    bnd, why = _thm10_rows(st, a["D"], a["gnorm"], a["T"], virtual=virtual)
+    bnd, why = _thm10_rows(st, a["D"], a["gnorm"], A.sparse_rows(trace, MAX_ROWS), virtual=virtual)
     return _bound_sides(trace, problem, bnd, why)
 
 
@@ -601,7 +593,7 @@ def _thm_b_expected_sides(trace, problem) -> Sides:
     g0 = torch.linalg.vector_norm(problem.grad(x0).to(F64), dim=-1).cpu()
     g0 = torch.where(g0 > 0, g0, 1.0)  # x_0 = x*: any positive constant
     bnd = A.nan_rows(trace)
-    for n in _rows(a["T"], 6):
+    for n in A.sparse_rows(trace, 6):
         w, eta = noise_free_weighting(a["steps"][:n], a["D"], g0)
         bnd[n] = bound_weighted(w, eta, a["D"], a["gnorm"][: n + 1])
     return _bound_sides(trace, problem, bnd, "evaluated at 6 log-spaced rows (a search per row)")
