@@ -21,6 +21,7 @@ from ratecheck.errors import RatecheckError
 from ratecheck.optimizers.base import Optimizer
 from ratecheck.problems.base import Problem
 
+from . import memory
 from .trace import Trace
 
 
@@ -55,6 +56,12 @@ def run(
     hp = dict(hp or {})
     for name in optimizer.problem_kwargs:
         hp.setdefault(name, getattr(problem, name))
+    n_cp = T + 1 if checkpoints is None else int(torch.as_tensor(checkpoints).numel())
+    memory.check_fits(
+        memory.run_bytes(T, B, d, x0.element_size(), quantities=4 + len(optimizer.info_keys), checkpoints=n_cp,
+                         stochastic=batch_size is not None, keep_iterates=keep_iterates),
+        dev, T=T, B=B, d=d, checkpoints=n_cp, keep_iterates=keep_iterates,
+    )
     state = optimizer.init(x0, **hp)
     stochastic = batch_size is not None
     if stochastic:
