@@ -37,6 +37,7 @@ import torch
 from ratecheck.device import resolve_device
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers import base as opt_base
+from ratecheck.optimizers.compiled import compiled_step
 
 
 @dataclass
@@ -114,19 +115,34 @@ def _state_tensors(state: dict, B: int) -> list[torch.Tensor]:
     return out
 
 
-def bench_batched(case: Case, oracle: LAD, x0: torch.Tensor, T: int) -> float:
+_OPTIMIZERS: dict[str, opt_base.Optimizer] = {}
+
+
+def _optimizer(case: Case) -> opt_base.Optimizer:
+    """One instance per method for the whole benchmark (a compiled step is compiled once)."""
+    if case.name not in _OPTIMIZERS:
+        _OPTIMIZERS[case.name] = opt_base.get(case.name, **case.options)
+    return _OPTIMIZERS[case.name]
+
+
+def _step_of(opt: opt_base.Optimizer, compile: bool):
+    return compiled_step(opt) if compile else opt.step
+
+
+def bench_batched(case: Case, oracle: LAD, x0: torch.Tensor, T: int, compile: bool = False) -> float:
     """Seconds for T steps (oracle + step) of all runs."""
-    opt = opt_base.get(case.name, **case.options)
+    opt = _optimizer(case)
+    step = _step_of(opt, compile)
     state = opt.init(x0, **case.hp)
-    for _ in range(3):  # warm-up (allocator, lazy imports)
+    for _ in range(3):  # warm-up (allocator, lazy imports, compilation)
         loss, g = oracle(state["x"])
-        state, _ = opt.step(state, g, loss)
+        state, _ = step(state, g, loss)
     state = opt.init(x0, **case.hp)
     _sync(x0.device)
     t0 = time.perf_counter()
     for _ in range(T):
         loss, g = oracle(state["x"])
-        state, _ = opt.step(state, g, loss)
+        state, _ = step(state, g, loss)
     _sync(x0.device)
     return time.perf_counter() - t0
 
@@ -167,18 +183,19 @@ def _loop(case: Case, oracle: LAD, x0: torch.Tensor, T: int, runs: int) -> None:
                 ref.step()
 
 
-def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int) -> tuple[float, float, int]:
+def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float, int]:
     """(seconds per step alone, seconds per elementwise pass over the state bytes, state bytes)."""
-    opt = opt_base.get(case.name, **case.options)
+    opt = _optimizer(case)
+    step = _step_of(opt, compile)
     state = opt.init(x0, **case.hp)
     loss, g = oracle(x0)
     for _ in range(3):
-        state, _ = opt.step(state, g, loss)
+        state, _ = step(state, g, loss)
     _sync(x0.device)
     t0 = time.perf_counter()
     s = state
     for _ in range(reps):
-        s, _ = opt.step(s, g, loss)
+        s, _ = step(s, g, loss)
     _sync(x0.device)
     t_step = (time.perf_counter() - t0) / reps
     tensors = _state_tensors(state, x0.shape[0])
@@ -193,9 +210,9 @@ def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int) -> 
     return t_step, (time.perf_counter() - t0) / reps, nbytes
 
 
-def bench_step_vs_copy(case: Case, oracle: LAD, x0: torch.Tensor, reps: int) -> tuple[float, float]:
+def bench_step_vs_copy(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float]:
     """GPU variant: step time against a device-to-device copy of the same state bytes."""
-    t_step, _, _ = bench_step_vs_pass(case, oracle, x0, reps)
+    t_step, _, _ = bench_step_vs_pass(case, oracle, x0, reps, compile)
     opt = opt_base.get(case.name, **case.options)
     tensors = _state_tensors(opt.init(x0, **case.hp), x0.shape[0])
     dst = [torch.empty_like(t) for t in tensors]
@@ -218,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="*", help="subset of method names (default: all with a reference)")
     ap.add_argument("--repeats", type=int, default=3, help="timings per ratio; the median ratio is reported")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    ap.add_argument("--compile", action="store_true", help="the step through torch.compile (compiles once per method)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--gpu-scale", action="store_true", help="large batch (B*d >= 1e8), step vs device copy")
     ap.add_argument("--step-only", action="store_true",
@@ -242,19 +260,24 @@ def main(argv: list[str] | None = None) -> int:
         B = max(args.batch, (10**8 + args.d - 1) // args.d)
         x0 = torch.randn(B, args.d, generator=g).to(device=device, dtype=dtype)
         print(f"# step vs device-to-device copy, B={B}, d={args.d}, float32, {device}")
-        print(f"{'method':<22}{'coord-steps/s':>16}{'step ms':>10}{'copy ms':>10}{'ratio':>8}")
+        print(f"# full/ceiling over --steps={args.steps} steps (target <= 1.3x the oracle alone: ceiling/full >= 0.77)")
+        print(f"{'method':<22}{'coord-steps/s':>16}{'step ms':>10}{'copy ms':>10}{'step/copy':>10}{'full/ceiling':>13}")
         for c in cases:
-            t_step, t_copy = bench_step_vs_copy(c, oracle, x0, reps=20)
-            print(f"{c.name:<22}{B * args.d / t_step:>16.3e}{1e3 * t_step:>10.3f}{1e3 * t_copy:>10.3f}{t_step / t_copy:>8.2f}")
+            t_step, t_copy = bench_step_vs_copy(c, oracle, x0, reps=20, compile=args.compile)
+            vs = statistics.median(bench_ceiling(oracle, x0, args.steps) / bench_batched(c, oracle, x0, args.steps, args.compile)
+                                   for _ in range(args.repeats))
+            print(f"{c.name:<22}{B * args.d / t_step:>16.3e}{1e3 * t_step:>10.3f}{1e3 * t_copy:>10.3f}{t_step / t_copy:>10.2f}"
+                  f"{vs:>13.2f}")
         return 0
 
     x0 = torch.randn(args.batch, args.d, generator=g).to(device=device, dtype=dtype)
-    print(f"# LAD n={args.n} d={args.d}, float32, B={args.batch}, T={args.steps}, device={device}, threads={torch.get_num_threads()}")
+    print(f"# LAD n={args.n} d={args.d}, float32, B={args.batch}, T={args.steps}, device={device}, threads={torch.get_num_threads()}"
+          f"{', compiled step' if args.compile else ''}")
     med = statistics.median
     if args.step_only:
         print(f"{'method':<22}{'state MB':>10}{'step ms':>10}{'pass ms':>10}{'step/pass':>11}   (median of {args.repeats})")
         for c in cases:
-            rs = [bench_step_vs_pass(c, oracle, x0, reps=20) for _ in range(args.repeats)]
+            rs = [bench_step_vs_pass(c, oracle, x0, reps=20, compile=args.compile) for _ in range(args.repeats)]
             nbytes = rs[0][2]
             print(f"{c.name:<22}{nbytes / 1e6:>10.1f}{1e3 * med(r[0] for r in rs):>10.3f}{1e3 * med(r[1] for r in rs):>10.3f}"
                   f"{med(r[0] / r[1] for r in rs):>10.2f}x")
@@ -265,9 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         full, ceil, loop, sp = [], [], [], []
         for _ in range(args.repeats):
             t_c = bench_ceiling(oracle, x0, args.steps)
-            t_b = bench_batched(c, oracle, x0, args.steps)
+            t_b = bench_batched(c, oracle, x0, args.steps, args.compile)
             t_l = bench_loop(c, oracle, x0, args.steps, args.loop_runs)
-            t_step, t_pass, _ = bench_step_vs_pass(c, oracle, x0, reps=100)
+            t_step, t_pass, _ = bench_step_vs_pass(c, oracle, x0, reps=100, compile=args.compile)
             full.append(t_b)
             ceil.append(t_c)
             loop.append(t_l)

@@ -150,6 +150,7 @@ def _run(spec, args) -> tuple[int, Path]:
     from .experiments.sweep import run_spec
 
     _check_device(args.device)
+    spec.compile = spec.compile or args.compile
     summ = run_spec(spec, args.out, device=args.device, force=args.force, progress=None if not args.no_progress else False)
     print(f"results: {summ.path}  ({len(summ.computed)} cells computed, {len(summ.cached)} cached)", file=sys.stderr)
     return _report(summ.rows, args.wide), summ.path
@@ -334,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the spec's, auto)")
         sp.add_argument("--dtype", help="float64 | float32 | bfloat16 (default: the spec's)")
         sp.add_argument("--force", action="store_true", help="recompute cells already stored")
+        sp.add_argument("--compile", action="store_true", help="the optimizer step through torch.compile (slow to start)")
         sp.add_argument("--out", default=out_default, help=f"parent folder of results folders (default: {out_default})")
         sp.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
         sp.add_argument("--wide", action="store_true", help="the check table with the reason and statement columns")
