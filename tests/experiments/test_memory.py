@@ -40,7 +40,7 @@ def test_estimate_covers_what_a_run_keeps_and_the_refusal_follows_availability(m
 
 def test_cli_run_of_a_spec_too_large_exits_2_with_one_line(make_spec, results_registered, tmp_path, capsys):
     spec = make_spec()
-    spec.write_text(spec.read_text().replace("T = 30", "T = 10000000000").replace("record = 10", 'record = "all"'))
+    spec.write_text(spec.read_text().replace("T = 30", "T = 100000000").replace("record = 10", 'record = "all"'))
     with results_registered():
         assert main(["run", str(spec), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
