@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # With a GPU, install your own torch into .venv first; this step then leaves it alone.
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test test-heavy bench clean
+.PHONY: demo test test-heavy bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,13 @@ test-heavy: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/ratecheck bench
+
+# CUDA test subset (skipped without a GPU) and the large-batch GPU benchmark: a few minutes.
+gpu-check: $(STAMP)
+	$(BIN)/python -m pytest -m "cuda or not heavy" tests/test_cuda.py tests/problems/test_oracles.py -k cuda
+	if $(BIN)/python -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \
+	  $(BIN)/ratecheck bench --gpu-scale --device cuda --repeats 1 --steps 20 --methods sgd adam prodigy_adam dadapt_adam_code madgrad momo; \
+	else echo "no CUDA device: GPU benchmark skipped"; fi
 
 clean:
 	rm -rf $(VENV) out results

@@ -63,6 +63,7 @@ TOP_KEYS = {
     "results": '"auto" or a list of result keys',
     "exclude_results": "result keys not to evaluate (e.g. slow ones)",
     "max_batch": "runs per tensor batch",
+    "compile": "true: the optimizer step through torch.compile (equal to eager up to round-off)",
     "x0_scale": "distance scale of the start",
     "x0_seed": '"run" or an integer',
     "problem": "[[problem]] tables",
@@ -137,6 +138,7 @@ class Spec:
     description: str = ""
     text: str = ""  # the TOML as read
     exclude_results: list[str] = field(default_factory=list)
+    compile: bool = False  # how the step runs, not what it computes: outside the hash
     _problem_cache: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def canonical(self) -> dict[str, Any]:
@@ -312,6 +314,7 @@ def validate(raw: dict[str, Any], src: str = "spec.toml", default_name: str = "s
                   '"auto" or a list of result keys')
     max_batch = get("max_batch", 4096, lambda v: _is_int(v) and v >= 1, "an integer >= 1")
     x0_scale = float(get("x0_scale", 1.0, lambda v: _is_num(v) and v > 0 and math.isfinite(v), "a number > 0"))
+    compile_step = get("compile", False, lambda v: isinstance(v, bool), "true or false")
     x0_seed = get("x0_seed", "run", lambda v: v == "run" or (_is_int(v) and v >= 0), '"run" or an integer >= 0')
 
     exclude = get("exclude_results", [], lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "a list of result keys")
@@ -357,6 +360,7 @@ def validate(raw: dict[str, Any], src: str = "spec.toml", default_name: str = "s
         name=name, source=src, T=T, seeds=seeds, oracle=oracle, batch_size=batch_size, device=device, dtype=dtype,
         record=record, results=results, max_batch=max_batch, x0_scale=x0_scale, x0_seed=x0_seed,
         problems=prob_entries, optimizers=opt_entries, description=description, exclude_results=list(exclude),
+        compile=compile_step,
     )
     if quick:
         spec = spec.quick()

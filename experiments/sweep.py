@@ -176,6 +176,7 @@ def compute_cell(cell: Cell, device: torch.device, dtype: torch.dtype, bar: Prog
                 batch_size=cell.problem.batch_size,
                 checkpoints=cp,
                 keep_iterates=keep,
+                compile=spec.compile,
                 on_step=None if bar is None else bar.on_step,
             )
         )

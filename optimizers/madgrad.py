@@ -131,7 +131,7 @@ class MADGRAD(Optimizer):
         eps, wd, mom = hp["eps"], hp["weight_decay"], hp["momentum"]
         decouple = hp["decouple_decay"] != 0
         lr_eff = _effective_lr(hp["lr"], eps)
-        lam = lr_eff * math.pow(k + 1, 0.5)
+        lam = lr_eff * (k + 1) ** 0.5
         c = 1 - mom
         g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x)
         nu = state["nu"] + per_run(lam) * g * g
@@ -197,8 +197,8 @@ class MirrorMADGRAD(Optimizer):
         eps, wd, mom = hp["eps"], hp["weight_decay"], hp["momentum"]
         decouple = hp["decouple_decay"] != 0
         lr_eff = _effective_lr(hp["lr"], eps)
-        ratio = math.pow(k / (k + 1), 0.5)
-        mult = math.pow(k + 1, 1 / 3)
+        ratio = (k / (k + 1)) ** 0.5
+        mult = (k + 1) ** (1 / 3)
         c = 1 - mom
         z = torch.where(per_run(decouple), z + per_run(-lr_eff * wd) * z, z)
         g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x)
@@ -266,8 +266,8 @@ class MADGRADPaper(Optimizer):
         hp = state["hp"]
         x, x0, k = state["x"], state["x0"], state["k"]
         lr, G = hp["lr"], hp["G"]
-        lam = lr * math.pow(k + 1, 0.5)
-        lam_next = lr * math.pow(k + 2, 0.5)
+        lam = lr * (k + 1) ** 0.5
+        lam_next = lr * (k + 2) ** 0.5
         s = state["s"] + per_run(lam) * grad
         nu = state["nu"] + per_run(lam) * (grad * grad)
         d = stable_pow(nu + per_run(lam_next * G * G), 1 / 3)

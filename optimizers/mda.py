@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 from typing import TypedDict
 
@@ -75,13 +74,13 @@ class MDA(Optimizer):
         hp = state["hp"]
         x, x0, k = state["x"], state["x0"], state["k"]
         lr = hp["lr"]
-        lam = lr * math.pow(k + 1, 0.5)
-        beta = math.pow(k + 1, 0.5)
+        lam = lr * (k + 1) ** 0.5
+        beta = (k + 1) ** 0.5
         s = state["s"] + per_run(lam) * grad
         z = x0 - s / beta
-        S = state["S"] + lr * math.pow(k + 2, 0.5)
+        S = state["S"] + lr * (k + 2) ** 0.5
         if self.averaging == "lambda":
-            c = lr * math.pow(k + 2, 0.5) / S
+            c = lr * (k + 2) ** 0.5 / S
         else:
             c = 1 - hp["momentum"]
         x_new = x * per_run(1 - c) + per_run(c) * z

@@ -156,7 +156,12 @@ class Problem:
         return self._grad(self.check_x(x))
 
     def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.check_x(x)
+        """(f(x), a (sub)gradient) in one call; problems whose value and gradient share work
+        (a residual, the scores of a linear model) override ``_value_and_grad`` to compute it
+        once, with the same operations as ``value`` and ``grad`` (so the same bits)."""
+        return self._value_and_grad(self.check_x(x))
+
+    def _value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._value(x), self._grad(x)
 
     def _value(self, x: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,11 @@ class WeightedL1(Problem):
         # sign(0) = 0 is a valid subgradient choice at the kink.
         return torch.sign(x - t["t"]) * t["w"]
 
+    def _value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.tensors(x)
+        r = x - t["t"]
+        return (r.abs() * t["w"]).sum(dim=-1), torch.sign(r) * t["w"]
+
 
 @register("l1_distance")
 def l1_distance(d: int = 10, seed: int = 0, weights: str = "random") -> WeightedL1:

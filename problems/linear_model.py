@@ -169,13 +169,22 @@ class LinearModel(Problem):
         return torch.cat(parts, 0)
 
     def _value(self, x):
-        t = self.tensors(x)
-        z = self.scores(x)
-        return self.loss.value(z, t["Y"][None]).sum(-1) / self.n + self._ridge_value(x)
+        return self._value_from(x, self.scores(x))
 
     def _grad(self, x):
+        return self._grad_from(x, self.scores(x))
+
+    def _value_and_grad(self, x):
+        z = self.scores(x)  # the data pass both share
+        return self._value_from(x, z), self._grad_from(x, z)
+
+    def _value_from(self, x, z):
         t = self.tensors(x)
-        D = self.loss.d(self.scores(x), t["Y"][None]).transpose(1, 2)  # [B, K, n]
+        return self.loss.value(z, t["Y"][None]).sum(-1) / self.n + self._ridge_value(x)
+
+    def _grad_from(self, x, z):
+        t = self.tensors(x)
+        D = self.loss.d(z, t["Y"][None]).transpose(1, 2)  # [B, K, n]
         At = t["At"]
         parts = [(D[s, :, None, :] * At[None, None, :, :]).sum(-1) for s in _chunks(x.shape[0], At.numel() * self.K)]
         g = torch.cat(parts, 0).reshape(x.shape) / self.n

@@ -1,0 +1,19 @@
+"""`ratecheck bench` smoke test: the columns the issue's targets are read from, and bad input."""
+
+from ratecheck.cli import main
+
+
+def test_bench_reports_ceiling_and_step_ratios(capsys):
+    args = ["bench", "--n", "20", "--d", "8", "--batch", "4", "--steps", "3", "--repeats", "1", "--loop-runs", "1", "--methods", "sgd"]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = next(line for line in out if line.startswith("method"))
+    assert "full/ceiling" in header and "step/pass" in header and "speed-up" in header
+    row = next(line for line in out if line.startswith("sgd")).split()
+    assert float(row[3]) > 0  # full / ceiling
+
+
+def test_bench_bad_count_is_one_line_exit_2(capsys):
+    assert main(["bench", "--repeats", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--repeats=0" in err[0] and "allowed" in err[0]

@@ -1,0 +1,119 @@
+"""The step under autograd and under torch.compile.
+
+- Autograd (the falsify search differentiates through optimizer recurrences): with x0 and a
+  hyper-parameter that require grad, every registered optimizer's step runs, backward reaches
+  both, and the values equal the no-grad run bit for bit (the step never updates a tensor in
+  place that autograd needs). The compiled step falls back to eager there.
+- ``torch.compile`` (opt-in): the compiled step equals eager within the documented tolerance,
+  relative 1e-12 in float64 after 30 steps (inductor may reorder per-run sums and fuse
+  multiply-adds; see ratecheck/optimizers/compiled.py), and it compiles at most twice (k = 0,
+  then k symbolic): no recompilation per step. Compiling takes 5-60 s per method on the CPU,
+  so the full matrix is heavy; the default suite checks the runner's plumbing with a stand-in
+  compiler.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ratecheck.experiments.runner import run
+from ratecheck.optimizers import get, names
+from ratecheck.optimizers import compiled as compiled_mod
+from ratecheck.rng import sample_indices
+from tests._lib.core import least_squares
+
+PROBLEM = least_squares(n=24, d=6, seed=3)
+B = 3
+
+
+def _hp(opt, requires_grad: bool = False) -> dict:
+    hp = dict(opt.example_hp)
+    for name in opt.problem_kwargs:
+        hp.setdefault(name, getattr(PROBLEM, name))
+    if getattr(opt, "schedule", None) is not None:
+        hp.setdefault("T", 40)
+    if requires_grad:
+        # The first positive hyper-parameter given (lr, d0, ...) as a leaf that requires grad.
+        for k, v in hp.items():
+            if k in opt.hyperparams and isinstance(v, float) and v > 0:
+                hp[k] = torch.full((B,), v, dtype=torch.float64, requires_grad=True)
+                return hp
+    return hp
+
+
+def _steps(opt, x0, hp, steps, step=None):
+    step = step or opt.step
+    state = opt.init(x0, **hp)
+    seeds = torch.arange(B)
+    xs = []
+    for t in range(steps):
+        idx = sample_indices(seeds, t, 1 if opt.needs_indices else 3, PROBLEM.n)
+        x = state["x"]
+        state, info = step(state, PROBLEM.component_grad(x, idx), PROBLEM.component_value(x, idx), idx)
+        xs.append(state["x"])
+    return torch.stack(xs), info
+
+
+@pytest.mark.parametrize("name", names())
+def test_autograd_through_steps_matches_the_no_grad_run(name):
+    opt = get(name)
+    x0 = PROBLEM.x0(B, scale=0.5, seed=11, dtype=torch.float64)
+    with torch.no_grad():
+        plain, _ = _steps(opt, x0, _hp(opt), 5)
+    leaf = x0.clone().requires_grad_()
+    hp = _hp(opt, requires_grad=True)
+    xs, _ = _steps(opt, leaf, hp, 5, step=compiled_mod.compiled_step(opt) if name == "sgd" else None)
+    assert torch.equal(xs.detach(), plain), f"{name}: values under autograd differ from the no-grad run"
+    PROBLEM.value(xs[-1]).sum().backward()
+    assert leaf.grad is not None, f"{name}: no gradient reached x0"
+    leaves = [v for v in hp.values() if isinstance(v, torch.Tensor) and v.requires_grad]
+    assert all(v.grad is not None for v in leaves), f"{name}: no gradient reached the hyper-parameter"
+
+
+def test_compiled_step_falls_back_to_eager_under_autograd(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda fn: (lambda *a: (calls.append(1), fn(*a))[1]))
+    opt = get("sgd")
+    step = compiled_mod.compiled_step(opt)
+    x0 = PROBLEM.x0(B, dtype=torch.float64)
+    _steps(opt, x0.clone().requires_grad_(), {"lr": 0.1}, 2, step=step)
+    assert calls == []
+    _steps(opt, x0, {"lr": 0.1}, 2, step=step)
+    assert len(calls) == 2
+
+
+def test_runner_compile_option_runs_the_compiled_step(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda fn: (lambda *a: (calls.append(1), fn(*a))[1]))
+    x0 = PROBLEM.x0(B, dtype=torch.float64)
+    eager = run(PROBLEM, get("sgd"), x0, 10, hp={"lr": 0.01})
+    comp = run(PROBLEM, get("sgd"), x0, 10, hp={"lr": 0.01}, compile=True)
+    assert len(calls) == 10
+    for k in eager.data:  # the stand-in compiler runs the eager step: the same bits (NaN rows included)
+        torch.testing.assert_close(comp.data[k], eager.data[k], rtol=0, atol=0, equal_nan=True, msg=k)
+
+
+# Relative tolerance of the compiled step in float64 (documented in optimizers/compiled.py).
+COMPILE_RTOL = 1e-12
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", names())
+def test_compiled_equals_eager_within_tolerance_without_recompiling(name):
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    opt = get(name)
+    x0 = PROBLEM.x0(B, scale=0.5, seed=11, dtype=torch.float64)
+    hp = _hp(opt)
+    xe, ie = _steps(opt, x0, hp, 30)
+    xc, ic = _steps(opt, x0, hp, 30, step=compiled_mod.compiled_step(opt))
+    scale = xe.abs().amax().clamp_min(1e-300)
+    assert ((xc - xe).abs().amax() / scale) <= COMPILE_RTOL, f"{name}: compiled iterates differ beyond {COMPILE_RTOL}"
+    for k in ie:
+        a, b = ie[k].to(torch.float64), ic[k].to(torch.float64)
+        assert torch.allclose(a, b, rtol=COMPILE_RTOL, atol=0.0, equal_nan=True), f"{name}: info[{k!r}]"
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    assert graphs <= 3, f"{name}: {graphs} graphs compiled for 30 steps (a recompilation per step?)"

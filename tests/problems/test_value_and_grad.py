@@ -1,0 +1,16 @@
+"""The fused oracle ``value_and_grad`` (used by the runner under deterministic oracles) returns
+exactly ``value`` and ``grad``, bit for bit, on every registered problem, in float64 and float32."""
+
+import pytest
+import torch
+
+from ratecheck import problems
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name", problems.names())
+def test_value_and_grad_is_value_and_grad(name, dtype):
+    p = problems.get(name)
+    x = p.x0(5, seed=3, dtype=dtype)
+    v, g = p.value_and_grad(x)
+    assert torch.equal(v, p.value(x)) and torch.equal(g, p.grad(x)), name
