@@ -96,6 +96,5 @@ def from_torch(cls: type, name: str | None = None, *, needs_loss: bool = False) 
             "hyperparams": hyperparams,
             "needs_loss": needs_loss,
             "info_type": LRInfo if "lr" in hyperparams else NoInfo,
-            "example_hp": {k: (hp.default if hp.default is not None else 0.1) for k, hp in hyperparams.items()},
         },
     )

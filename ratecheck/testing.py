@@ -145,7 +145,8 @@ def assert_fails(result: Result | str, optimizer: str | Optimizer, problems=None
             parts.append(f"  {o.problem.name}: held on {o.checked} checked {_units(res)}{worst}")
         else:
             parts.append(f"  {o.problem.name}: not checked: {o.reason or _reasons(o.check)}")
-    raise AssertionError(f"{res.key} was expected to fail but no checked {_units(res)[:-1]} violated it:\n" + "\n".join(parts))
+    unit = "group of seeds" if res.in_expectation else "run"
+    raise AssertionError(f"{res.key} was expected to fail but no checked {unit} violated it:\n" + "\n".join(parts))
 
 
 # -- running -------------------------------------------------------------------------------------
