@@ -47,7 +47,8 @@ from ratecheck.optimizers import get as get_optimizer
 from ratecheck.problems import PROBLEMS, Problem
 from ratecheck.problems import get as get_problem
 from ratecheck.theory import CheckResult, Result, Role, Unavailable, check
-from ratecheck.theory.base import why_not_applicable
+from ratecheck.theory.base import compare, why_not_applicable
+from ratecheck.theory.report import _reason_summary
 from ratecheck.theory import get as get_result
 
 __all__ = ["Outcome", "assert_fails", "assert_holds", "problems_of_class"]
@@ -229,13 +230,7 @@ def _run_all(res: Result, optimizer, problems, *, hp: dict | Callable | None = N
 
 
 def _reasons(c: CheckResult | None) -> str:
-    if c is None:
-        return ""
-    counts: dict[str, int] = {}
-    for r in c.reasons:
-        if r:
-            counts[r] = counts.get(r, 0) + 1
-    return "; ".join(f"{n} x {why}" for why, n in counts.items()) or "no informative row"
+    return (_reason_summary(c.reasons) if c is not None else "") or "no informative row"
 
 
 # -- failure reports -------------------------------------------------------------------------------
@@ -268,7 +263,8 @@ def _describe_violation(res: Result, o: Outcome, out_dir: Path) -> list[str]:
     trace_path, fig_path = _save(res, o, u, base)
     return [
         f"  {o.problem.name}: {int(c.violated.sum())} of {int(c.checked.sum())} violated; worst: {label}, {hp_s}",
-        f"    first violation at step {step}: observed {obs:.6g} > bound {bnd:.6g} (ratio {r:.4g}, tolerance {tol:.2g}); "
+        f"    first violation at step {step}: observed {obs:.6g} {'!=' if res.kind == 'identity' else '>'} bound {bnd:.6g} "
+        f"(ratio {r:.4g}, tolerance {tol:.2g}); "
         f"worst ratio over the run {float(c.worst_ratio[u]):.4g}",
         f"    trace: {trace_path}",
         f"    figure: {fig_path}",
@@ -303,7 +299,8 @@ def _figure(res: Result, o: Outcome, u: int, path: Path) -> Path:
     c = o.check
     steps = o.trace.steps.numpy()[: c.observed.shape[0]]
     obs, bnd = c.observed[:, u].numpy(), c.bound[:, u].numpy()
-    bad = (c.counted[:, u] & (c.observed[:, u] - c.bound[:, u] > c.tol[:, u])).numpy()
+    ok, _ = compare(c.observed[:, u], c.bound[:, u], c.tol[:, u], "identity" if res.kind == "identity" else "bound")
+    bad = (c.counted[:, u] & ~ok).numpy()
     fig, (ax, axr) = subplots(2, ncols=2, size=(4.2, 3.0))
     ax.plot(steps, obs, color=color(0), label="observed")
     ax.plot(steps, bnd, color=color(1), label="bound", **BOUND_STYLE)

@@ -129,7 +129,7 @@ def test_assert_fails_is_the_mutation_test():
 
 def test_no_information_is_no_pass_and_bad_input_is_named(tmp_path):
     blind = dataclasses.replace(BOUND, key="test.blind", sides=lambda t, p: Sides(access.nan_rows(t), access.nan_rows(t)))
-    with pytest.raises(AssertionError, match="not checked on l1_distance: 2 x no finite row"):
+    with pytest.raises(AssertionError, match="not checked on l1_distance: 2 units: no finite row"):
         assert_holds(blind, "sgd", "l1_distance", hp={"lr": 0.1}, seeds=2, T=5, out=tmp_path)
     for bad, match in ((dataclasses.replace(BOUND, provenance="UNVERIFIED"), r"\[UNVERIFIED\]: shown, never asserted"),
                        (dataclasses.replace(BOUND, role="erratum"), "an erratum")):
