@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -108,7 +109,7 @@ def test_assert_holds_passes_and_a_violation_names_the_run(tmp_path):
     assert msg.startswith("test.no_gradient_term [DERIVED, theorem] VIOLATED on ")
     first = next(line for line in msg.splitlines() if "first violation" in line)
     step, obs, bnd, ratio = (float(v) for v in
-                             __import__("re").search(r"step (\d+): observed (\S+) > bound (\S+) \(ratio (\S+),", first).groups())
+                             re.search(r"step (\d+): observed (\S+) > bound (\S+) \(ratio (\S+),", first).groups())
     assert obs > bnd and math.isclose(ratio, obs / bnd, rel_tol=1e-3)
     run_line = next(line for line in msg.splitlines() if "worst: run" in line)
     assert "(seed " in run_line and "lr=10" in run_line
@@ -168,3 +169,15 @@ def test_plugin_selects_problems_by_class_and_validates_options():
     finally:
         plugin.OPTIONS.clear()
         plugin.OPTIONS.update(saved)
+
+
+def test_a_result_in_expectation_reports_the_group(tmp_path):
+    args = {"options": {"schedule": "linear"}, "hp": {"lr": [0.1, 0.3]}, "seeds": 8, "T": 60, "batch_size": 4}
+    assert [o.checked for o in assert_holds("schedules.thm10_expected", "sgd", "lad", **args)] == [2]
+    res = theory.get("schedules.thm10_expected")
+    shrunk = dataclasses.replace(res, key="test.shrunk", sides=lambda t, p: dataclasses.replace(
+        s := res.sides(t, p), bound=s.bound * 1e-3))
+    with pytest.raises(AssertionError, match=r"VIOLATED on 2 of 2 checked groups of seeds") as e:
+        assert_holds(shrunk, "sgd", "lad", out=tmp_path, **args)
+    # theory.check orders groups by their hyper-parameters: group 0 is lr = 0.1, group 1 lr = 0.3
+    assert re.search(r"worst: (group 0 \(mean over seeds\), lr=0\.1|group 1 \(mean over seeds\), lr=0\.3), weight_decay=0", str(e.value))
