@@ -19,6 +19,11 @@ def _blocks(kind: str) -> dict[str, str]:
 
 
 def test_the_worked_example_runs_as_documented(tmp_path):
+    from importlib.metadata import entry_points
+
+    assert "ratecheck.pytest_plugin" in [ep.value for ep in entry_points(group="pytest11")], (
+        "the plugin's pytest11 entry point is not installed: run `pip install -e .` again"
+    )
     files = _blocks("file")
     assert {"mysgd.py", "myproblem.py", "test_mysgd.py", "test_forgot_term.py"} <= set(files)
     for name, text in files.items():
