@@ -43,11 +43,11 @@ def register_problem(name: str, factory: Callable[..., Problem] | Problem | None
 
     def add(f):
         if isinstance(f, Problem):
-            instance = f
-            f = lambda: instance  # noqa: E731 - a factory without parameters
-        elif not callable(f):
+            PROBLEMS.register(name, lambda: f)
+        elif callable(f):
+            PROBLEMS.register(name, f)
+        else:
             raise RatecheckError(f"register_problem({name!r}, ...) expects a factory or a Problem; got {type(f).__name__}")
-        PROBLEMS.register(name, f)
         return f
 
     return _decorator_or_call(add, factory)
