@@ -4,6 +4,6 @@
 package registers its problems with ``@register("name")`` at import time.
 """
 
-from .base import PROBLEMS, Problem, get, names, register
+from .base import PROBLEMS, Certificate, Problem, get, names, register
 
-__all__ = ["PROBLEMS", "Problem", "get", "names", "register"]
+__all__ = ["PROBLEMS", "Certificate", "Problem", "get", "names", "register"]

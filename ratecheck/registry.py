@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from .errors import RatecheckError, unknown
@@ -44,6 +45,25 @@ class Registry(Generic[T]):
             return o
 
         return add if obj is None else add(obj)
+
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` (a user's registration); returns what was registered."""
+        self._load()
+        try:
+            return self._items.pop(name)
+        except KeyError:
+            raise unknown(self.kind, name, self._items) from None
+
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        """Registrations made inside the block are undone on exit (tests that must not leak)."""
+        self._load()
+        saved = dict(self._items)
+        try:
+            yield
+        finally:
+            self._items.clear()
+            self._items.update(saved)
 
     def get(self, name: str) -> T:
         self._load()
