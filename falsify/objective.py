@@ -4,8 +4,10 @@ The search and ``ratecheck check`` therefore agree by construction: the same run
 trace, the same ``Result.sides`` and the same tolerance decide; a candidate whose run breaks one
 of the result's named ``assumptions`` is "not checked" there and scores -inf, so a violation is
 never an instance outside the theorem's class. The score is max over informative rows of
-observed / bound; ``violated`` is the check's own verdict (observed > bound + tol on an informative
-row).
+observed / bound; where no informative row has a positive bound (invariants such as -s_n <= 0,
+identities of negative terms) it is 1 + max (observed - bound - tol)/(|observed| + |bound| + tol),
+about 1 at equality. ``violated`` is the check's own verdict (observed > bound + tol on an informative row),
+and a violated candidate with no finite score scores +inf.
 
 A ``Template`` is what a result is run with: one of its registered ``Example`` runs (optimizer,
 options, hyper-parameters, T, oracle). A ``Space`` maps a latent vector per candidate to a start
@@ -205,10 +207,24 @@ class Evaluation:
 
 
 def perturbation(factor: float):
-    """``perturb`` for ``theory.check``: the bound multiplied by ``factor`` (a planted false bound)."""
+    """``perturb`` for ``theory.check``: the bound tightened by (1 - factor) of its magnitude,
+    bound - (1 - factor)|bound| (= factor * bound for a positive bound; a bound <= 0, as in
+    "-s_n <= 0", moves down too, so a factor below 1 always plants a stronger, false statement)."""
     if factor == 1.0:
         return None
-    return lambda s: replace(s, bound=s.bound * factor)
+    return lambda s: replace(s, bound=s.bound - (1.0 - factor) * s.bound.abs())
+
+
+def _margin(c: tb.CheckResult) -> torch.Tensor:
+    """[U] 1 + max over informative rows of (observed - bound - tol)/(|observed| + |bound| + tol)
+    (identities: |observed - bound|): the score where no informative row has a positive bound (so no
+    ratio); about 1 at equality, above 1 exactly when the check reports a violation."""
+    gap = c.observed - c.bound
+    if c.result.kind == "identity":
+        gap = gap.abs()
+    m = 1.0 + (gap - c.tol) / (c.observed.abs() + c.bound.abs() + c.tol)
+    m = torch.where(c.counted & m.isfinite(), m, -math.inf)
+    return m.amax(dim=0)
 
 
 def run_candidates(space: Space, x0: torch.Tensor, hp: dict, seed: int = 0):
@@ -231,6 +247,8 @@ def evaluate(space: Space, x0: torch.Tensor, hp: dict, factor: float = 1.0, seed
         ninf = torch.full((B,), -math.inf, dtype=F64)
         return Evaluation(ninf, torch.zeros(B, dtype=torch.bool), None, None, str(e))
     ratio, viol = c.worst_ratio, c.violated & c.checked
+    if not space.tpl.result.in_expectation:
+        ratio = torch.where(ratio.isnan() & c.checked, _margin(c), ratio)
     if space.tpl.result.in_expectation:
         ratio, viol = _per_group(tr, ratio, viol, B, space.tpl.group)
     score = torch.where(c.checked if not space.tpl.result.in_expectation else ~ratio.isnan(), ratio, -math.inf)

@@ -140,14 +140,18 @@ class _Search:
             family = fams[self.rng.integers(len(fams))]
             params = family.sample(self.rng)
             pb = family.build(params, requires_grad=grad)
-            if why_not_applicable(self.result, tpl.example.optimizer, pb, tpl.stochastic) is None:
-                break
+            if why_not_applicable(self.result, tpl.example.optimizer, pb, tpl.stochastic) is not None:
+                continue
+            try:  # the example's hp may read a constant this instance lacks (L of a non-smooth problem)
+                space = Space.make(tpl, pb, tpl.example.T)
+            except (TypeError, AttributeError, ValueError):
+                continue
+            break
         else:
             return
-        T = tpl.example.T
-        space = Space.make(tpl, pb, T)
         if not tpl.fixed_T(space.base_hp):
-            T = min(self.T_max, T * int(self.rng.choice([1, 2, 4, 8])))
+            # short runs more often: more instances per second; long ones reach the late rows of rates
+            T = min(self.T_max, tpl.example.T * int(self.rng.choice([1, 1, 2, 4, 8])))
             space = Space.make(tpl, pb, T)
 
         def params_of():
