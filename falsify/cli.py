@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = _parser("ratecheck falsify", main.__doc__)
     p.add_argument("result", nargs="?", metavar="RESULT", help="a registered result key (ratecheck list results)")
     p.add_argument("--replay", metavar="FILE", help="re-run an instance file and print its check")
+    p.add_argument("--pep", action="store_true", help="benchmark: search vs PEP worst case for SGD (constant, linear decay), "
+                   "T in 1, 2, 4, 8, 16; --budget is the seconds per row")
     p.add_argument("--family", action="append", choices=families.names(), help="restrict to a family (repeatable)")
     p.add_argument("--optimizer", help="restrict to one of the result's optimizers")
     p.add_argument("--budget", default="60", help="SECONDS (60, 60s, 2m) or EVALS of B candidates (200e); default 60")
@@ -103,8 +105,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{inst.result} (factor {inst.factor:g}) on {inst.family}, {inst.optimizer}, T={inst.T}: {_verdict(c)}")
         print(f"recorded by the search: {inst.score:.6g}" + (" (violated)" if inst.violated else ""))
         return 1 if bool(c.violated.any()) and theory.get(inst.result).asserted and inst.factor == 1.0 else 0
+    if a.pep:
+        from ratecheck.theory.pep import below_with_solver_tolerance
+
+        from . import pep_bench
+
+        seconds = Budget.parse(a.budget).seconds
+        if seconds is None:
+            p.error("--pep needs --budget in seconds")
+        rows = pep_bench.bench(seconds=seconds, seed=a.seed)
+        print(pep_bench.table(rows))
+        short = [f"{r['schedule']} T={r['T']}" for r in rows if r["ratio"] < pep_bench.TARGET]
+        print(f"target search/PEP >= {pep_bench.TARGET}: " + ("met for every row" if not short else "missed for " + ", ".join(short)))
+        bad = [r for r in rows if not below_with_solver_tolerance(r["found"], r["pep"])]
+        if bad:  # an instance of the class above its exact worst case: a bug in the family or the run
+            print(f"found above PEP in {len(bad)} row(s)", file=sys.stderr)
+            return 1
+        return 0
     if a.result is None:
-        p.error("RESULT is required (or --replay FILE)")
+        p.error("RESULT is required (or --replay FILE, or --pep)")
     r = theory.get(a.result)
     budget = Budget.parse(a.budget)
     t_last = [0.0]

@@ -7,7 +7,7 @@ and hyper-parameters, ``objective.Space``) run as one batch, then:
 
 1. random: B latents drawn from the space's ranges;
 2. CMA-ES (the ``cma`` package; derivative-free, population B) from the restart's best latent;
-3. gradient ascent (Adam) through the run with torch autograd, on the latents and on the
+3. normalised gradient ascent through the run with torch autograd, on the latents and on the
    family's own tensors (gradients, weights, spectrum, design), projected back into the family
    after each step; skipped where the score carries no gradient (a recurrence that is not
    differentiable, e.g. a max with no tie-breaking gradient, or sides computed off the graph).
@@ -200,22 +200,28 @@ class _Search:
         return zbest
 
     def _grad(self, space, family, pb, ev, z0):
-        """Adam on the latents (B copies of the best, jittered) and on the family's tensors."""
-        z = (z0[None, :] + 0.05 * torch.randn(self.B, z0.numel(), dtype=torch.float64,
-                                              generator=torch.Generator().manual_seed(int(self.rng.integers(2**31))))).requires_grad_(True)
+        """Normalised gradient ascent on the latents (B jittered copies of the best; each row its own
+        step) and on the family's tensors, projected back into the family after each step. A
+        normalised step suits piecewise-linear runs (max-affine oracles) whose gradients jump."""
+        gen = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
+        z = (z0[None, :] + 0.05 * torch.randn(self.B, z0.numel(), dtype=torch.float64, generator=gen)).requires_grad_(True)
         leaves = list(pb.leaves.values())
-        opt = torch.optim.Adam([z, *leaves], lr=GRAD_LR)
-        for _ in range(GRAD_STEPS):
-            opt.zero_grad()
+        for i in range(GRAD_STEPS):
             out = ev(z)
             ok = torch.isfinite(out.score)
             if not bool(ok.any()) or not out.score.requires_grad:
                 return
-            (-out.score[ok].sum()).backward()
-            for p in (z, *leaves):
-                if p.grad is not None:
-                    p.grad.nan_to_num_(0.0, posinf=0.0, neginf=0.0)
-            opt.step()
+            out.score[ok].sum().backward()
+            lr = GRAD_LR * (1.0 - i / GRAD_STEPS)
+            with torch.no_grad():
+                gz = z.grad.nan_to_num(0.0, posinf=0.0, neginf=0.0)
+                z += lr * gz / torch.linalg.vector_norm(gz, dim=1, keepdim=True).clamp_min(1e-300)
+                for p in leaves:
+                    if p.grad is not None:
+                        gp = p.grad.nan_to_num(0.0, posinf=0.0, neginf=0.0)
+                        p += lr * gp / torch.linalg.vector_norm(gp).clamp_min(1e-300) * torch.linalg.vector_norm(p).clamp_min(1.0) * 0.1
+                        p.grad = None
+                z.grad = None
             family.project(pb)
             if self.spent():
                 return

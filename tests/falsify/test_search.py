@@ -16,7 +16,7 @@ from tests.falsify.fixtures import T2_FINAL_AS_PRINTED
 
 def test_finds_v1_theorem2_without_a_hint(tmp_path):
     # templates from the other D-Adaptation examples only: d_0 fractions 1e-3..0.5 of D, never 0.99 D
-    f = search("dadaptation.T2_v1", budget=Budget(seconds=20), seed=0, B=16, examples="others")
+    f = search("dadaptation.T2_v1", budget=Budget(seconds=20), seed=0, B=16, examples="others", T_max=300)
     assert f.violated
     path = f.best.save(tmp_path / "i.json")
     _, _, c = Instance.load(path).replay()
@@ -24,7 +24,7 @@ def test_finds_v1_theorem2_without_a_hint(tmp_path):
 
 
 def test_replay_reproduces_the_search_ratio(tmp_path):
-    f = search("dadaptation.L9", budget=Budget(evals=2), seed=3, B=8, method="random")
+    f = search("dadaptation.L9", budget=Budget(evals=2), seed=3, B=8, method="random", T_max=150)
     assert f.best is not None and math.isfinite(f.best.score)
     inst = Instance.load(f.best.save(tmp_path / "i.json"))
     _, _, c = inst.replay()
@@ -33,19 +33,19 @@ def test_replay_reproduces_the_search_ratio(tmp_path):
 
 def test_planted_false_bound_is_caught_and_true_bound_holds():
     # T6: d_{n+1} <= max(d_0, D) is tight (d_0 >= D gives equality); x 0.8 must be caught
-    planted = search("dadaptation.T6_d_le_max_d0_D", budget=Budget(seconds=10), seed=0, B=8, factor=0.8, T_max=300)
+    planted = search("dadaptation.T6_d_le_max_d0_D", budget=Budget(seconds=10), seed=0, B=8, factor=0.8, T_max=150)
     assert planted.violated
-    true = search("dadaptation.T6_d_le_max_d0_D", budget=Budget(evals=3), seed=0, B=8, method="random", T_max=300)
+    true = search("dadaptation.T6_d_le_max_d0_D", budget=Budget(evals=3), seed=0, B=8, method="random", T_max=150)
     assert not true.violated and true.best.score <= 1.0
 
 
 def test_gradient_phase_runs_and_keeps_instances_in_class():
-    f = search("schedules.thm10", budget=Budget(evals=6), seed=1, B=4, method="grad", T_max=80)
+    f = search("schedules.thm10", budget=Budget(evals=4), seed=1, B=4, method="grad", T_max=40)
     assert f.best is not None and not f.violated
 
 
 def test_cli_writes_instance_trajectory_and_figure(tmp_path, capsys):
-    rc = main(["dadaptation.T2_v1", "--examples", "others", "--budget", "20", "-B", "8", "--T-max", "256",
+    rc = main(["dadaptation.T2_v1", "--examples", "others", "--budget", "20", "-B", "8", "--T-max", "150",
                 "--out", str(tmp_path)])
     assert rc == 0  # an erratum found violated is expected, not a failure
     out = tmp_path / "dadaptation.T2_v1"
@@ -75,3 +75,23 @@ def test_finds_final_theorem2_as_printed_without_a_hint():
     f = search(T2_FINAL_AS_PRINTED, budget=Budget(seconds=180), seed=0, B=16, examples="others")
     assert f.violated and f.best.score > 1.0
     assert theory.get("dadaptation.T2_final")  # the registered statement kept the G^2 and is asserted
+
+
+@pytest.mark.heavy
+def test_pep_brackets_what_the_search_finds():
+    """Every instance lies in the convex G-Lipschitz class, so found <= PEP's exact worst case."""
+    from ratecheck.falsify.pep_bench import _worst_found, steps
+    from ratecheck.theory.pep import below_with_solver_tolerance, sgd_worst_case
+
+    pep = sgd_worst_case(steps("linear", 2), 1.0, G=1.0)
+    found = _worst_found("linear", 2, seconds=1.5, seed=0)
+    assert 0.5 * pep.value < found and below_with_solver_tolerance(found, pep.value)
+
+
+def test_atlas_table_and_figure(tmp_path):
+    from ratecheck.falsify import atlas
+
+    rows = atlas.rows_for("mda", budget=0.3, B=4, keys=["mda.primal_averaging_potential"])
+    assert rows[0]["library"] > 0.5 and all(k in rows[0] for k in ("l1", "max_affine"))
+    assert "mda.primal_averaging_potential" in atlas.markdown(rows)
+    assert atlas.figure(rows, "mda", tmp_path / "a.png").is_file()
