@@ -12,7 +12,6 @@ invariants, Lyapunov inequalities and identities):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from ratecheck import theory

@@ -114,6 +114,8 @@ class Space:
     base_hp: dict  # the example's hp evaluated on this problem (per example run, or scalars)
     varied: list[str] = field(default_factory=list)  # hyper-parameters the latent moves
     d0_cap: float = 1.0
+    R: float = 1.0  # 1 + ||x*||: the scale of start radii
+    opt: object = None
 
     @classmethod
     def make(cls, tpl: Template, problem, T: int) -> "Space":
@@ -133,10 +135,7 @@ class Space:
             if flag or not math.isfinite(spec.low) or not bool(torch.isfinite(vals).all()) or bool((vals == 0).any()):
                 continue
             varied.append(k)
-        sp = cls(tpl, problem, T, hp, varied, 1.0 if _assumes_d0_le(tpl.result) else 2.0)
-        sp.R = R
-        sp.opt = opt
-        return sp
+        return cls(tpl, problem, T, hp, varied, 1.0 if _assumes_d0_le(tpl.result) else 2.0, R, opt)
 
     @property
     def dim(self) -> int:
@@ -150,7 +149,7 @@ class Space:
             z[:, self.problem.d + 1 + i] = rng.uniform(lo, hi, B)
         return torch.tensor(z, dtype=F64)
 
-    def _base(self, k: str, B: int, idx: torch.Tensor) -> torch.Tensor:
+    def _base(self, k: str, idx: torch.Tensor) -> torch.Tensor:
         v = torch.as_tensor(self.base_hp[k], dtype=F64).reshape(-1)
         return v[idx % v.numel()]
 
@@ -168,7 +167,7 @@ class Space:
         hp = {k: v for k, v in self.base_hp.items()}
         for i, k in enumerate(self.varied):
             zk = z[:, d + 1 + i]
-            base = self._base(k, B, idx)
+            base = self._base(k, idx)
             spec = self.opt.hyperparams[k]
             if k == "d0":
                 frac = torch.log(base / self.R) + zk

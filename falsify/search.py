@@ -1,11 +1,11 @@
 """Adversarial search: maximise observed / bound of a result over concrete instances.
 
-Each restart draws a template (one of the result's registered example runs), a family whose
-instances carry the result's problem tags, a random instance of it, and a horizon T (the
-example's T times 1, 2, 4 or 8, at most ``T_max``). On that instance B candidates (start point
-and hyper-parameters, ``objective.Space``) run as one batch, then:
+Each restart draws a template (one of the result's registered example runs) and screens SCREEN
+random instances — a family whose instances carry the result's problem tags, its parameters, a
+horizon T (the example's T times 1, 1, 2, 4 or 8, at most ``T_max``) — with one batch of B
+candidates each (start point and hyper-parameters, ``objective.Space``), then refines the best:
 
-1. random: B latents drawn from the space's ranges;
+1. random: B latents drawn from the space's ranges (the screening);
 2. CMA-ES (the ``cma`` package; derivative-free, population B) from the restart's best latent;
 3. normalised gradient ascent through the run with torch autograd, on the latents and on the
    family's own tensors (gradients, weights, spectrum, design), projected back into the family
@@ -37,6 +37,7 @@ from .instance import Instance
 from .objective import T_MAX, Space, Template, eligible_families, evaluate, templates
 
 METHODS = ("auto", "random", "cma", "grad")
+SCREEN = 3  # random instances screened per restart; the best is refined
 CMA_GENERATIONS = 6
 GRAD_STEPS = 8
 GRAD_LR = 0.2
@@ -129,13 +130,8 @@ class _Search:
         if self.progress is not None:
             self.progress(self.history[-1], self.best)
 
-    def restart(self) -> None:
-        tpl: Template = self.tpls[self.rng.integers(len(self.tpls))]
-        fams = eligible_families(tpl, self.families)
-        if not fams:
-            raise RatecheckError(f"no family carries the tags {sorted(tpl.result.requires)} of {self.result.key}; "
-                                 f"families: {', '.join(f'{f.name} ({sorted(f.tags)})' for f in (fam.get(n) for n in (self.families or fam.names())))}")
-        grad = self.method in ("auto", "grad")
+    def _instance(self, tpl: Template, fams: list, grad: bool):
+        """(family, params, problem, space) of a random applicable instance, or None."""
         for _ in range(50):
             family = fams[self.rng.integers(len(fams))]
             params = family.sample(self.rng)
@@ -146,13 +142,45 @@ class _Search:
                 space = Space.make(tpl, pb, tpl.example.T)
             except (TypeError, AttributeError, ValueError):
                 continue
-            break
-        else:
+            if not tpl.fixed_T(space.base_hp):
+                # short runs more often: more instances per second; long ones reach the late rows of rates
+                space = Space.make(tpl, pb, min(self.T_max, tpl.example.T * int(self.rng.choice([1, 1, 2, 4, 8]))))
+            return family, params, pb, space
+        return None
+
+    def restart(self) -> None:
+        """Screen SCREEN random instances with one random batch each; refine the best one."""
+        tpl: Template = self.tpls[self.rng.integers(len(self.tpls))]
+        fams = eligible_families(tpl, self.families)
+        if not fams:
+            raise RatecheckError(f"no family carries the tags {sorted(tpl.result.requires)} of {self.result.key}; "
+                                 f"families: {', '.join(f'{f.name} ({sorted(f.tags)})' for f in (fam.get(n) for n in (self.families or fam.names())))}")
+        grad = self.method in ("auto", "grad")
+        best = None
+        for _ in range(SCREEN):
+            inst = self._instance(tpl, fams, grad)
+            if inst is None or self.spent():
+                break
+            family, params, pb, space = inst
+            ev = self._evaluator(family, params, pb, space)
+            with torch.no_grad():
+                z = space.random(self.B, self.rng)
+                out = ev(z)
+            i = int(torch.argmax(out.score))
+            if best is None or float(out.score[i]) > best[0]:
+                best = (float(out.score[i]), inst, ev, z[i])
+        if best is None or self.spent() or best[0] == -math.inf:
             return
-        if not tpl.fixed_T(space.base_hp):
-            # short runs more often: more instances per second; long ones reach the late rows of rates
-            T = min(self.T_max, tpl.example.T * int(self.rng.choice([1, 1, 2, 4, 8])))
-            space = Space.make(tpl, pb, T)
+        _, (family, _, pb, space), ev, zbest = best
+        if self.method in ("auto", "cma") and space.dim > 1:
+            zbest = self._cma(space, ev, zbest)
+        if self.spent() or not grad:
+            return
+        self._grad(space, family, pb, ev, zbest)
+
+    def _evaluator(self, family, params, pb, space):
+        """z -> evaluation of the candidates on this instance, each recorded (best kept)."""
+        seed = int(self.rng.integers(2**31))
 
         def params_of():
             p = dict(params)
@@ -160,26 +188,12 @@ class _Search:
                 p[k] = v.detach().tolist()
             return p
 
-        seed = int(self.rng.integers(2**31))
-        B = self.B
-
         def ev(z):
             x0, hp = space.decode(z)
             out = evaluate(space, x0, hp, self.factor, seed)
             self._record(space, family.name, params_of, z, out, seed)
             return out
-
-        with torch.no_grad():
-            z = space.random(B, self.rng)
-            out = ev(z)
-        if self.spent():
-            return
-        zbest = z[int(torch.argmax(out.score))]
-        if self.method in ("auto", "cma") and space.dim > 1:
-            zbest = self._cma(space, ev, zbest)
-        if self.spent() or not grad:
-            return
-        self._grad(space, family, pb, ev, zbest)
+        return ev
 
     def _cma(self, space, ev, z0):
         import cma

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 from ratecheck.theory import access as A
 from ratecheck.theory import dadaptation as da

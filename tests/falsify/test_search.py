@@ -5,7 +5,6 @@ budgets; the full matrices are under -m heavy in test_matrix.py)."""
 import math
 
 import pytest
-import torch
 
 from ratecheck import theory
 from ratecheck.falsify.cli import main
