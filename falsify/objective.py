@@ -73,14 +73,16 @@ EXAMPLES = ("own", "others", "all")
 
 def templates(result: tb.Result, optimizer: str | None = None, examples: str = "own") -> list[Template]:
     """Registered example runs as templates: ``own`` the result's, ``others`` those of other results
-    for the same optimizers (no hint from an example built to exhibit this result), ``all`` both;
-    restricted to ``optimizer`` if given."""
+    for the same optimizers that exhibit no erratum (no hint from an example built to show a false
+    statement), ``all`` both; restricted to ``optimizer`` if given."""
     from ratecheck.theory.base import examples as all_examples
 
     if examples not in EXAMPLES:
         raise unknown("examples", examples, EXAMPLES)
     own = lambda ex: result.key in ex.results
-    pick = {"own": own, "others": lambda ex: not own(ex), "all": lambda ex: True}[examples]
+    # an example built to exhibit a false statement (it lists an erratum) is a hint too
+    exhibits = lambda ex: any(tb.get(k).role is tb.Role.ERRATUM for k in ex.results)
+    pick = {"own": own, "others": lambda ex: not own(ex) and not exhibits(ex), "all": lambda ex: True}[examples]
     out = [Template(result, ex) for ex in all_examples() if ex.optimizer in result.optimizers and pick(ex)]
     if optimizer is not None:
         if optimizer not in result.optimizers:
