@@ -11,7 +11,8 @@ from ratecheck.atomic import atomic_write
 
 
 def _csv(path: Path, header: str, rows) -> Path:
-    body = header + "\n" + "".join(",".join(repr(float(v)) if not isinstance(v, str) else v for v in r) + "\n" for r in rows)
+    cell = lambda v: str(v) if isinstance(v, (int, str)) else repr(float(v))
+    body = header + "\n" + "".join(",".join(cell(v) for v in r) + "\n" for r in rows)
     atomic_write(path, lambda f: f.write(body.encode()))
     return path
 
