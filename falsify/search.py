@@ -225,7 +225,10 @@ class _Search:
             ok = torch.isfinite(out.score)
             if not bool(ok.any()) or not out.score.requires_grad:
                 return
-            out.score[ok].sum().backward()
+            try:
+                out.score[ok].sum().backward()
+            except RuntimeError:  # an in-place update on the graph (per-sample state): not differentiable here
+                return
             lr = GRAD_LR * (1.0 - i / GRAD_STEPS)
             with torch.no_grad():
                 gz = z.grad.nan_to_num(0.0, posinf=0.0, neginf=0.0)

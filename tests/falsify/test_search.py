@@ -94,3 +94,10 @@ def test_atlas_table_and_figure(tmp_path):
     assert rows[0]["library"] > 0.5 and all(k in rows[0] for k in ("l1", "max_affine"))
     assert "mda.primal_averaging_potential" in atlas.markdown(rows)
     assert atlas.figure(rows, "mda", tmp_path / "a.png").is_file()
+
+
+def test_a_recurrence_autograd_cannot_follow_falls_back_to_derivative_free():
+    # TAPS updates its per-sample state in place (index_put on the graph): backward raises, the
+    # gradient phase is skipped, the search goes on
+    f = search("motaps.taps_lyapunov", budget=Budget(evals=5), seed=0, B=4, method="grad", T_max=40)
+    assert f.evals == 5 and not f.violated
