@@ -112,6 +112,13 @@ class Instance:
             raise RatecheckError(f"instance has {seeds.numel()} seeds for {n} start points")
         return pb, run(pb, opt, x0, self.T, hp=hp, batch_size=self.batch_size, seeds=seeds, keep_iterates=True)
 
+    def with_fresh_seeds(self, n: int, start: int = 10**9) -> "Instance":
+        """The same start point and hyper-parameters with ``n`` new seeds (results in expectation:
+        a violation selected by the search among many groups is confirmed on seeds it never saw)."""
+        g = len(self.x0)
+        hp = {k: ([v[0]] * n if isinstance(v, list) and len(v) == g else v) for k, v in self.hp.items()}
+        return Instance(**{**self.__dict__, "x0": [self.x0[0]] * n, "hp": hp, "seeds": list(range(start, start + n))})
+
     def replay(self):
         """(problem, trace, CheckResult) of the instance, checked with its planted factor."""
         from .objective import perturbation

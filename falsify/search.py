@@ -41,6 +41,7 @@ SCREEN = 3  # random instances screened per restart; the best is refined
 CMA_GENERATIONS = 6
 GRAD_STEPS = 8
 GRAD_LR = 0.2
+CONFIRM_SEEDS = 64
 
 
 @dataclass
@@ -120,9 +121,19 @@ class _Search:
             bool(ev.violated[b]) == self.best.violated and float(score[b]) > self.best.score)
         if better:
             x0, hp = space.decode(z.detach()[b : b + 1], torch.tensor([b]))
-            self.best = Instance.of(space, family, params_of(), x0, hp, b, seed, float(score[b]), bool(ev.violated[b]), self.factor)
+            inst = Instance.of(space, family, params_of(), x0, hp, b, seed, float(score[b]), bool(ev.violated[b]), self.factor)
+            if inst.violated and self.result.in_expectation and not self._confirmed(inst):
+                self._log()
+                return
+            self.best = inst
             self.violated = self.violated or self.best.violated
         self._log()
+
+    def _confirmed(self, inst: Instance) -> bool:
+        """An in-expectation check is a 3-standard-error test; maximising over many groups of seeds
+        selects its false positives, so a violation counts only if CONFIRM_SEEDS fresh seeds agree."""
+        _, _, c = inst.with_fresh_seeds(CONFIRM_SEEDS).replay()
+        return bool(c.violated.any())
 
     def _log(self):
         s = self.best.score if self.best is not None else -math.inf
