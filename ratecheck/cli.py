@@ -505,6 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
     run_opts(sp)
     sp.set_defaults(func=cmd_demo)
 
+    sp = sub.add_parser("falsify", help="search instances that break or tighten a result's bound (arguments go to ratecheck.falsify.cli)",
+                        description="Adversarial search over problem families; see `ratecheck falsify --help`.", add_help=False)
+    sp.set_defaults(func=lambda a: _lazy("ratecheck.falsify.cli", "ratecheck falsify").main(a.falsify_args))
+    sp = sub.add_parser("atlas", help="slack atlas: per paper, result x family, library worst ratio and search best",
+                        description="See `ratecheck atlas --help`.", add_help=False)
+    sp.set_defaults(func=lambda a: _lazy("ratecheck.falsify.cli", "ratecheck atlas").atlas_main(a.atlas_args))
+
     sp = sub.add_parser("bench", help="benchmarks (--runner: recording overhead of the runner)",
                         description="Benchmarks. --runner measures the runner's recording overhead; otherwise ratecheck.experiments.bench runs.")
     sp.add_argument("--runner", action="store_true", help="runner overhead: whole step vs oracle + optimizer alone")
@@ -514,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-PASS_THROUGH = {"pep": "pep_args", "bench": "bench_args"}
+PASS_THROUGH = {"pep": "pep_args", "bench": "bench_args", "falsify": "falsify_args", "atlas": "atlas_args"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,103 @@
+"""The search: finds the known-false statements from random instances, agrees with the check on
+replay, catches a planted false bound, and raises no false alarm on a correct result (quick
+budgets; the full matrices are under -m heavy in test_matrix.py)."""
+
+import math
+
+import pytest
+
+from ratecheck import theory
+from ratecheck.falsify.cli import main
+from ratecheck.falsify.instance import Instance
+from ratecheck.falsify.search import Budget, search
+from tests.falsify.fixtures import T2_FINAL_AS_PRINTED
+
+
+def test_finds_v1_theorem2_without_a_hint(tmp_path):
+    # templates from the other D-Adaptation examples only: d_0 fractions 1e-3..0.5 of D, never 0.99 D
+    f = search("dadaptation.T2_v1", budget=Budget(seconds=20), seed=0, B=16, examples="others", T_max=300)
+    assert f.violated
+    path = f.best.save(tmp_path / "i.json")
+    _, _, c = Instance.load(path).replay()
+    assert bool(c.violated.any())
+
+
+def test_replay_reproduces_the_search_ratio(tmp_path):
+    f = search("dadaptation.L9", budget=Budget(evals=2), seed=3, B=8, method="random", T_max=150)
+    assert f.best is not None and math.isfinite(f.best.score)
+    inst = Instance.load(f.best.save(tmp_path / "i.json"))
+    _, _, c = inst.replay()
+    assert float(c.worst_ratio[0]) == f.best.score  # a batch of B equals B separate runs, bit for bit
+
+
+def test_planted_false_bound_is_caught_and_true_bound_holds():
+    # T6: d_{n+1} <= max(d_0, D) is tight (d_0 >= D gives equality); x 0.8 must be caught
+    planted = search("dadaptation.T6_d_le_max_d0_D", budget=Budget(seconds=10), seed=0, B=8, factor=0.8, T_max=150)
+    assert planted.violated
+    true = search("dadaptation.T6_d_le_max_d0_D", budget=Budget(evals=3), seed=0, B=8, method="random", T_max=150)
+    assert not true.violated and true.best.score <= 1.0
+
+
+def test_gradient_phase_runs_and_keeps_instances_in_class():
+    f = search("schedules.thm10", budget=Budget(evals=4), seed=1, B=4, method="grad", T_max=40)
+    assert f.best is not None and not f.violated
+
+
+def test_cli_writes_instance_trajectory_and_figure(tmp_path, capsys):
+    rc = main(["dadaptation.T2_v1", "--examples", "others", "--budget", "20", "-B", "8", "--T-max", "150",
+                "--out", str(tmp_path)])
+    assert rc == 0  # an erratum found violated is expected, not a failure
+    out = tmp_path / "dadaptation.T2_v1"
+    for name in ("instance.json", "trajectory.csv", "trajectory.png", "search.csv", "search.png"):
+        assert (out / name).is_file()
+    assert main(["--replay", str(out / "instance.json")]) == 0
+    assert "VIOLATED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["nope.result"], ["dadaptation.L9", "--budget", "x"], ["dadaptation.L9", "-B", "1"],
+                                  ["dadaptation.L9", "--family", "nope"], ["--replay", "/nonexistent.json"], []])
+def test_bad_arguments_exit_2(argv, capsys):
+    from ratecheck.cli import main as rc_main
+
+    try:
+        rc = rc_main(["falsify", *argv])
+    except SystemExit as e:  # argparse's own errors exit from inside the parser
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+
+
+@pytest.mark.heavy
+def test_finds_final_theorem2_as_printed_without_a_hint():
+    """Full budget: 3 minutes on one core (G far above the gradient norms, T >= ~300)."""
+    f = search(T2_FINAL_AS_PRINTED, budget=Budget(seconds=180), seed=0, B=16, examples="others")
+    assert f.violated and f.best.score > 1.0
+    assert theory.get("dadaptation.T2_final")  # the registered statement kept the G^2 and is asserted
+
+
+@pytest.mark.heavy
+def test_pep_brackets_what_the_search_finds():
+    """Every instance lies in the convex G-Lipschitz class, so found <= PEP's exact worst case."""
+    from ratecheck.falsify.pep_bench import _worst_found, steps
+    from ratecheck.theory.pep import below_with_solver_tolerance, sgd_worst_case
+
+    pep = sgd_worst_case(steps("linear", 2), 1.0, G=1.0)
+    found = _worst_found("linear", 2, seconds=1.5, seed=0)
+    assert 0.5 * pep.value < found and below_with_solver_tolerance(found, pep.value)
+
+
+def test_atlas_table_and_figure(tmp_path):
+    from ratecheck.falsify import atlas
+
+    rows = atlas.rows_for("mda", budget=0.3, B=4, keys=["mda.primal_averaging_potential"])
+    assert rows[0]["library"] > 0.5 and all(k in rows[0] for k in ("l1", "max_affine"))
+    assert "mda.primal_averaging_potential" in atlas.markdown(rows)
+    assert atlas.figure(rows, "mda", tmp_path / "a.png").is_file()
+
+
+def test_a_recurrence_autograd_cannot_follow_falls_back_to_derivative_free():
+    # TAPS updates its per-sample state in place (index_put on the graph): backward raises, the
+    # gradient phase is skipped, the search goes on
+    f = search("motaps.taps_lyapunov", budget=Budget(evals=5), seed=0, B=4, method="grad", T_max=40)
+    assert f.evals == 5 and not f.violated
