@@ -19,6 +19,11 @@ recorded iterates (c = the recorded ``c`` where the optimizer logs it, else 1 - 
 identities thus test the optimizer's actual z against sums rebuilt from the gradients it received
 (recomputed from the iterates; minibatch ones from the recorded seeds).
 
+Also: the convex bound for any averaging c_k (the code's constant momentum included) on the
+weighted sum sum_k w_k (f(x_k) - f*), pathwise and in expectation; the closed form in expectation;
+MirrorMADGRAD's one-step Lyapunov inequality (docs/theory/madgrad.md#any-averaging, #in-expectation,
+#mirror-lyapunov).
+
 Roles: the FTRL identity is a lemma of the analysis (step (ii) of the bound's proof) comparing
 two different computations (the optimizer's z against the rebuilt sums): THEOREM. The z-space
 form is the update rewritten: IMPLEMENTATION. The potential (convexity) and the bounds: THEOREM.

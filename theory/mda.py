@@ -14,9 +14,12 @@ asserted. Asserted, all [DERIVED] in docs/theory/mda.md:
       f(x_k) - f* <= [1/2 sqrt(k) R^2 + 1/2 lam_0^2 ||g_0||^2 + 1/2 sum_{1<=i<=k} lam_i^2 ||g_i||^2/sqrt(i)] / S_k
                   <= [1/2 sqrt(k) R^2 + 1/2 gamma^2 G_k^2 (1 + sum_{1<=i<=k} (i+1)/sqrt(i))] / (gamma sum_{1<=i<=k+1} sqrt(i)).
 
+- the same bound for constant c on the weighted sum sum_k w_k (f(x_k) - f*) (sum_k w_k = S_k), and
+  for either averaging in expectation (docs/theory/mda.md#constant-c, #in-expectation).
+
 The ``mda`` optimizer has no weight decay and no eps; its only option that changes the update is
-``averaging`` (the potential and the bounds need ``averaging="lambda"``; the identities hold for
-any c_k, read from the recorded ``c``).
+``averaging`` (the potential and the bounds on f(x_k) need ``averaging="lambda"``; the identities
+and the weighted bounds hold for any c_k, read from the recorded ``c``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ The paper's text was not available (docs/references/mechanic.md): its tuner-regr
 - with an SGD base at constant lr eta, online-to-batch and the base-regret bound (THEOREM):
       f(xbar_t) - f* <= [ sum_{k<=t} h_k (S_k - S0_t) + D sqrt(sum_{k<=t} ||g_k||^2) ] / (t+1),
   S0_t = D / (eta sqrt(sum_{k<=t} ||g_k||^2)), xbar_t the uniform average of x_0..x_t;
+- against the best fixed scale of the base (THEOREM, pathwise and in expectation), for G_t-Lipschitz
+  losses, G_t = max_{k<=t} ||g_k||:
+      f(xbar_t) - f* <= sum_{k<=t} h_k (S_k - s_t) / (t+1) + D G_t / sqrt(t+1),  s_t = D / (eta G_t sqrt(t+1)),
+  D G_t / sqrt(t+1) being the guarantee of SGD at its best fixed scale s_t (why this reading of
+  "the best fixed scale" and not separate runs or the best scale in hindsight: the page, #best-scale);
 - the exact scale symmetry (eta, s_init, m_0, eps) -> (c eta, s_init/c, c m_0, c eps), a
   statement about two runs, given here as ``rescaled_hp`` and tested in the test suite;
 - the growth of the scale from s_init for one tuner with beta = 1 and constant progress
