@@ -291,7 +291,7 @@ eta, D = tr["base_lr"][:-1], tr["dist"][0]
 t1 = np.arange(1, h.shape[0] + 1)
 G = np.maximum.accumulate(gn.numpy(), axis=0)
 guarantee = D.numpy() * G / np.sqrt(t1)[:, None]
-bound = mech_theory.best_scale_bound(h, S, gn, eta, D).numpy()
+bound = mech_theory.best_scale_bound(h, S, gn, eta, D)[0].numpy()
 
 ls = problems.get("least_squares")
 N_SEEDS = 16

@@ -172,7 +172,7 @@ example(Example(("mda.momentum_bound",), "l1_distance", "mda",
                 hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1]), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0])}, T=150, runs=4))
 example(Example(("mda.momentum_bound",), "max_affine", "mda",
                 hp={"lr": torch.tensor([1e-3, 1e-2, 0.1, 1.0]), "momentum": 0.9}, T=150, runs=4))
-example(Example(("mda.bound_expected",), "lad", "mda", hp={"lr": M._groups(0.01, 0.1), "momentum": 0.9},
+example(Example(("mda.bound_expected",), "lad", "mda", hp={"lr": M.seed_groups(0.01, 0.1), "momentum": 0.9},
                 T=60, runs=16, batch_size=4))
-example(Example(("mda.bound_expected",), "lad", "mda", options={"averaging": "lambda"}, hp={"lr": M._groups(0.01, 0.1)},
+example(Example(("mda.bound_expected",), "lad", "mda", options={"averaging": "lambda"}, hp={"lr": M.seed_groups(0.01, 0.1)},
                 T=60, runs=16, batch_size=4))

@@ -129,24 +129,19 @@ def sgd_bound_scale(h, S, gnorm2, eta, D):
     return (torch.cumsum((h * S).abs(), 0) + S0 * torch.cumsum(h.abs(), 0) + D * g2.sqrt()) / K
 
 
-def best_scale_bound(h, S, gnorm, eta, D):
+def best_scale_bound(h, S, gnorm, eta, D) -> tuple[torch.Tensor, torch.Tensor]:
     """[R^tuner_t(s_t) + D G_t sqrt(t+1)] / (t+1) [T, B]: the tuner's regret against the best fixed
     scale s_t = D / (eta G_t sqrt(t+1)) of the base, plus that scale's guarantee D G_t / sqrt(t+1)
-    (constant eta; G_t = max_{k<=t} ||g_k||; h, S, gnorm, eta [T, B], D [B]).
+    (constant eta; G_t = max_{k<=t} ||g_k||; h, S, gnorm, eta [T, B], D [B]); and the size of its
+    terms, (sum_{k<=t} |h_k| (S_k + s_t)) / (t+1) + D G_t / sqrt(t+1).
     [DERIVED, docs/theory/mechanic.md#best-scale]"""
     G = torch.cummax(gnorm, 0).values
     K = torch.arange(1, h.shape[0] + 1, dtype=h.dtype).view(-1, *([1] * (h.ndim - 1)))
     s = D / (eta * G * K.sqrt())
+    guarantee = D * G / K.sqrt()
     tuner = torch.cumsum(h * S, 0) - s * torch.cumsum(h, 0)
-    return tuner / K + D * G / K.sqrt()
-
-
-def best_scale_bound_scale(h, S, gnorm, eta, D):
-    """Size of the terms of ``best_scale_bound``: (sum |h_k| (S_k + s_t)) / (t+1) + D G_t / sqrt(t+1)."""
-    G = torch.cummax(gnorm, 0).values
-    K = torch.arange(1, h.shape[0] + 1, dtype=h.dtype).view(-1, *([1] * (h.ndim - 1)))
-    s = D / (eta * G * K.sqrt())
-    return (torch.cumsum((h * S).abs(), 0) + s * torch.cumsum(h.abs(), 0)) / K + D * G / K.sqrt()
+    size = (torch.cumsum((h * S).abs(), 0) + s * torch.cumsum(h.abs(), 0)) / K + guarantee
+    return tuner / K + guarantee, size
 
 
 def max_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -235,8 +230,8 @@ def _best_scale_sides(tr, pb) -> Sides:
     T = A.steps(tr)
     f_mag = A.rows(tr, "subopt_avg")[:T].abs() + 2.0 * abs(float(pb.f_star))
     avg = A.running_max(gn) * A.running_max(A.dist_magnitude(tr, pb)[:T])
-    scale = f_mag + avg + best_scale_bound_scale(h, S, gn, eta, D)
-    return Sides(A.rows(tr, "subopt_avg")[:T], best_scale_bound(h, S, gn, eta, D), scale=scale, terms=A.step_index(tr) + 1)
+    bound, size = best_scale_bound(h, S, gn, eta, D)
+    return Sides(A.rows(tr, "subopt_avg")[:T], bound, scale=f_mag + avg + size, terms=A.step_index(tr) + 1)
 
 
 # -- assumptions (docs/theory/mechanic.md#assumptions) ----------------------------------------------

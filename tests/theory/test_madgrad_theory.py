@@ -22,8 +22,8 @@ from tests._lib.theory import DEFAULT, checked_results, heavy_matrix
 
 KEYS = {"madgrad.ftrl_identity", "madgrad.decaying_l2_form", "madgrad.primal_averaging_potential",
         "madgrad.observed_bound", "madgrad.closed_form_bound", "madgrad.tuned_rate", "madgrad.momentum_bound",
-        "madgrad.momentum_bound_expected", "madgrad.closed_form_expected", "madgrad.mirror_lyapunov"}
-IN_EXPECTATION = {"madgrad.momentum_bound_expected", "madgrad.closed_form_expected"}
+        "madgrad.momentum_bound_expected", "madgrad.closed_form_expected", "madgrad.mirror_lyapunov", "madgrad.mirror_lyapunov_expected"}
+IN_EXPECTATION = {"madgrad.momentum_bound_expected", "madgrad.closed_form_expected", "madgrad.mirror_lyapunov_expected"}
 F64 = torch.float64
 
 
@@ -241,3 +241,48 @@ def test_closed_form_bound_by_hand():
     v = MG.closed_form_bound(torch.tensor(2.0), torch.tensor(8.0), 5, torch.tensor(0.3), torch.tensor(27.0))
     assert float(v) == pytest.approx(0.5 * 4 * 4 / 9 + 0.75 * 5 * 16 * 0.3 / 3)
     assert MG.tuned_rate(2.0, 8.0, 4, 16) == pytest.approx(1.5 * 2 * 8 * 2 / 4)
+
+
+# -- any averaging: the weighted bound (docs/theory/madgrad.md#any-averaging) ----------------------
+
+
+def test_weighted_sum_telescopes_for_lambda_averaging_and_weights_sum_to_S():
+    """c_k = lam_k / S_k: sum_k w_k f_k = S_K f_K; any c: the weights (the sum's coefficients) add up to S_K."""
+    torch.manual_seed(0)
+    lam = MG.dual_weights(torch.tensor([0.3], dtype=torch.float64), 9)[:10]
+    S = torch.cumsum(lam, 0)
+    f = torch.rand(10, 1, dtype=torch.float64)
+    val, _ = MG.averaged_values(lam, lam / S, f, f.abs())
+    assert torch.allclose(val, S * f, rtol=1e-13)
+    c = torch.cat([torch.ones(1, 1), torch.full((9, 1), 0.1)]).double()
+    for K in range(10):
+        w = torch.stack([MG.averaged_values(lam[: K + 1], c[: K + 1], torch.eye(K + 1, dtype=torch.float64)[:, j : j + 1],
+                                            torch.zeros(K + 1, 1))[0][-1] for j in range(K + 1)])
+        assert torch.isclose(w.sum(), S[K], rtol=1e-13)
+        if K >= 2:
+            assert w[0] < 0  # c = 0.1: the first iterate's weight is negative (f(x_0) enters the bound)
+
+
+def test_ftrl_bound_with_sqrt_denominators_is_the_mda_bound():
+    """b_i = sqrt(i) (every coordinate): the per-coordinate B_K / S_K equals mda.observed_bound."""
+    from ratecheck.theory import mda
+
+    torch.manual_seed(1)
+    T, d = 12, 3
+    g = torch.randn(T, 1, d, dtype=torch.float64)
+    lam = MG.dual_weights(torch.tensor([0.2], dtype=torch.float64), T)
+    b = torch.arange(T + 1, dtype=torch.float64).sqrt()[:, None, None].expand(T + 1, 1, d)
+    x0, xs = torch.zeros(1, d, dtype=torch.float64), torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64)
+    ours = MG.ftrl_bound((xs - x0) ** 2, b, lam[:T, :, None] * g) / torch.cumsum(lam[:T], 0)
+    theirs = mda.observed_bound(lam[:T], (g**2).sum(-1), torch.linalg.vector_norm(xs - x0, dim=-1))
+    assert ours[0].isnan().all() and torch.allclose(ours[1:], theirs[1:], rtol=1e-13)
+
+
+def test_momentum_bound_is_for_constant_averaging_and_needs_no_decay():
+    p = get_problem("l1_distance")
+    tr = run(p, get_opt("madgrad"), p.x0(2, seed=0), 50, hp={"lr": 0.1, "weight_decay": torch.tensor([0.0, 1e-2])}, keep_iterates=True)
+    c = check(get("madgrad.momentum_bound"), tr, p)
+    assert c.reasons == ["", "assumption false: weight_decay = 0"] and c.checked.tolist() == [True, False] and c.all_hold
+    tr = run(p, get_opt("madgrad_paper"), p.x0(1, seed=0), 50, hp={"lr": 0.1, "G": 2.0}, keep_iterates=True)
+    c = check(get("madgrad.momentum_bound"), tr, p)
+    assert c.reasons == ["assumption false: constant c (averaging = 'constant'; the code's only form)"]
