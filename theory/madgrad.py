@@ -277,7 +277,7 @@ LAMBDA_AVERAGING = Assumption(
     lambda tr, pb: _runs(tr, A.option(tr, "averaging", None) == "lambda"),
 )
 CONSTANT_AVERAGING = Assumption(
-    "constant c (averaging = 'constant'; the code's only form)",  # lambda-weighted: the observed_bound results
+    "constant c (averaging = 'constant')",  # madgrad (code) has no other; lambda-weighted: the observed_bound results
     lambda tr, pb: _runs(tr, A.option(tr, "averaging", "constant") == "constant"),
 )
 NO_WEIGHT_DECAY = Assumption("weight_decay = 0", lambda tr, pb: A.hp_or(tr, "weight_decay", 0.0) == 0)
