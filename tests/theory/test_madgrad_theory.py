@@ -286,3 +286,19 @@ def test_momentum_bound_is_for_constant_averaging_and_needs_no_decay():
     tr = run(p, get_opt("madgrad_paper"), p.x0(1, seed=0), 50, hp={"lr": 0.1, "G": 2.0}, keep_iterates=True)
     c = check(get("madgrad.momentum_bound"), tr, p)
     assert c.reasons == ["assumption false: constant c (averaging = 'constant')"]
+
+
+def test_mirror_lyapunov_is_tight_and_catches_a_wrong_step():
+    """On the l1 problem (piecewise linear) the inequality is tight: observed/bound = 1 on the rows where
+    x_{k-1}, x_k share a piece. Steps 2% too large (an error in the rebuilt eta) break it."""
+    p = get_problem("l1_distance")
+    tr = run(p, get_opt("mirror_madgrad"), p.x0(2, seed=0), 60, hp={"lr": 0.1, "momentum": torch.tensor([0.9, 0.0])},
+             keep_iterates=True)
+    r = get("madgrad.mirror_lyapunov")
+    c = check(r, tr, p)
+    assert c.all_hold and (c.worst_ratio > 1 - 1e-9).all()
+    g = A.grads(tr, p)
+    z = MG.dual_iterates(tr)
+    obs, bnd = MG.mirror_lyapunov(A.col(tr, "subopt"), 1 - A.hp(tr, "momentum"), z, torch.as_tensor(p.x_star, dtype=torch.float64),
+                                  g, 1.02 * MG.mirror_steps(tr, g))
+    assert (obs > bnd + 1e-9 * bnd.abs()).any()
