@@ -230,8 +230,9 @@ def expectation_band(ax, key: str, trace, problem, runs, label: str = "", color=
     steps = trace.steps[: obs.shape[0]].cpu().numpy()
     mean, se = obs.mean(axis=1), obs.std(axis=1, ddof=1) / np.sqrt(obs.shape[1])
     ax.fill_between(steps, mean - Z_MARGIN * se, mean + Z_MARGIN * se, color=color, alpha=0.25, linewidth=0)
-    ax.plot(steps, mean, color=color, label=f"{label} observed mean (band: {Z_MARGIN:g} SE)")
-    ax.plot(steps, bnd.mean(axis=1), "--", color=color, label=f"{label} mean bound")
+    name = f"{label}: " if label else ""
+    ax.plot(steps, mean, color=color, label=f"{name}observed mean (band: {Z_MARGIN:g} SE)")
+    ax.plot(steps, bnd.mean(axis=1), "--", color=color, label=f"{name}mean bound")
 
 
 # -- the final cell ---------------------------------------------------------------------------------
