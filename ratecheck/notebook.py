@@ -215,6 +215,26 @@ def by_grid(cell, per_run, hp: str = "lr"):
     return xs, np.array([np.median(per_run[x == v]) for v in xs])
 
 
+def expectation_band(ax, key: str, trace, problem, runs, label: str = "", color=None) -> None:
+    """Plot a result that holds in expectation on the seeds ``runs`` (indices into the batch, one
+    hyper-parameter group): the mean of the observed side over seeds with a band of
+    ``theory.base.Z_MARGIN`` standard errors, and the mean bound (dashed), against the row.
+    Display only: whether it holds is decided by ``theory.check`` (rows from ``check_trace``)."""
+    import numpy as np
+
+    from ratecheck import theory
+    from ratecheck.theory.base import Z_MARGIN
+
+    sides = theory.get(key).sides(trace, problem)
+    obs, bnd = sides.observed[:, runs].numpy(), sides.bound[:, runs].numpy()
+    steps = trace.steps[: obs.shape[0]].cpu().numpy()
+    mean, se = obs.mean(axis=1), obs.std(axis=1, ddof=1) / np.sqrt(obs.shape[1])
+    ax.fill_between(steps, mean - Z_MARGIN * se, mean + Z_MARGIN * se, color=color, alpha=0.25, linewidth=0)
+    name = f"{label}: " if label else ""
+    ax.plot(steps, mean, color=color, label=f"{name}observed mean (band: {Z_MARGIN:g} SE)")
+    ax.plot(steps, bnd.mean(axis=1), "--", color=color, label=f"{name}mean bound")
+
+
 # -- the final cell ---------------------------------------------------------------------------------
 
 

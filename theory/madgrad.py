@@ -19,6 +19,11 @@ recorded iterates (c = the recorded ``c`` where the optimizer logs it, else 1 - 
 identities thus test the optimizer's actual z against sums rebuilt from the gradients it received
 (recomputed from the iterates; minibatch ones from the recorded seeds).
 
+Also: the convex bound for any averaging c_k (the code's constant momentum included) on the
+weighted sum sum_k w_k (f(x_k) - f*), pathwise and in expectation; the closed form in expectation;
+MirrorMADGRAD's one-step Lyapunov inequality (docs/theory/madgrad.md#any-averaging, #in-expectation,
+#mirror-lyapunov).
+
 Roles: the FTRL identity is a lemma of the analysis (step (ii) of the bound's proof) comparing
 two different computations (the optimizer's z against the rebuilt sums): THEOREM. The z-space
 form is the update rewritten: IMPLEMENTATION. The potential (convexity) and the bounds: THEOREM.
@@ -132,6 +137,54 @@ def observed_bound(dx2: torch.Tensor, d: torch.Tensor, ell: torch.Tensor) -> tor
     return 0.5 * (dx2 * d[:T]).sum(-1) + 0.5 * torch.cumsum((ell**2 / d[:T]).sum(-1), 0)
 
 
+def ftrl_bound(dx2: torch.Tensor, b: torch.Tensor, ell: torch.Tensor) -> torch.Tensor:
+    """B_k [T, B] = 1/2 sum_j dx2_j b_kj + 1/2 ||l_0||^2_{1/b_1} + 1/2 sum_{1<=i<=k} ||l_i||^2_{1/b_i}, row 0 = NaN.
+
+    The consequence of the FTRL identity for non-decreasing b (any positive denominators: b_i = sqrt i
+    of MDA, nu_i^(1/3) + eps of the code, d_i of the analysed MADGRAD); dx2 [B, d] = (x*_j - x0_j)^2,
+    b [>=T+1, B, d], ell [T, B, d] = lam_i g_i. [DERIVED, docs/theory/madgrad.md#ftrl-identity]"""
+    T = ell.shape[0]
+    binv = _inverse(b)
+    own = (ell**2 * binv[:T]).sum(-1)
+    own[0] = (ell[0] ** 2 * binv[1]).sum(-1)
+    out = 0.5 * (dx2 * b[:T]).sum(-1) + 0.5 * torch.cumsum(own, 0)
+    return torch.cat([torch.full_like(out[:1], math.nan), out[1:]])
+
+
+def averaged_values(lam: torch.Tensor, c: torch.Tensor, f: torch.Tensor, fmag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """sum_{k<=K} w_k f_k [T, B] for x_k = (1 - c_k) x_{k-1} + c_k z_k (c_0 = 1), and the size of its terms.
+
+    w_k = lam_k / c_k - lam_{k+1} (1 - c_{k+1}) / c_{k+1} (k < K), w_K = lam_K / c_K, so that
+    sum_k w_k = S_K; the sum is formed as sum_{k<=K} [lam_k f_k / c_k - lam_k (1 - c_k) f_{k-1} / c_k].
+    With c_k = lam_k / S_k it telescopes to S_K f_K. lam, c, f, fmag [T, B] (c[0] = 1; fmag the
+    magnitude f_k was formed from, for the size of the terms).
+    [DERIVED, docs/theory/madgrad.md#any-averaging]"""
+    a = lam / c
+    b = lam * (1 - c) / c
+
+    def prev(v):
+        return torch.cat([v[:1], v[:-1]])
+
+    return torch.cumsum(a * f - b * prev(f), 0), torch.cumsum(a * fmag + b * prev(fmag), 0)
+
+
+def mirror_lyapunov(f: torch.Tensor, c: torch.Tensor, z: torch.Tensor, u: torch.Tensor, g: torch.Tensor, eta: torch.Tensor):
+    """Both sides of MirrorMADGRAD's one-step Lyapunov inequality at k = 0..T-1 [T, B]:
+
+        f_k / c + 1/2 ||z_{k+1} - u||^2_{1/eta_k} <= (1 - c)/c f_{k-1} + 1/2 ||z_k - u||^2_{1/eta_k} + 1/2 ||g_k||^2_{eta_k}
+
+    (f_{-1} = f_0), i.e. f_k + Psi_k <= Psi'_{k-1} + 1/2 ||g_k||^2_{eta_k} with Psi_k = (1-c)/c f_k + 1/2 ||z_{k+1} - u||^2_{1/eta_k}.
+    f [T, B] (f(x_k) - f(u)), c [B], z [T+1, B, d] (z_0..z_T), g [T, B, d], eta [T, B, d] the per-coordinate
+    steps z_{k+1} = z_k - eta_k g_k (1/eta = 0 where eta = 0: no move, g = 0 there).
+    [DERIVED, docs/theory/madgrad.md#mirror-lyapunov]"""
+    T = f.shape[0]
+    inv = _inverse(eta)
+    prev = torch.cat([f[:1], f[:-1]])
+    new = 0.5 * ((z[1 : T + 1] - u) ** 2 * inv).sum(-1)
+    old = 0.5 * ((z[:T] - u) ** 2 * inv).sum(-1)
+    return f / c + new, (1 - c) / c * prev + old + 0.5 * (g**2 * eta).sum(-1)
+
+
 def closed_form_bound(R, G, dim: int, lam, S):
     """1/2 R^2 G^(2/3) S_k^(-2/3) + 3/4 dim G^(4/3) lam_k S_k^(-1/3) [DERIVED, docs/theory/madgrad.md#convex-bound]."""
     return 0.5 * R**2 * G ** (2 / 3) * S ** (-2 / 3) + 0.75 * dim * G ** (4 / 3) * lam * S ** (-1 / 3)
@@ -223,6 +276,19 @@ LAMBDA_AVERAGING = Assumption(
     "averaging = 'lambda'",  # x_k = S_k^-1 sum lam_i z_i: the potential's telescoping needs c_k = lam_k/S_k
     lambda tr, pb: _runs(tr, A.option(tr, "averaging", None) == "lambda"),
 )
+CONSTANT_AVERAGING = Assumption(
+    "constant c (averaging = 'constant')",  # madgrad (code) has no other; lambda-weighted: the observed_bound results
+    lambda tr, pb: _runs(tr, A.option(tr, "averaging", "constant") == "constant"),
+)
+NO_WEIGHT_DECAY = Assumption("weight_decay = 0", lambda tr, pb: A.hp_or(tr, "weight_decay", 0.0) == 0)
+POSITIVE_DENOMINATORS = Assumption(
+    "eps > 0 (positive, non-decreasing denominators)",  # eps = 0: b = 0 until a coordinate's first gradient
+    lambda tr, pb: A.hp_or(tr, "eps", 1.0) > 0,
+)
+G_BOUNDS_RECEIVED = Assumption(
+    "G >= max_{k,j} |g_kj| of the sampled gradients along the run",
+    lambda tr, pb: A.hp(tr, "G") >= A.received_grads(tr, pb).abs().amax(dim=-1).amax(dim=0),
+)
 G_BOUNDS_COORDINATES = Assumption(
     "G >= max_{k,j} |g_kj| along the run",
     lambda tr, pb: A.hp(tr, "G") >= A.grads(tr, pb).abs().amax(dim=-1).amax(dim=0),
@@ -296,6 +362,67 @@ def potential_sides(trace, problem) -> Sides:
     reach = torch.linalg.vector_norm(z, dim=-1) + A.x_star_norm(problem) + recovery_size(trace)[: f.shape[0]]
     scale = Sf + torch.cat([torch.zeros_like(Sf[:1]), Sf[:-1]]) + lam * torch.linalg.vector_norm(g, dim=-1) * reach
     return _sides(obs, bnd, scale, A.step_index(trace) + 1, "needs averaging = 'lambda'")
+
+
+def weighted_sides_from(trace, problem, bound: torch.Tensor, ell_norm: torch.Tensor) -> Sides:
+    """(sum_{k<=K} w_k (f(x_k) - f*)) / S_K against ``bound`` (= B_K / S_K [T, B]) for the run's own c_k.
+
+    f: the full objective at the iterates; ``ell_norm`` [T, B] = lam_k ||g_k||. ``terms`` = K + 1
+    (cumulative sums). The scale adds lam_k ||g_k|| (||x_k|| + ||x_{k-1}||) / c_k: the proof uses
+    x_k = (1 - c_k) x_{k-1} + c_k z_k, which the optimizer's rounded iterates satisfy up to that."""
+    T = A.steps(trace)
+    lam = weights_of(trace)[:T]
+    c = torch.cat([torch.ones_like(lam[:1]), averaging_c(trace)[: T - 1]])
+    obs, size = averaged_values(lam, c, A.col(trace, "subopt"), A.subopt_magnitude(trace, problem)[:T])
+    nx = A.dist_magnitude(trace, problem)[:T]
+    size = size + torch.cumsum(ell_norm * (nx + torch.cat([nx[:1], nx[:-1]])) / c, 0)
+    S = torch.cumsum(lam, 0)
+    return _sides(obs / S, bound, size / S, A.step_index(trace) + 1, "the bound is stated for K >= 1")
+
+
+def weighted_sides(trace, problem) -> Sides:
+    """``weighted_sides_from`` with B_K of the method's per-coordinate denominators, built from the
+    gradients it received (minibatch ones under a stochastic oracle)."""
+    T = A.steps(trace)
+    lam = weights_of(trace)
+    g = A.received_grads(trace, problem)
+    ell = lam[:T, :, None] * g
+    dx2 = (_x_star(problem) - A.x0(trace)) ** 2
+    bnd = ftrl_bound(dx2, denominators(trace, g, lam), ell) / torch.cumsum(lam[:T], 0)
+    return weighted_sides_from(trace, problem, bnd, torch.linalg.vector_norm(ell, dim=-1))
+
+
+def mirror_steps(trace, g: torch.Tensor) -> torch.Tensor:
+    """eta_k [T, B, d] of MirrorMADGRAD: lr' (k+1)^(1/3) / (v_{k+1}^(1/3) + eps), v_{k+1} = (k+1)^(-1/2)
+    sum_{i<=k} sqrt(i+1) g_i^2 (0 where the denominator is 0: the code does not move there)."""
+    T = g.shape[0]
+    k = torch.arange(T, dtype=F64)[:, None, None]
+    v = torch.cumsum((k + 1).sqrt() * g * g, 0) / (k + 1).sqrt()
+    lr, eps = A.hp(trace, "lr"), A.hp(trace, "eps")
+    lr = torch.where(lr != 0, lr + eps, lr)[None, :, None]
+    den = v.pow(1 / 3) + eps[None, :, None]
+    return torch.where(den > 0, lr * (k + 1).pow(1 / 3) / torch.where(den > 0, den, 1.0), torch.zeros_like(den))
+
+
+def mirror_sides(trace, problem) -> Sides:
+    """MirrorMADGRAD's one-step Lyapunov inequality with u = x*, z recovered from the iterates, eta rebuilt
+    from the gradients the run received (minibatch ones under a stochastic oracle).
+
+    ``terms`` = k + 1: eta_k is rebuilt from a sum over k + 1 squared gradients the optimizer also
+    accumulated in the run's dtype; the scale adds the recovery round-off of z inside the weighted norms."""
+    T = A.steps(trace)
+    g = A.received_grads(trace, problem)
+    eta = mirror_steps(trace, g)
+    z = dual_iterates(trace)
+    xs = _x_star(problem)
+    c = 1 - A.hp(trace, "momentum")
+    obs, bnd = mirror_lyapunov(A.col(trace, "subopt"), c, z, xs, g, eta)
+    fmag = A.subopt_magnitude(trace, problem)[:T]
+    rec = recovery_size(trace)[:, :, None]
+    inv = _inverse(eta)
+    spread = 0.5 * (((z[1 : T + 1] - xs).abs() + rec[1 : T + 1]) ** 2 * inv).sum(-1) + 0.5 * (((z[:T] - xs).abs() + rec[:T]) ** 2 * inv).sum(-1)
+    scale = fmag / c + (1 - c) / c * torch.cat([fmag[:1], fmag[:-1]]) + spread
+    return _sides(obs, bnd, scale, A.step_index(trace) + 1)
 
 
 def _bound_scale(trace, problem):
@@ -393,6 +520,56 @@ _R(
     notes="Checked only at the row k whose horizon the run's lr was tuned for (NaN elsewhere).",
 )
 
+_WEIGHTED = ("K >= 1: sum_{k<=K} w_k (f(x_k) - f*) / S_K <= [1/2 sum_j (x*_j - x0_j)^2 b_Kj + 1/2 ||l_0||^2_{1/b_1} "
+             "+ 1/2 sum_{1<=i<=K} ||l_i||^2_{1/b_i}] / S_K, w_k = lam_k/c_k - lam_{k+1}(1-c_{k+1})/c_{k+1} (k < K), "
+             "w_K = lam_K/c_K, sum_k w_k = S_K")
+WEIGHTED_ASSUMPTIONS = (NO_WEIGHT_DECAY, POSITIVE_DENOMINATORS)
+_R(
+    "momentum_bound", title="Convex bound of MADGRAD with constant momentum (the practical form): weighted iterates",
+    source=f"{DOC}#any-averaging", optimizers=BOTH, iterate="weighted_average", requires=frozenset({"convex"}),
+    sides=weighted_sides, assumptions=WEIGHTED_ASSUMPTIONS + (CONSTANT_AVERAGING,), statement=_WEIGHTED,
+    notes="c = 1 - momentum; the weights w_k of the early iterates are negative when c is small (f(x_0) enters "
+          "the bound, as in momentum methods). lambda-weighted averaging: madgrad.observed_bound.",
+)
+_R(
+    "momentum_bound_expected", title="Convex bound of MADGRAD, any averaging, stochastic gradients, in expectation",
+    source=f"{DOC}#in-expectation", optimizers=BOTH, iterate="weighted_average", requires=frozenset({"convex"}),
+    oracle="stochastic", in_expectation=True, sides=weighted_sides, assumptions=WEIGHTED_ASSUMPTIONS,
+    statement="E[sum_k w_k (f(x_k) - f*)] / S_K <= E[B_K] / S_K, B_K of madgrad.momentum_bound with the sampled "
+              "gradients (lambda-weighted averaging: E[f(x_K) - f*] <= E[B_K] / S_K)",
+)
+_R(
+    "closed_form_expected", title="Closed-form convex bound of the analysed MADGRAD, stochastic gradients, in expectation",
+    source=f"{DOC}#in-expectation", optimizers=("madgrad_paper",), iterate="weighted_average",
+    requires=frozenset({"convex"}), oracle="stochastic", in_expectation=True, sides=_closed_sides,
+    assumptions=(LAMBDA_AVERAGING, G_BOUNDS_RECEIVED),
+    statement="E[f(x_k) - f*] <= 1/2 R^2 G^(2/3) S_k^(-2/3) + 3/4 dim G^(4/3) lam_k S_k^(-1/3), |g_kj| <= G for "
+              "every sampled gradient",
+)
+_R(
+    "mirror_lyapunov", title="MirrorMADGRAD: one-step Lyapunov inequality (primal averaging + per-coordinate mirror step)",
+    source=f"{DOC}#mirror-lyapunov", optimizers=("mirror_madgrad",), kind="lyapunov", iterate="none",
+    requires=frozenset({"convex"}), sides=mirror_sides, assumptions=(NO_WEIGHT_DECAY,),
+    statement="f_k + Psi_k <= Psi'_{k-1} + 1/2 sum_j eta_kj g_kj^2, Psi_k = (1-c)/c f_k + 1/2 sum_j (z_{k+1,j} - x*_j)^2/eta_kj, "
+              "Psi'_{k-1} = (1-c)/c f_{k-1} + 1/2 sum_j (z_kj - x*_j)^2/eta_kj (f_{-1} = f_0), f_k = f(x_k) - f*, "
+              "eta_kj = lr' (k+1)^(1/3) / (v_{k+1,j}^(1/3) + eps)",
+    notes="Psi'_{k-1} weighs z_k with the new steps eta_k: the metric changes every step, so this is a per-step "
+          "inequality, not a telescoping potential (no rate follows without a bound on the metric drift).",
+)
+_R(
+    "mirror_lyapunov_expected", title="MirrorMADGRAD: one-step Lyapunov inequality, stochastic gradients, in expectation",
+    source=f"{DOC}#mirror-lyapunov", optimizers=("mirror_madgrad",), kind="lyapunov", iterate="none",
+    requires=frozenset({"convex"}), oracle="stochastic", in_expectation=True, sides=mirror_sides,
+    assumptions=(NO_WEIGHT_DECAY,),
+    statement="E[f_k + Psi_k] <= E[Psi'_{k-1} + 1/2 sum_j eta_kj g_kj^2] with the sampled g_k (eta_k built from them), "
+              "f_k = f(x_k) - f* of the full objective",
+)
+
+
+def seed_groups(*values, size: int = 8) -> torch.Tensor:
+    """Per-run values, each repeated for ``size`` seeds (one group per value for checks in expectation)."""
+    return torch.tensor([v for v in values for _ in range(size)], dtype=F64)
+
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
 
@@ -409,3 +586,19 @@ example(Example(("madgrad.ftrl_identity", "madgrad.decaying_l2_form", "madgrad.p
 example(Example(("madgrad.tuned_rate",), "l1_distance", "madgrad_paper",
                 hp=lambda pb, D: {"lr": tuned_lr(D, torch.tensor([2.0, 3.0, 5.0, 10.0], dtype=F64), pb.d, 150),
                                   "G": torch.tensor([2.0, 3.0, 5.0, 10.0])}, T=150, runs=4))
+example(Example(("madgrad.momentum_bound",), "l1_distance", "madgrad",
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1]), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0]),
+                    "eps": torch.tensor([1e-6, 1e-6, 1e-6, 1e-2])}, T=100, runs=4))
+example(Example(("madgrad.momentum_bound",), "max_affine", "madgrad_paper", options={"averaging": "constant"},
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1]), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0]), "G": 2.0},
+                T=100, runs=4))
+example(Example(("madgrad.momentum_bound_expected",), "lad", "madgrad",
+                hp={"lr": seed_groups(0.01, 0.1), "momentum": 0.9}, T=60, runs=16, batch_size=4))
+example(Example(("madgrad.momentum_bound_expected", "madgrad.closed_form_expected"), "lad", "madgrad_paper",
+                hp={"lr": seed_groups(0.01, 0.1), "G": 10.0}, T=60, runs=16, batch_size=4))
+example(Example(("madgrad.mirror_lyapunov",), "l1_distance", "mirror_madgrad",
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1]), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0])}, T=100, runs=4))
+example(Example(("madgrad.mirror_lyapunov",), "huber", "mirror_madgrad",
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1]), "momentum": 0.9, "eps": 1e-8}, T=100, runs=4))
+example(Example(("madgrad.mirror_lyapunov_expected",), "lad", "mirror_madgrad",
+                hp={"lr": seed_groups(0.01, 0.1), "momentum": 0.9}, T=60, runs=16, batch_size=4))

@@ -14,9 +14,12 @@ asserted. Asserted, all [DERIVED] in docs/theory/mda.md:
       f(x_k) - f* <= [1/2 sqrt(k) R^2 + 1/2 lam_0^2 ||g_0||^2 + 1/2 sum_{1<=i<=k} lam_i^2 ||g_i||^2/sqrt(i)] / S_k
                   <= [1/2 sqrt(k) R^2 + 1/2 gamma^2 G_k^2 (1 + sum_{1<=i<=k} (i+1)/sqrt(i))] / (gamma sum_{1<=i<=k+1} sqrt(i)).
 
+- the same bound for constant c on the weighted sum sum_k w_k (f(x_k) - f*) (sum_k w_k = S_k), and
+  for either averaging in expectation (docs/theory/mda.md#constant-c, #in-expectation).
+
 The ``mda`` optimizer has no weight decay and no eps; its only option that changes the update is
-``averaging`` (the potential and the bounds need ``averaging="lambda"``; the identities hold for
-any c_k, read from the recorded ``c``).
+``averaging`` (the potential and the bounds on f(x_k) need ``averaging="lambda"``; the identities
+and the weighted bounds hold for any c_k, read from the recorded ``c``).
 """
 
 from __future__ import annotations
@@ -80,6 +83,14 @@ def _closed_sides(trace, problem) -> Sides:
     return Sides(A.col(trace, "subopt"), bnd, scale=fmag, terms=terms, undefined=UNDEFINED)
 
 
+def _weighted_sides(trace, problem) -> Sides:
+    """The weighted form (madgrad.weighted_sides_from) with the isotropic B_K of b_i = sqrt i, from the
+    recorded norms of the gradients the run received (no iterates needed)."""
+    gamma, g2, R, _, _ = _bound_inputs(trace, problem)
+    lam = M.dual_weights(gamma, A.steps(trace))[:-1]
+    return M.weighted_sides_from(trace, problem, observed_bound(lam, g2, R), lam * g2.sqrt())
+
+
 # -- results ----------------------------------------------------------------------------------------
 
 
@@ -126,6 +137,22 @@ _R(
     statement="k >= 1: f(x_k) - f* <= [sqrt(k) R^2/2 + gamma^2 G_k^2 (1 + sum_{1<=i<=k} (i+1)/sqrt i)/2] "
               "/ (gamma sum_{1<=i<=k+1} sqrt i),  G_k = max_{i<=k} ||g_i||",
 )
+_R(
+    "momentum_bound", title="Convex bound of MDA with constant c (the practical form): weighted iterates",
+    source=f"{DOC}#constant-c", optimizers=MDA, iterate="weighted_average", requires=frozenset({"convex"}),
+    sides=_weighted_sides, assumptions=(M.CONSTANT_AVERAGING,),
+    statement="K >= 1: sum_{k<=K} w_k (f(x_k) - f*) / S_K <= [sqrt(K) R^2/2 + lam_0^2 ||g_0||^2/2 "
+              "+ sum_{1<=i<=K} lam_i^2 ||g_i||^2/(2 sqrt i)] / S_K, w_k = (lam_k - (1-c) lam_{k+1})/c (0 < k < K), "
+              "w_0 = lam_0 - (1-c) lam_1/c, w_K = lam_K/c, sum_k w_k = S_K",
+    notes="c = 1 - momentum. The early weights are negative when c is small: f(x_0) - f* enters the bound.",
+)
+_R(
+    "bound_expected", title="Convex bound of MDA, any averaging, stochastic gradients, in expectation",
+    source=f"{DOC}#in-expectation", optimizers=MDA, iterate="weighted_average", requires=frozenset({"convex"}),
+    oracle="stochastic", in_expectation=True, sides=_weighted_sides,
+    statement="E[sum_k w_k (f(x_k) - f*)] / S_K <= E[sqrt(K) R^2/2 + lam_0^2 ||g_0||^2/2 + sum_{1<=i<=K} lam_i^2 "
+              "||g_i||^2/(2 sqrt i)] / S_K with the sampled g_i (lambda-weighted averaging: w = S_K at k = K, else 0)",
+)
 
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
@@ -141,3 +168,11 @@ example(Example(("mda.ftrl_identity", "mda.decaying_l2_form", "mda.primal_averag
 # ||g_k|| varies along the run here (constant on l1_distance, where both bounds coincide).
 example(Example(("mda.primal_averaging_potential", "mda.observed_bound", "mda.closed_form_bound"), "max_affine", "mda",
                 options={"averaging": "lambda"}, hp={"lr": torch.tensor([1e-3, 1e-2, 0.1, 1.0])}, T=150, runs=4))
+example(Example(("mda.momentum_bound",), "l1_distance", "mda",
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1]), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0])}, T=150, runs=4))
+example(Example(("mda.momentum_bound",), "max_affine", "mda",
+                hp={"lr": torch.tensor([1e-3, 1e-2, 0.1, 1.0]), "momentum": 0.9}, T=150, runs=4))
+example(Example(("mda.bound_expected",), "lad", "mda", hp={"lr": M.seed_groups(0.01, 0.1), "momentum": 0.9},
+                T=60, runs=16, batch_size=4))
+example(Example(("mda.bound_expected",), "lad", "mda", options={"averaging": "lambda"}, hp={"lr": M.seed_groups(0.01, 0.1)},
+                T=60, runs=16, batch_size=4))

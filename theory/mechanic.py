@@ -13,6 +13,11 @@ The paper's text was not available (docs/references/mechanic.md): its tuner-regr
 - with an SGD base at constant lr eta, online-to-batch and the base-regret bound (THEOREM):
       f(xbar_t) - f* <= [ sum_{k<=t} h_k (S_k - S0_t) + D sqrt(sum_{k<=t} ||g_k||^2) ] / (t+1),
   S0_t = D / (eta sqrt(sum_{k<=t} ||g_k||^2)), xbar_t the uniform average of x_0..x_t;
+- against the best fixed scale of the base (THEOREM, pathwise and in expectation), for G_t-Lipschitz
+  losses, G_t = max_{k<=t} ||g_k||:
+      f(xbar_t) - f* <= sum_{k<=t} h_k (S_k - s_t) / (t+1) + D G_t / sqrt(t+1),  s_t = D / (eta G_t sqrt(t+1)),
+  D G_t / sqrt(t+1) being the guarantee of SGD at its best fixed scale s_t (why this reading of
+  "the best fixed scale" and not separate runs or the best scale in hindsight: the page, #best-scale);
 - the exact scale symmetry (eta, s_init, m_0, eps) -> (c eta, s_init/c, c m_0, c eps), a
   statement about two runs, given here as ``rescaled_hp`` and tested in the test suite;
 - the growth of the scale from s_init for one tuner with beta = 1 and constant progress
@@ -124,6 +129,21 @@ def sgd_bound_scale(h, S, gnorm2, eta, D):
     return (torch.cumsum((h * S).abs(), 0) + S0 * torch.cumsum(h.abs(), 0) + D * g2.sqrt()) / K
 
 
+def best_scale_bound(h, S, gnorm, eta, D) -> tuple[torch.Tensor, torch.Tensor]:
+    """[R^tuner_t(s_t) + D G_t sqrt(t+1)] / (t+1) [T, B]: the tuner's regret against the best fixed
+    scale s_t = D / (eta G_t sqrt(t+1)) of the base, plus that scale's guarantee D G_t / sqrt(t+1)
+    (constant eta; G_t = max_{k<=t} ||g_k||; h, S, gnorm, eta [T, B], D [B]); and the size of its
+    terms, (sum_{k<=t} |h_k| (S_k + s_t)) / (t+1) + D G_t / sqrt(t+1).
+    [DERIVED, docs/theory/mechanic.md#best-scale]"""
+    G = torch.cummax(gnorm, 0).values
+    K = torch.arange(1, h.shape[0] + 1, dtype=h.dtype).view(-1, *([1] * (h.ndim - 1)))
+    s = D / (eta * G * K.sqrt())
+    guarantee = D * G / K.sqrt()
+    tuner = torch.cumsum(h * S, 0) - s * torch.cumsum(h, 0)
+    size = (torch.cumsum((h * S).abs(), 0) + s * torch.cumsum(h.abs(), 0)) / K + guarantee
+    return tuner / K + guarantee, size
+
+
 def max_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     """max_i num_i/den_i over the last dim (tuners) [T, B]: num/den <= 1 states den >= num >= 0.
     0/0 (a tuner with nothing yet) carries no information (NaN unless another tuner has some);
@@ -203,6 +223,17 @@ def _sgd_bound_sides(tr, pb) -> Sides:
     return Sides(A.rows(tr, "subopt_avg")[:T], sgd_bound(h, S, gn2, eta, D), scale=scale, terms=A.step_index(tr) + 1)
 
 
+def _best_scale_sides(tr, pb) -> Sides:
+    """observed: f(xbar_t) - f* of the runner's uniform average; bound: ``best_scale_bound`` with the
+    norms of the gradients the run received (minibatch ones under a stochastic oracle)."""
+    h, S, gn, eta, D = A.col(tr, "h"), A.col(tr, "s_sum_prev"), A.col(tr, "grad_norm"), A.col(tr, "base_lr"), A.D(tr)
+    T = A.steps(tr)
+    f_mag = A.rows(tr, "subopt_avg")[:T].abs() + 2.0 * abs(float(pb.f_star))
+    avg = A.running_max(gn) * A.running_max(A.dist_magnitude(tr, pb)[:T])
+    bound, size = best_scale_bound(h, S, gn, eta, D)
+    return Sides(A.rows(tr, "subopt_avg")[:T], bound, scale=f_mag + avg + size, terms=A.step_index(tr) + 1)
+
+
 # -- assumptions (docs/theory/mechanic.md#assumptions) ----------------------------------------------
 
 
@@ -272,14 +303,35 @@ _R(
               "S0_t = D / (eta sqrt(sum_{k<=t} ||g_k||^2))",
     notes="The tuner-regret term is read from the run (h_t, S_t); the paper's bound on it is [UNVERIFIED].",
 )
+_BEST = ("f(xbar_t) - f* <= [sum_{k<=t} h_k (S_k - s_t)] / (t+1) + D G_t / sqrt(t+1), s_t = D / (eta G_t sqrt(t+1)), "
+         "G_t = max_{k<=t} ||g_k||: the tuner's regret against the best fixed scale s_t of the base, plus the guarantee "
+         "of SGD at that fixed scale (lr s_t eta)")
+_R(
+    "best_scale_bound", title="Mechanic(SGD) is within the tuner's regret of SGD at its best fixed scale",
+    source=f"{DOC}#best-scale ({REF} §4.1, §4.3)", optimizers=BOTH, kind="bound", iterate="average",
+    oracle="deterministic", requires=frozenset({"convex"}), sides=_best_scale_sides,
+    assumptions=REDUCTION + (CONST_BASE_LR,), statement=_BEST,
+    notes="The tuner's regret against s_t is read from the run (h_t, S_t); the paper's bound on it is [UNVERIFIED].",
+)
+_R(
+    "best_scale_bound_expected", title="Mechanic(SGD) within the tuner's regret of SGD at its best fixed scale, in expectation",
+    source=f"{DOC}#best-scale-in-expectation ({REF} §4.1, §4.3)", optimizers=BOTH, kind="bound", iterate="average",
+    oracle="stochastic", in_expectation=True, requires=frozenset({"convex"}), sides=_best_scale_sides,
+    assumptions=REDUCTION + (CONST_BASE_LR,),
+    statement="E[f(xbar_t) - f*] <= E[ [sum_{k<=t} h_k (S_k - s_t)] / (t+1) + D G_t / sqrt(t+1) ], the minibatch "
+              "gradients' h_k and G_t = max_{k<=t} ||g_k|| (s_t as in mechanic.best_scale_bound)",
+    notes="The pathwise inequality holds for the minibatch losses <g_k, .>; online-to-batch needs E[g_k | past] = grad f(x_k).",
+)
 
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
 
 _HP = {"base_lr": torch.tensor([1e-2, 0.1, 1.0, 10.0]), "s_decay": 0.0}
 _ALL = tuple(f"mechanic.{k}" for k in ("wealth_floor", "scale_nonneg", "max_and_sum_of_squares", "regret_decomposition",
-                                      "sgd_average_bound"))
+                                      "sgd_average_bound", "best_scale_bound"))
 example(Example(_ALL + ("mechanic.reward_nonneg",), "quadratic", "mechanic", hp=_HP, T=150, runs=4))
 example(Example(_ALL, "l1_distance", "mechanic_optax", hp=_HP, T=150, runs=4))
 example(Example(("mechanic.regret_decomposition",), "least_squares", "mechanic", hp=dict(_HP, base_lr=torch.full((8,), 0.5)),
                 T=100, runs=8, batch_size=8))
+example(Example(("mechanic.best_scale_bound_expected",), "least_squares", "mechanic",
+                hp=dict(_HP, base_lr=torch.tensor([0.1] * 8 + [1.0] * 8)), T=100, runs=16, batch_size=8))
