@@ -12,6 +12,8 @@ a_t = (h_t - rho_t lb_t)_+ and D = ||x_0 - x*||:
 - M1b  sum_{k<=t} tau_k a_k <= D^2
 - M1c  min_{k<=t} a_k <= max(G_t D / sqrt(t+1), D^2 / (alpha (t+1))),  G_t = max_{k<=t} ||g_k||
 - Polyak (beta = 0, deterministic, L-smooth): min_{k<=t} f(x_k) - f* <= D^2 / ((t+1) min(alpha, 1/(2L)))
+- MoMo* (beta = 0, interpolation, online lb): sum_{k<=t} tau_k (f(x_k, s_k) - f*)
+      <= D^2 + 2 alpha [(f* - lb_1)_+ + R_t min((f*)_+/2, (f* - lb_1)_+)],  R_t the resets so far
 
 and four properties of the update itself (Role.IMPLEMENTATION: a min, a clamp, a max).
 

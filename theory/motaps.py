@@ -13,6 +13,9 @@ What is asserted is [DERIVED] in docs/theory/motaps.md, each under the condition
 - TAPS with tau = f* (beta = 0, gamma in (0, 2]): V = ||w - w*||^2 + ||alpha - alpha^*||^2 decreases by at
   least gamma (2-gamma) r_t^2/q_t at every step with r_t >= 0, epoch-end target shifts included
   (each lowers V by exactly gamma (2-gamma) n (abar - tau)^2);
+- TAPS and MOTAPS (beta = 0, any gamma > 0, any tau): the same V at every step with r_t >= 0, up to the
+  target's error at epoch ends: V_{t+1} <= V_t - gamma (2-gamma) r_t^2/q_t + [end] (2 n gamma (tau - abar)(tau - f*)
+  - n gamma (2-gamma)(tau - abar)^2), tau the new target, abar the mean target before the shift;
 - MOTAPS (Role.IMPLEMENTATION: a gradient step on a quadratic): the once-per-epoch tau step never
   increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2 at the epoch's abar (tau_lr in [0, 2]).
 

@@ -4,7 +4,9 @@ Defazio, "Momentum via primal averaging: theoretical insights and learning rate 
 non-convex optimization", arXiv 2010.00406. The paper's own Lyapunov function and constants were
 not available to us (docs/references/spa_momentum.md §0, §4): the one-step inequality L1, the
 Lyapunov function L2 and the rate are substitutes derived and proved in
-docs/theory/spa_momentum.md, asserted as such, never as quotations.
+docs/theory/spa_momentum.md, asserted as such, never as quotations. With minibatch gradients L2 is
+checked in expectation telescoped over the steps (``spa.l2_expected``), where its slack outgrows the
+zero-mean noise of the single steps; the per-step forms are proved but not registered.
 
 Forms (k = 0, 1, ...; g_k the gradient used at x_k; docs/references/spa_momentum.md §1-2):
 
