@@ -22,7 +22,8 @@
 #
 # Sections: 1. learning-rate sweep against SGD-M and Adam; 2. the online lower-bound
 # estimate of MoMo*; 3. distance to the solution under interpolation (Lemma M1); 4. β = 0
-# is SPS_max, with the deterministic Polyak bound; 5. the check table.
+# is SPS_max, with the deterministic Polyak bound; 4b. MoMo*'s rate with the online lower bound on
+# minibatches; 5. the check table.
 
 # %% [markdown]
 # ## The claims checked here (registered theory results)
