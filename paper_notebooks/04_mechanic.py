@@ -307,7 +307,7 @@ ax.plot(t1, bound[:, b], "--", color=color(0), label="bound")
 ax.plot(t1, guarantee[:, b], ":", color=color(1), label="D G_t / sqrt(t+1): best fixed scale")
 ax.plot(t1, np.abs(bound[:, b] - guarantee[:, b]), ":", color=color(2), label="|tuner regret(s_t)| / (t+1)")
 ax.set_title("quadratic, Mechanic(SGD), eta = 1", fontsize=7)
-nb.expectation_band(axes[1], "mechanic.best_scale_bound_expected", tr_e, ls, list(range(N_SEEDS)), color=color(0))
+nb.mean_over_seeds(axes[1], "mechanic.best_scale_bound_expected", tr_e, ls)
 axes[1].set_title("least_squares, minibatch 8, eta = 0.5", fontsize=7)
 for ax in axes:
     ax.set_xscale("log")

@@ -233,7 +233,7 @@ panels = [("MADGRAD (code)", "madgrad.momentum_bound_expected"), ("MADGRAD (pape
           ("MADGRAD (paper, lambda-avg)", "madgrad.closed_form_expected"), ("MirrorMADGRAD", "madgrad.mirror_lyapunov_expected")]
 fig, axes = subplots(4, ncols=2, size=(3.8, 3.0))
 for ax, (label, key) in zip(axes, panels):
-    nb.expectation_band(ax, key, stoch[label], lad, list(range(N_SEEDS)), color=color(0))
+    nb.mean_over_seeds(ax, key, stoch[label], lad)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("step K")

@@ -207,7 +207,7 @@ for ax, (averaging, extra) in zip(axes, (("lambda", {}), ("constant", {"momentum
     tr_e = run(lad, optimizers.get("mda", averaging=averaging), x0, T2, hp={"lr": 0.05, **extra},
                batch_size=4, seeds=torch.arange(N_SEEDS))
     nb.check_trace(ROWS, tr_e, lad, f"MDA {averaging} x{N_SEEDS} seeds", problem_label="lad", stochastic=True)
-    nb.expectation_band(ax, "mda.bound_expected", tr_e, lad, list(range(N_SEEDS)), color=color(0))
+    nb.mean_over_seeds(ax, "mda.bound_expected", tr_e, lad)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("step K")

@@ -207,6 +207,29 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ## 5. Minibatch gradients: L2 and the rate in expectation
+#
+# With minibatch gradients (least squares, batch 4) L2 holds in expectation, with a noise term
+# driven by sigma_k^2 = E||g_k - grad f(x_k)||^2; per step its slack is swamped by the minibatch noise,
+# so it is checked telescoped: E[Lambda_(n+1) + sum_(k<=n) (eta A ||grad f(x_k)||^2 - noise_k)] <= Lambda_0
+# (`spa.l2_expected`, sigma_k^2 sampled by each run's own ||g_k - grad f(x_k)||^2), together with the rate
+# in expectation (`spa.rate_expected`), on the mean over 16 seeds per setting minus 3 standard errors.
+# Drawn: the mean of the left side with +-3 standard errors, against Lambda_0 (dashed).
+
+# %%
+p = problems.get("least_squares")
+NS = 16
+hp_e = {"lr": torch.tensor([0.2, 0.05], dtype=torch.float64).repeat_interleave(NS) / float(p.L),
+        "momentum": torch.tensor([0.5, 0.9], dtype=torch.float64).repeat_interleave(NS)}
+tr_e = run(p, optimizers.get("sgd_momentum"), p.x0(2 * NS, seed=0), min(T, 100), hp=hp_e, batch_size=4,
+           seeds=torch.arange(2 * NS), keep_iterates=True)
+nb.check_trace(ROWS, tr_e, p, "SGD+M minibatch 4", keys=["spa.l2_expected", "spa.rate_expected"], stochastic=True)
+fig, ax = plt.subplots(figsize=(5, 3.3))
+nb.mean_over_seeds(ax, "spa.l2_expected", tr_e, p, "least_squares: L2 telescoped, in expectation")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ## Check table
 #
 # One row per (run, result registered for the run's optimizer; `optimizer` is the run's label),

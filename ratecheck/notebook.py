@@ -215,24 +215,41 @@ def by_grid(cell, per_run, hp: str = "lr"):
     return xs, np.array([np.median(per_run[x == v]) for v in xs])
 
 
-def expectation_band(ax, key: str, trace, problem, runs, label: str = "", color=None) -> None:
-    """Plot a result that holds in expectation on the seeds ``runs`` (indices into the batch, one
-    hyper-parameter group): the mean of the observed side over seeds with a band of
-    ``theory.base.Z_MARGIN`` standard errors, and the mean bound (dashed), against the row.
-    Display only: whether it holds is decided by ``theory.check`` (rows from ``check_trace``)."""
-    import numpy as np
+# -- results over seeds -----------------------------------------------------------------------------
+
+
+def mean_over_seeds(ax, key: str, trace, problem, title: str = "") -> None:
+    """Draw result ``key`` on a run of several seeds per hyper-parameter setting: per group (runs that
+    share every hyper-parameter), the mean observed side with the band mean +- Z_MARGIN standard errors
+    of observed - bound (the lower edge is what an in-expectation check compares), against the mean
+    bound (dashed). The verdict comes from ``check_trace``, not from this picture."""
+    import torch
 
     from ratecheck import theory
+    from ratecheck.figures.style import BOUND_STYLE, color
     from ratecheck.theory.base import Z_MARGIN
 
     sides = theory.get(key).sides(trace, problem)
-    obs, bnd = sides.observed[:, runs].numpy(), sides.bound[:, runs].numpy()
-    steps = trace.steps[: obs.shape[0]].cpu().numpy()
-    mean, se = obs.mean(axis=1), obs.std(axis=1, ddof=1) / np.sqrt(obs.shape[1])
-    ax.fill_between(steps, mean - Z_MARGIN * se, mean + Z_MARGIN * se, color=color, alpha=0.25, linewidth=0)
-    name = f"{label}: " if label else ""
-    ax.plot(steps, mean, color=color, label=f"{name}observed mean (band: {Z_MARGIN:g} SE)")
-    ax.plot(steps, bnd.mean(axis=1), "--", color=color, label=f"{name}mean bound")
+    obs, bnd = sides.observed.double(), sides.bound.double()
+    hp = trace.meta.get("hp", {})
+    keys = torch.stack([v.double().cpu() for v in hp.values()], dim=1) if hp else torch.zeros(obs.shape[1], 1)
+    groups, inv = torch.unique(keys, dim=0, return_inverse=True)
+    steps = torch.arange(obs.shape[0])
+    for g in range(groups.shape[0]):
+        m = inv == g
+        o, b = obs[:, m], bnd[:, m]
+        d = o - b  # rows a run leaves undefined (NaN) are left out of that row's mean
+        n = d.isfinite().sum(dim=1)
+        mean, diff = o.nanmean(dim=1), d.nanmean(dim=1)
+        var = ((d - diff[:, None]) ** 2).nansum(dim=1) / (n - 1).clamp(min=1)
+        se = torch.where(n > 1, (var / n.clamp(min=1)).sqrt(), 0.0)
+        label = ", ".join(f"{k}={float(v):.3g}" for k, v in zip(hp, groups[g]))
+        ax.plot(steps, mean, color=color(g), label=f"{label} ({int(m.sum())} seeds)")
+        ax.fill_between(steps, mean - Z_MARGIN * se, mean + Z_MARGIN * se, color=color(g), alpha=0.2)
+        ax.plot(steps, b.nanmean(dim=1), color=color(g), **BOUND_STYLE)
+    ax.set_xlabel("row (step)")
+    ax.set_title(title or key)
+    ax.legend(fontsize=7)
 
 
 # -- the final cell ---------------------------------------------------------------------------------

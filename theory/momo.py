@@ -12,6 +12,8 @@ a_t = (h_t - rho_t lb_t)_+ and D = ||x_0 - x*||:
 - M1b  sum_{k<=t} tau_k a_k <= D^2
 - M1c  min_{k<=t} a_k <= max(G_t D / sqrt(t+1), D^2 / (alpha (t+1))),  G_t = max_{k<=t} ||g_k||
 - Polyak (beta = 0, deterministic, L-smooth): min_{k<=t} f(x_k) - f* <= D^2 / ((t+1) min(alpha, 1/(2L)))
+- MoMo* (beta = 0, interpolation, online lb): sum_{k<=t} tau_k (f(x_k, s_k) - f*)
+      <= D^2 + 2 alpha [(f* - lb_1)_+ + R_t min((f*)_+/2, (f* - lb_1)_+)],  R_t the resets so far
 
 and four properties of the update itself (Role.IMPLEMENTATION: a min, a clamp, a max).
 
@@ -96,6 +98,21 @@ def avg_gap_bound(step_norm: torch.Tensor, D: torch.Tensor, alpha: torch.Tensor)
     any bound on it such as max ||g_k||), [T, B]. [DERIVED, docs/theory/momo.md#average-gap]."""
     K = torch.arange(1, step_norm.shape[0] + 1, dtype=F64)[:, None]
     return D**2 / (alpha * K) + A.running_max(step_norm) * D / K.sqrt()
+
+
+def star_rate_bound(D: torch.Tensor, alpha: torch.Tensor, f_star: float, lb0: torch.Tensor, resets: torch.Tensor) -> torch.Tensor:
+    """MoMo* (beta = 0, interpolation): D^2 + 2 alpha [(f* - lb_1)_+ + R_t min((f*)_+/2, (f* - lb_1)_+)], with R_t [T, B]
+    the number of resets up to row t. [DERIVED, docs/theory/momo.md#momo-star-rate]"""
+    first = torch.clamp(f_star - lb0, min=0.0)
+    per_reset = torch.clamp(torch.clamp(torch.as_tensor(f_star, dtype=F64), min=0.0) / 2, max=first)
+    return D**2 + 2.0 * alpha * (first + resets * per_reset)
+
+
+def resets(lb: torch.Tensor, lb_next: torch.Tensor) -> torch.Tensor:
+    """R_t [T, B]: how many steps 1..t began with ResetStar changing the estimate (lb_t != lb_next_{t-1})."""
+    changed = torch.zeros_like(lb)
+    changed[1:] = (lb[1:] != lb_next[:-1]).to(lb.dtype)
+    return torch.cumsum(changed, dim=0)
 
 
 def sup_component_value_at_opt(problem, sampled: bool) -> float:
@@ -216,6 +233,18 @@ def _polyak_interp(trace, problem) -> Sides:
     return Sides(torch.cumsum(A.col(trace, "subopt"), dim=0) / K, bnd, scale=f_mag + bnd * sum_scale / D**2, terms=K)
 
 
+def _star_rate(trace, problem) -> Sides:
+    tau, loss, lb = A.col(trace, "tau"), A.col(trace, "loss"), A.col(trace, "lb")
+    fs = float(problem.f_star)
+    obs = torch.cumsum(tau * (loss - fs), dim=0)
+    alpha, lb0 = A.hp(trace, "lr"), A.hp(trace, "lb")
+    bnd = star_rate_bound(A.D(trace), alpha, fs, lb0, resets(lb, A.col(trace, "lb_next")))
+    _, sum_scale = _sum_scale(trace, problem)
+    # M1' summed (its terms: sum_scale), tau_k times the sampled losses' and f*'s size, and the bound's own terms
+    scale = sum_scale + torch.cumsum(tau * (loss.abs() + abs(fs) + lb.abs()), dim=0) + 2.0 * alpha * (abs(fs) + lb0.abs())
+    return Sides(obs, bnd, scale=scale, terms=A.step_index(trace) + 1)
+
+
 def _tau_range(trace, problem) -> Sides:
     # 0 <= tau <= cap  <=>  |tau - cap/2| <= cap/2: both ends in one inequality.
     cap = A.hp(trace, "lr") / A.col(trace, "rho")
@@ -257,6 +286,10 @@ LB_DOMINATES = Assumption(
     lambda tr, pb: A.hp(tr, "lb") >= _rounded_to_run(tr, sup_component_value_at_opt(pb, A.stochastic(tr))),
 )
 BETA_ZERO = Assumption("beta = 0", lambda tr, pb: A.hp(tr, "beta") == 0)
+INTERPOLATION = Assumption(
+    # every sample is minimised at x*: full gradients, or a finite sum tagged interpolating
+    "f(x*, s) = f* for every sample s",
+    lambda tr, pb: torch.tensor(sup_component_value_at_opt(pb, A.stochastic(tr)) <= float(pb.f_star)).expand(tr.batch))
 LB_IS_F_STAR = Assumption(
     "lb = f*", lambda tr, pb: (A.hp(tr, "lb") - pb.f_star).abs() <= A.unit_roundoff(tr) * abs(pb.f_star))
 
@@ -332,6 +365,16 @@ _R(
     notes="In expectation over the samples (checked on the mean over seeds); the Polyak step alpha = inf gives G_K D/sqrt(K).",
 )
 _R(
+    "star_rate", title="MoMo* (beta = 0, interpolation): the tau-weighted gap sum stays below D^2 plus the estimate's deficit",
+    source=f"{DOC}#momo-star-rate", optimizers=("momo_star",), kind="bound", iterate="weighted_average", oracle="any",
+    requires=frozenset({"convex"}), sides=_star_rate, assumptions=(BETA_ZERO, NO_WEIGHT_DECAY, INTERPOLATION),
+    statement="beta = 0, weight_decay = 0, f(x*, s) = f* for every s, any lb_1: sum_{k<=t} tau_k (f(x_k, s_k) - f*) <= "
+              "D^2 + 2 alpha [(f* - lb_1)_+ + R_t min((f*)_+/2, (f* - lb_1)_+)], R_t the resets up to step t; "
+              "full gradients: f(xbar_t) - f* <= that / sum_{k<=t} tau_k, xbar_t the tau-weighted average",
+    notes="Pathwise. The online estimate's deficit f* - lb_k at least halves at every step and a reset restarts it at "
+          "most at (f*)_+/2; with f* <= 0 (e.g. interpolation of non-negative losses at 0) resets cost nothing.",
+)
+_R(
     "tau_range", title="The step is non-negative and capped: 0 <= tau_t <= alpha/rho_t", role=Role.IMPLEMENTATION,
     source=f"{DOC}#invariants ({REF} §9, read off momo-opt's update)", optimizers=ALL_MOMO,
     kind="invariant", iterate="none", oracle="any", sides=_tau_range,
@@ -392,5 +435,11 @@ example(Example(("momo.avg_model_gap", "momo.fejer_noisy"), "least_squares_inter
                 T=100, runs=8, batch_size=4))
 example(Example(("momo.avg_model_gap",), "l1_distance", "momo",
                 hp={"lr": _LR, "beta": torch.tensor([0.0, 0.5, 0.9, 0.0]), "lb": 0.0}, T=100, runs=4))
+example(Example(("momo.star_rate",), "least_squares_interp", "momo_star",
+                hp={"lr": torch.tensor([0.1, 1.0, 10.0, 1e3] * 2), "beta": 0.0, "lb": torch.tensor([-10.0, -1.0, 0.0, -0.1] * 2)},
+                T=100, runs=8, batch_size=4))
+example(Example(("momo.star_rate",), "least_squares", "momo_star",
+                hp={"lr": torch.tensor([0.1, 1.0, 10.0, 1e3]), "beta": 0.0, "lb": torch.tensor([-10.0, -1.0, 0.0, 0.05])},
+                T=100, runs=4))
 example(Example(("momo.polyak_interp_rate",), "least_squares_interp", "momo",
                 hp={"lr": torch.tensor([1.0] * 8 + [100.0] * 8), "beta": 0.0, "lb": 0.0}, T=100, runs=16, batch_size=4))

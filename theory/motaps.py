@@ -13,6 +13,9 @@ What is asserted is [DERIVED] in docs/theory/motaps.md, each under the condition
 - TAPS with tau = f* (beta = 0, gamma in (0, 2]): V = ||w - w*||^2 + ||alpha - alpha^*||^2 decreases by at
   least gamma (2-gamma) r_t^2/q_t at every step with r_t >= 0, epoch-end target shifts included
   (each lowers V by exactly gamma (2-gamma) n (abar - tau)^2);
+- TAPS and MOTAPS (beta = 0, any gamma > 0, any tau): the same V at every step with r_t >= 0, up to the
+  target's error at epoch ends: V_{t+1} <= V_t - gamma (2-gamma) r_t^2/q_t + [end] (2 n gamma (tau - abar)(tau - f*)
+  - n gamma (2-gamma)(tau - abar)^2), tau the new target, abar the mean target before the shift;
 - MOTAPS (Role.IMPLEMENTATION: a gradient step on a quadratic): the once-per-epoch tau step never
   increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2 at the epoch's abar (tau_lr in [0, 2]).
 
@@ -127,6 +130,24 @@ def lyapunov_sides(dist, dist_alpha, dist_alpha_next, r, grad_norm, gamma):
     return dist[1:] ** 2 + dist_alpha_next + gamma * (2 - gamma) * r**2 / q, dist[:-1] ** 2 + dist_alpha
 
 
+def target_error_term(tau, abar_pre, f_star, gamma, n: int) -> torch.Tensor:
+    """What an epoch end adds to V = ||w - w*||^2 + ||alpha - alpha^*||^2 (exactly), with tau the new target
+    and abar_pre the mean target before the shift alpha += gamma (tau - abar_pre):
+
+        2 n gamma (tau - abar_pre)(tau - f*) - n gamma (2 - gamma)(tau - abar_pre)^2
+
+    (<= 0 when tau lies between f* and abar_pre; TAPS, tau = f*: - n gamma (2 - gamma)(abar - f*)^2)."""
+    e = tau - abar_pre
+    return 2 * n * gamma * e * (tau - f_star) - n * gamma * (2 - gamma) * e**2
+
+
+def moving_target_sides(dist, dist_alpha, dist_alpha_next, r, grad_norm, gamma, end_term):
+    """MOTAPS: (V_{t+1} + gamma (2-gamma) r_t^2/q_t, V_t + end_term_t), V = ||w - w*||^2 + ||alpha - alpha^*||^2,
+    ``end_term`` = ``target_error_term`` at epoch ends and 0 elsewhere."""
+    left, right = lyapunov_sides(dist, dist_alpha, dist_alpha_next, r, grad_norm, gamma)
+    return left, right + end_term
+
+
 def phi(tau: torch.Tensor, abar: torch.Tensor, n: int) -> torch.Tensor:
     """phi(tau) = n/2 (tau - abar)^2 + tau^2/2 [DERIVED, docs/references/motaps.md §4]."""
     return 0.5 * n * (tau - abar) ** 2 + 0.5 * tau**2
@@ -202,6 +223,26 @@ def _taps_lyapunov(trace, problem) -> Sides:
                  terms=A.step_index(trace) + 1, undefined="r_t < 0: convexity gives no sign and the code does not clip r")
 
 
+def _moving_target_lyapunov(trace, problem) -> Sides:
+    sh = shadow(trace, problem)
+    r, loss, gn, dist = A.col(trace, "r"), A.col(trace, "loss"), A.col(trace, "grad_norm"), A.rows(trace, "dist")
+    gamma, n, fs = gamma_of(trace), problem.n, float(problem.f_star)
+    end = epoch_end(A.steps(trace), n).expand_as(r)
+    tau, abar = A.col(trace, "tau"), sh["abar_pre"]
+    term = torch.where(end, target_error_term(tau, abar, fs, gamma, n), 0.0)
+    left, right = moving_target_sides(dist, sh["dist_alpha"], sh["dist_alpha_next"], r, gn, gamma, term)
+    sq = _sq_mag(trace, problem)
+    # the end term's own parts, and its sensitivity to the rounding of tau and abar (accumulated like alpha)
+    e = (tau - abar).abs()
+    end_mag = n * gamma.abs() * (e * (2 * (tau - fs).abs() + (2 - gamma).abs() * e)
+                                 + (2 * ((tau - fs).abs() + e) + 2 * (2 - gamma).abs() * e) * (tau.abs() + sh["abar_mag"] + abs(fs)))
+    scale = (sq[1:] + sq[:-1] + sh["alpha_mag"] + sh["alpha_mag_next"] + _step_mag(r, loss, gn, gamma, sh["a_old"])
+             + torch.where(end, end_mag, 0.0))
+    ok = r >= 0
+    return Sides(A.unchecked_where(ok, left), A.unchecked_where(ok, right), scale=scale,
+                 terms=A.step_index(trace) + 1, undefined="r_t < 0: convexity gives no sign and the code does not clip r")
+
+
 def phi_sides(trace, problem) -> Sides:
     """phi(tau_new) vs phi(tau_old) at each epoch end, at the epoch's mean target (other rows NaN)."""
     sh = shadow(trace, problem)
@@ -269,6 +310,17 @@ _R(
     notes="alpha is the replay validated by motaps.target_bookkeeping.",
 )
 _R(
+    "moving_target_lyapunov", title="MOTAPS: V = ||w-w*||^2 + ||alpha-alpha*||^2 decreases at every step with r >= 0, "
+                                    "up to the target's error at epoch ends",
+    provenance=Provenance.DERIVED, source=f"{DOC}#motaps-lyapunov ({REF} §5.2)", optimizers=BOTH,
+    kind="lyapunov", iterate="last", requires=frozenset({"convex", "finite_sum"}), sides=_moving_target_lyapunov,
+    assumptions=(BETA_ZERO,),
+    statement="beta = 0, r_t >= 0: V_{t+1} <= V_t - gamma(2-gamma) r_t^2/q_t - [epoch end] n gamma (tau_t - abar_t)"
+              "((2-gamma)(tau_t - abar_t) - 2 (tau_t - f*)), abar_t the mean target before the shift, tau_t the new target",
+    notes="A decrease at every sample step (gamma < 2) and at every epoch end where tau_t lies between f* and abar_t; "
+          "with tau = f* (TAPS) it is motaps.taps_lyapunov. alpha is the replay validated by motaps.target_bookkeeping.",
+)
+_R(
     "tau_step_descends", title="MOTAPS: the epoch tau step never increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2",
     provenance=Provenance.DERIVED, role=Role.IMPLEMENTATION, source=f"{DOC}#moving-target ({REF} §4, §5.3)",
     optimizers=("motaps",), kind="lyapunov", iterate="none", requires=frozenset({"finite_sum"}), sides=phi_sides,
@@ -282,7 +334,8 @@ _R(
 
 example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov"), "lad", "taps",
                 hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 1.99, 0.5, 1.0, 1.5])}, T=130, runs=8, batch_size=1))
-example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.tau_step_descends"), "lad", "motaps",
+example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.tau_step_descends", "motaps.moving_target_lyapunov"),
+                "lad", "motaps",
                 hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 0.5, 1.0, 1.5, 5.0]),
                     "tau_lr": torch.tensor([0.01, 0.5, 1.0, 1.9, 0.1, 0.9, 1.5, 1.0]),
                     "tau0": torch.tensor([0.0, -1.0, 5.0, 0.0, 0.0, 2.0, 0.0, 100.0])},

@@ -1,5 +1,5 @@
-"""MoMo theory (theory/momo.py): Fejér monotonicity and its corollaries, the beta = 0 Polyak bound
-and the update's invariants, checked on runs of every applicable problem of the library."""
+"""MoMo theory (theory/momo.py): Fejér monotonicity and its corollaries, the beta = 0 Polyak bound,
+MoMo*'s rate with the online lower bound and the update's invariants, checked on runs of every applicable problem of the library."""
 
 import dataclasses
 import math
@@ -23,7 +23,8 @@ def configs(p, seed):
     base = {"lr": torch.tensor([1e-2, 1.0, 1e6, 1.0, 10.0, 1.0]), "beta": torch.tensor([0.0, 0.9, 0.9, 0.99, 0.0, 0.5]),
             "lb": torch.tensor([f, f, f, f, f, f + 1.0])}
     out = [("momo", {}, base), ("momo", {"bias_correction": True}, base),
-           ("momo_star", {}, {"lr": torch.tensor([1.0, 100.0, 1e-2]), "beta": 0.9, "lb": torch.tensor([f - 10.0, f, f - 1.0])}),
+           ("momo_star", {}, {"lr": torch.tensor([1.0, 100.0, 1e-2, 10.0]), "beta": torch.tensor([0.9, 0.9, 0.9, 0.0]),
+                              "lb": torch.tensor([f - 10.0, f, f - 1.0, f - 1.0])}),
            ("momo_adam", {}, {"lr": torch.tensor([1e-2, 1.0, 1e3]), "beta1": torch.tensor([0.9, 0.0, 0.9]), "lb": f})]
     runs = [(o, kw, h, None) for (o, kw, h) in out]
     if p.is_finite_sum:  # minibatches: the interpolation condition decides which runs apply
@@ -65,7 +66,7 @@ def test_every_momo_result_is_registered_and_checked():
     keys = {k for k in names() if k.startswith("momo.") and get(k).oracle != "stochastic"}
     assert keys == {"momo.fejer", "momo.fejer_sum", "momo.min_model_gap", "momo.polyak_smooth", "momo.tau_range",
                     "momo.stays_above_floor", "momo.estimate_floor", "momo.estimate_monotone",
-                    "momo.fejer_noisy", "momo.avg_model_gap"}
+                    "momo.fejer_noisy", "momo.avg_model_gap", "momo.star_rate"}
     seen = set()
     for name in ("least_squares_interp", "quadratic", "l1_distance"):
         seen |= assert_results_hold(get_problem(name), 60, seed=0)

@@ -48,7 +48,7 @@ def test_results_hold_on_every_problem(name):
     seen = assert_results_hold(p, T, seed=0)
     assert "motaps.target_bookkeeping" in seen
     if "convex" in p.tags:
-        assert {"motaps.sample_step", "motaps.taps_lyapunov"} <= seen
+        assert {"motaps.sample_step", "motaps.taps_lyapunov", "motaps.moving_target_lyapunov"} <= seen
     if T > p.n:
         assert "motaps.tau_step_descends" in seen
 
@@ -65,7 +65,8 @@ def test_results_hold_heavy(name, seed):
 
 def test_every_motaps_result_is_checked():
     keys = {k for k in names() if k.startswith("motaps.")}
-    assert keys == {"motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov", "motaps.tau_step_descends"}
+    assert keys == {"motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov", "motaps.tau_step_descends",
+                    "motaps.moving_target_lyapunov"}
     assert assert_results_hold(get_problem("lad"), 130, seed=0) == keys
 
 
@@ -152,3 +153,29 @@ def test_solution_targets_average_to_f_star():
         assert float(MT.solution_targets(p).mean()) == pytest.approx(p.f_star, rel=1e-9, abs=1e-12)
 
 
+
+
+def test_epoch_end_term_is_the_exact_change_of_the_targets_distance():
+    """target_error_term equals ||alpha + gamma (tau - abar) 1 - alpha*||^2 - ||alpha - alpha*||^2 whenever
+    mean(alpha*) = f*, and vanishes with the shift's own decrease at tau = f* (TAPS)."""
+    g = torch.Generator().manual_seed(0)
+    n = 7
+    for _ in range(20):
+        alpha, star = torch.randn(n, generator=g, dtype=torch.float64), torch.randn(n, generator=g, dtype=torch.float64)
+        tau, gamma = float(torch.randn(1, generator=g)), float(torch.rand(1, generator=g)) * 3
+        abar, fs = alpha.mean(), star.mean()
+        moved = alpha + gamma * (tau - abar)
+        exact = ((moved - star) ** 2).sum() - ((alpha - star) ** 2).sum()
+        assert torch.allclose(MT.target_error_term(torch.tensor(tau), abar, fs, gamma, n), exact, rtol=1e-12, atol=1e-12)
+    assert float(MT.target_error_term(torch.tensor(1.0), torch.tensor(3.0), 1.0, 0.5, n)) == -n * 0.5 * 1.5 * 4.0
+
+
+def test_moving_target_needs_its_error_term():
+    """Without the epoch-end error term (i.e. the TAPS inequality) MOTAPS runs with tau far from f* violate V's
+    decrease: the term is what the inequality needs, and with it the same runs hold."""
+    p = get_problem("lad")
+    hp = {"lr": torch.tensor([1.0, 1.0]), "tau_lr": torch.tensor([0.5, 0.5]), "tau0": torch.tensor([100.0, -100.0])}
+    tr = run(p, get_opt("motaps"), p.x0(2, seed=0), 3 * p.n, hp=hp, batch_size=1, seeds=torch.arange(2))
+    assert check(get("motaps.moving_target_lyapunov"), tr, p).all_hold
+    no_term = check(dataclasses.replace(get("motaps.taps_lyapunov"), assumptions=()), tr, p)
+    assert bool(no_term.violated.any())
