@@ -436,23 +436,24 @@ def _seq_sides(tr, pb) -> Sides:
                  undefined="the lemma is stated for N >= 2 log2(d_N/d_0)")
 
 
-def _da_parts(tr, pb):
-    """(d, d_next, ||g||^2, gamma_0..gamma_T, lambda-weighted size of f(x_k) - f* and of the convexity step)."""
-    d, dn, gn = A.col(tr, "d"), A.col(tr, "d_next"), A.col(tr, "grad_norm")
-    gamma = da_gammas(d, dn, gn**2, A.hp(tr, "G"))
-    x0m, xm, _ = _x_mag(tr, pb)
-    fmag = A.subopt_magnitude(tr, pb)[: A.steps(tr)]
-    size = torch.cumsum(d**2 * fmag, dim=0) + numerator_magnitude(d**2, gn, x0m, xm)
-    return d, dn, gn**2, gamma, size
-
-
 def _da_bound_sides(tr, pb) -> Sides:
-    d, dn, gn2, gamma, size = _da_parts(tr, pb)
+    """The chain 1-3 of docs/theory/prodigy.md#da-rate. Round-off: the convexity step and the estimate's
+    numerator carry the rounding of x_k = x_0 - gamma_k s_k (N = numerator_magnitude); the quadratic
+    gamma y^2 - 2 d y - Q <= 0 (y = ||s_{n+1}||) is then violated by up to u times its terms, which puts
+    y at most that over gamma r past its root r (as P2): D times that, over sum d_k^2."""
+    d, dn, gn = A.col(tr, "d"), A.col(tr, "d_next"), A.col(tr, "grad_norm")
+    D, y = A.D(tr), A.col(tr, "s_norm")
+    gamma = da_gammas(d, dn, gn**2, A.hp(tr, "G"))
     obs = weighted_mean(A.col(tr, "subopt"), d**2)
-    bnd = da_computable_bound(gamma, d, dn, gn2, A.D(tr))
-    # the chain's terms: D ||s_{n+1}|| (||s|| <= the recorded s_norm's size) and Q, over sum d_k^2
+    bnd = da_computable_bound(gamma, d, dn, gn**2, D)
+    x0m, xm, _ = _x_mag(tr, pb)
+    N = numerator_magnitude(d**2, gn, x0m, xm)
+    g1, Q = gamma[1:], torch.cumsum(gamma[:-1] * d**4 * gn**2, dim=0)
+    root = (dn + torch.sqrt(dn**2 + g1 * Q)) / g1
+    quad = g1 * y**2 + 2 * dn * y + Q + 2 * N
+    fmag = A.subopt_magnitude(tr, pb)[: A.steps(tr)]
     E = torch.cumsum(d**2, dim=0)
-    scale = (size + A.D(tr) * A.col(tr, "s_norm")) / E + bnd
+    scale = (torch.cumsum(d**2 * fmag, dim=0) + N + D * y + D * quad / (g1 * root)) / E
     return Sides(obs, bnd, scale=scale, terms=_terms(tr))
 
 
