@@ -19,6 +19,8 @@
 #   computable at every step, and the official code's invariant I-P.
 # - [UNVERIFIED] the paper's theorem statements (its Theorem 1 shape, its sequence lemma) and
 #   the Resetting algorithm of v1: shown, never asserted.
+# - [DERIVED, docs/theory/prodigy.md#da-rate, #resetting-rate] for our reconstructions of the DA form and
+#   of Resetting, as implemented: rates O(DG sqrt(log(D/d_0)/n)) (the DA form with no log n factor).
 #
 # The paper's full text was not available; see docs/references/prodigy.md for what is certain.
 #
@@ -67,7 +69,7 @@ METHODS = [  # (label, optimizer name, options): Prodigy's three forms beside D-
     ("Prodigy GD", "prodigy_gd", {}),
     ("Prodigy DA [UNVERIFIED alg.]", "prodigy_da", {}),
     ("Prodigy Adam (code)", "prodigy_adam", {}),
-    ("Resetting [UNVERIFIED alg.]", "dadapt_resetting", {}),
+    ("Resetting [UNVERIFIED alg.]", "dadapt_resetting", {"G_term": True}),
 ]
 
 # %%
@@ -157,8 +159,8 @@ plt.show()
 # ## 3. D-Adaptation with Resetting
 #
 # A reconstruction of v1's design ([UNVERIFIED] algorithm): d is held fixed inside an epoch and
-# replaced, with a restart from x_0, when the epoch's estimate exceeds twice d. Only
-# d <= max(d_0, D) is asserted ([PAPER] Theorem 6, general weights).
+# replaced, with a restart from x_0, when the epoch's estimate exceeds twice d. Asserted:
+# d <= max(d_0, D) (Theorem 6, general weights) and the epoch bound and rate of section 4 [DERIVED].
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
@@ -174,6 +176,32 @@ axes[0].axhline(1.0, color="black", lw=0.8)
 axes[0].set(xscale="log", yscale="log", xlabel="step k", ylabel="d / D (resets marked)", title="Resetting: the estimate")
 axes[1].set(xscale="log", yscale="log", xlabel="step k", ylabel="f(x_k) - f*", title="Resetting: suboptimality")
 for ax in axes:
+    ax.legend(frameon=False, fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. Rates of the dual-averaging form and of Resetting [DERIVED]
+#
+# Proved here for the algorithms as implemented (docs/theory/prodigy.md#da-rate, #resetting-rate):
+# Prodigy DA's computable bound and its rate (2 + sqrt 3) D G sqrt(rho (1 + rho)), rho = 2m/(n+2-m),
+# m = floor(2 log2(D/d_0)) + 1, i.e. O(DG sqrt(log(D/d_0)/n)) with no log n; Resetting's bound on the
+# longest epoch so far, O(DG sqrt(log_r(D/d_0)/n)). Observed (solid) against bound (dashed), first start.
+
+# %%
+show = [("Prodigy DA [UNVERIFIED alg.]", "prodigy.da_computable_bound"), ("Prodigy DA [UNVERIFIED alg.]", "prodigy.da_rate"),
+        ("Resetting [UNVERIFIED alg.]", "prodigy.resetting_rate")]
+fig, axes = plt.subplots(1, len(show), figsize=(4.2 * len(show), 3.3))
+for ax, (label, key) in zip(axes, show):
+    for i, name in enumerate(PROBLEMS):
+        c = runs[(name, label)][2].get(key)
+        if c is None:
+            continue
+        ax.plot(k, c.observed[:, 0], color=color(i), label=name)
+        b = c.bound[:, 0]
+        ok = torch.isfinite(b)
+        ax.plot(k[ok.numpy()], b[ok], color=color(i), **BOUND_STYLE)
+    ax.set(xscale="log", yscale="log", xlabel="step n", title=f"{key} [{theory.get(key).provenance.value}]")
     ax.legend(frameon=False, fontsize=7)
 fig.tight_layout()
 plt.show()
