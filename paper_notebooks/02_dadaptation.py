@@ -228,6 +228,22 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Lemma 5 in expectation on the same minibatch runs (`dadaptation.L5_expected` [DERIVED]): the sum
+# sum_k d_k (f(x_k) - f*) (mean over the 8 seeds, 10-90% band) against the mean of its bound
+# D ||s_{n+1}|| - sum_k d_k gamma_k <g_k, s_k>. The check compares the mean minus 3 standard errors.
+
+# %%
+obs = torch.cumsum(tr_sto["d"][:T].double() * tr_sto["subopt"][:T].double(), 0)
+bnd = sto_checks["dadaptation.L5_expected"].bound[:, 0]
+fig, ax = plt.subplots(figsize=(5.5, 3.3))
+ax.plot(k, obs.mean(dim=1), color=color(0), label="sum d_k (f(x_k) - f*), mean over seeds")
+ax.fill_between(k, obs.quantile(0.1, dim=1), obs.quantile(0.9, dim=1), color=color(0), alpha=0.2, lw=0)
+ax.plot(k, bnd, color=color(0), label="mean bound (Lemma 5 in expectation) [DERIVED]", **BOUND_STYLE)
+ax.set(xscale="log", yscale="log", xlabel="step n", title="least_squares, minibatch 4")
+ax.legend(frameon=False, fontsize=7)
+plt.show()
+
+# %% [markdown]
 # ## 6. Algorithm 2 (D-Adapted AdaGrad): its lemmas
 #
 # `dadapt_adagrad` with G_inf the problem's G: Lemma 13 (dual-averaging inequality), Proposition

@@ -662,6 +662,27 @@ _R(
 )
 
 
+def _l5_expected_sides(tr, pb) -> Sides:
+    d, sn = A.col(tr, "d"), A.col(tr, "s_norm")
+    obs = torch.cumsum(d * A.col(tr, "subopt"), dim=0)
+    bnd = lemma5_sharp_bound(A.col(tr, "numerator"), sn, A.D(tr))
+    m0 = _iterate_size(tr, pb)[0]
+    scale = _weighted_size(tr, pb, d) + m0 * sn + 0.5 * _l4_terms(tr, _gammas(tr))
+    return Sides(obs, bnd, scale=scale, terms=_terms(tr), undefined="f(x_k) not recorded at every step (checkpoints)")
+
+
+_R(
+    "L5_expected", title="Lemma 5 (sharp form) in expectation under minibatch gradients",
+    provenance=Provenance.DERIVED, label="", source=f"{DOC}#stochastic-lemma-5 ({REF} §2.2: v1 proof of Lemma 5)",
+    iterate="weighted_average", optimizers=DA, oracle="stochastic", in_expectation=True,
+    statement="E sum_{k<=n} d_k (f(x_k)-f*) <= E[D||s_{n+1}|| - sum_{k<=n} d_k gamma_k <g_k, s_k>]  "
+              "(every sample convex, E f(., s) = f; any option, with or without G)",
+    sides=_l5_expected_sides,
+    notes="d_k and x_k are fixed before the sample s_k is drawn, so E d_k (f(x_k, s_k) - f(x*, s_k)) = "
+          "E d_k (f(x_k) - f*); with L5_sharp_sampled (pathwise). Needs f(x_k) at every step (no checkpoints).",
+)
+
+
 def _l7_estimate_error(tr, gam) -> torch.Tensor:
     """Round-off of the L7 bound on ||s_{n+1}||: an estimate error e moves it by 2e/gamma_{n+1}."""
     return 2.0 * _estimate_size(tr, gam) / gam[1:]
@@ -1143,6 +1164,8 @@ example(Example(("dadaptation.L5_sharp_sampled",), "hinge_svm", "dadapt_da", opt
 # Lemma 13 and Proposition 14 under a minibatch oracle (both algebra on the received gradients).
 example(Example(("dadaptation.d_lower",), "least_squares", "dadapt_da",
                 hp=_d0s(1e-3, 1e-2, 0.1, 0.5, 1e-3, 1e-2, 0.1, 0.5), T=150, runs=8, batch_size=4))
+# Lemma 5 in expectation: one hyper-parameter group of 8 seeds (minibatch 4).
+example(Example(("dadaptation.L5_expected",), "least_squares", "dadapt_da", hp={"d0": 1e-2}, T=150, runs=8, batch_size=4))
 example(Example(("dadaptation.d_lower",), "hinge_svm", "dadapt_da", options={"option": "II", "G_term": True},
                 hp=lambda pb, D: _d0s(1e-3, 1e-2, 0.1, 0.5, 1e-3, 1e-2, 0.1, 0.5)(pb, D, G=pb.G), T=150, runs=8, batch_size=8))
 example(Example(("dadaptation.L13", "dadaptation.P14"), "hinge_svm", "dadapt_adagrad",
