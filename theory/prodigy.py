@@ -135,11 +135,16 @@ def da_gammas(d, d_next, gnorm2, G):
     return torch.cat([(d[:1] * G).reciprocal(), torch.rsqrt(d_next**2 * G**2 + A_prev)], dim=0)
 
 
+def da_q_sum(gamma, d, gnorm2):
+    """Q_n = sum_{k<=n} gamma_k lambda_k^2 ||g_k||^2 with lambda_k = d_k^2 (gamma [n+2, ...])."""
+    return torch.cumsum(gamma[:-1] * d**4 * gnorm2, dim=0)
+
+
 def da_computable_bound(gamma, d, d_next, gnorm2, D):
     """sum_{k<=n} d_k^2 (f(x_k)-f*)/sum d_k^2 <= (D (d_{n+1} + sqrt(d_{n+1}^2 + gamma_{n+1} Q_n))/gamma_{n+1} + Q_n/2)/sum d_k^2,
     Q_n = sum_{k<=n} gamma_k d_k^4 ||g_k||^2, for x_k = x_0 - gamma_k s_k, gamma non-increasing, d_{n+1} >= dhat_{n+1}.
     [DERIVED, docs/theory/prodigy.md#da-rate]."""
-    Q = torch.cumsum(gamma[:-1] * d**4 * gnorm2, dim=0)
+    Q = da_q_sum(gamma, d, gnorm2)
     g1 = gamma[1:]
     return (D * (d_next + torch.sqrt(d_next**2 + g1 * Q)) / g1 + 0.5 * Q) / torch.cumsum(d**2, dim=0)
 
@@ -448,7 +453,7 @@ def _da_bound_sides(tr, pb) -> Sides:
     bnd = da_computable_bound(gamma, d, dn, gn**2, D)
     x0m, xm, _ = _x_mag(tr, pb)
     N = numerator_magnitude(d**2, gn, x0m, xm)
-    g1, Q = gamma[1:], torch.cumsum(gamma[:-1] * d**4 * gn**2, dim=0)
+    g1, Q = gamma[1:], da_q_sum(gamma, d, gn**2)
     root = (dn + torch.sqrt(dn**2 + g1 * Q)) / g1
     quad = g1 * y**2 + 2 * dn * y + Q + 2 * N
     fmag = A.subopt_magnitude(tr, pb)[: A.steps(tr)]
