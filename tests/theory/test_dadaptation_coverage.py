@@ -81,3 +81,17 @@ def test_step_sum_factor_bounds_the_step_sum(with_G):
     c = da.step_sum_factor(gn2, G)
     assert bool((lhs <= c * (1 + 1e-12)).all())
     assert float((lhs / c).max()) > 0.5  # not vacuous
+
+
+def test_d_lower_needs_G_above_the_norms_in_the_G_variant():
+    """Without G >= max ||g_k||, c_n = 2 is not a bound on the step sum and d_lower fails; with it, n/a."""
+    import dataclasses
+
+    pb = get_problem("l1_distance")
+    x0 = pb.x0(2, seed=0)
+    D = float(pb.dist_to_opt(x0[:1])[0])
+    tr = run(pb, get_opt("dadapt_da", G_term=True), x0, 300, hp={"d0": 0.01 * D, "G": 1e-3 * pb.G})
+    r = theory.get("dadaptation.d_lower")
+    assert bool(theory.check(dataclasses.replace(r, assumptions=()), tr, pb).violated.all())
+    c = theory.check(r, tr, pb)
+    assert not bool(c.checked.any()) and c.reasons[0] == "assumption false: G_term = False, or G >= max_k ||g_k||"
