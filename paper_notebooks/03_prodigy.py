@@ -207,6 +207,26 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Under minibatch gradients (`lad`, minibatch 8, one start, 8 seeds), the first step of the DA chain holds in
+# expectation (`prodigy.da_l5_expected` [DERIVED]): sum_k d_k^2 (f(x_k) - f*), mean over seeds with its
+# 10-90% band, against the mean of D ||s_{n+1}|| - sum_k d_k^2 <g_k, x_0 - x_k>.
+
+# %%
+SEEDS = 8
+p_lad = problems.get("lad")
+tr_sto = run(p_lad, optimizers.get("prodigy_da"), p_lad.x0(1, seed=2).expand(SEEDS, -1).clone(), T,
+             hp={"d0": D0}, batch_size=8, seeds=torch.arange(SEEDS))
+sto = nb.check_trace(ROWS, tr_sto, p_lad, "Prodigy DA/minibatch 8", stochastic=True)
+obs = torch.cumsum(tr_sto["d"][:T].double() ** 2 * tr_sto["subopt"][:T].double(), 0)
+fig, ax = plt.subplots(figsize=(5.5, 3.3))
+ax.plot(k, obs.mean(dim=1), color=color(0), label="sum d_k^2 (f(x_k) - f*), mean over seeds")
+ax.fill_between(k, obs.quantile(0.1, dim=1), obs.quantile(0.9, dim=1), color=color(0), alpha=0.2, lw=0)
+ax.plot(k, sto["prodigy.da_l5_expected"].bound[:, 0], color=color(0), label="mean bound [DERIVED]", **BOUND_STYLE)
+ax.set(xscale="log", yscale="log", xlabel="step n", title="Prodigy DA, lad, minibatch 8")
+ax.legend(frameon=False, fontsize=7)
+plt.show()
+
+# %% [markdown]
 # ## Check table
 #
 # One row per (run, result registered for the run's optimizer; `optimizer` is the run's label),

@@ -472,6 +472,17 @@ def _da_rate_sides(tr, pb) -> Sides:
                  undefined="n + 2 <= m = floor(2 log2(D/d_0)) + 1")
 
 
+def _da_l5_sides(tr, pb) -> Sides:
+    """sum d_k^2 (f(x_k) - f*) against D ||s_{n+1}|| - num_n, per run (checked on the mean over seeds)."""
+    d, gn, y = A.col(tr, "d"), A.col(tr, "grad_norm"), A.col(tr, "s_norm")
+    obs = torch.cumsum(d**2 * A.col(tr, "subopt"), dim=0)
+    bnd = A.D(tr) * y - A.col(tr, "numerator")
+    x0m, xm, _ = _x_mag(tr, pb)
+    fmag = A.subopt_magnitude(tr, pb)[: A.steps(tr)]
+    scale = torch.cumsum(d**2 * fmag, dim=0) + numerator_magnitude(d**2, gn, x0m, xm) + (A.D(tr) + x0m) * y
+    return Sides(obs, bnd, scale=scale, terms=_terms(tr))
+
+
 def _epoch_means(tr, pb):
     """(J [T, B], mean of f(x_k) - f* over the current epoch's steps up to row n, its magnitude):
     J = the epoch's steps before a reset (0 on a row whose step reset: no bound there)."""
@@ -618,6 +629,16 @@ _R(
     notes="observed: the d^2-weighted mean of f(x_k) - f* up to t(n). Derived for the reconstruction prodigy_da.",
 )
 _R(
+    "da_l5_expected", title="Prodigy dual averaging under minibatch gradients: step 1 of the DA rate in expectation",
+    provenance=Provenance.DERIVED, source=f"{DOC}#da-rate", optimizers=("prodigy_da",), iterate="weighted_average",
+    oracle="stochastic", in_expectation=True, sides=_da_l5_sides,
+    statement="E sum_{k<=n} d_k^2 (f(x_k)-f*) <= E[D ||s_{n+1}|| - sum_{k<=n} d_k^2 <g_k, x0 - x_k>]  "
+              "(every sample convex, E f(., s) = f; any G > 0, any d_0)",
+    notes="d_k and x_k are fixed before the sample of step k is drawn; pathwise the sampled gaps f(x_k, s_k) - f(x*, s_k) "
+          "replace f(x_k) - f*. The rest of the DA chain (the estimate's bound on ||s||) holds pathwise, but "
+          "dhat <= D does not under minibatches, so the closed-form rate is not claimed there.",
+)
+_R(
     "resetting_epoch_bound", title="D-Adaptation with Resetting: the current epoch's average (G-variant)",
     provenance=Provenance.DERIVED, source=f"{DOC}#resetting-rate", optimizers=("dadapt_resetting",),
     iterate="average", sides=_resetting_epoch_sides, assumptions=(G_STEP_RESET, G_BOUNDS_GRADS),
@@ -689,6 +710,7 @@ example(Example(("prodigy.da_computable_bound", "prodigy.da_rate"), "l1_distance
                 hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0]) * D}, T=200, runs=4))
 example(Example(("prodigy.da_computable_bound", "prodigy.da_rate"), "max_affine", "prodigy_da",
                 hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5]) * D}, T=200, runs=4))
+example(Example(("prodigy.da_l5_expected",), "lad", "prodigy_da", hp={"d0": 1e-2}, T=150, runs=8, batch_size=8))
 example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "l1_distance", "dadapt_resetting",
                 options={"G_term": True}, hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5]) * D}, T=200, runs=4))
 example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "max_affine", "dadapt_resetting",
