@@ -5,7 +5,8 @@ Two layers:
 1. Pure functions of sequences (time on dim 0, any trailing batch dims): the AdaGrad-norm
    step sequence gamma_k, the terms of Lemmas 4/5/7/9, Proposition 8, the sequence lemma
    (Lemma 11, v1 and final forms), the fixed-n reading of Theorem 10 and of Theorem 18,
-   Theorem 2 (as provable, and as printed), and the coordinate-wise (Algorithm 2) quantities.
+   Theorem 2 (as provable, and as printed), the lower bound on d (``step_sum_factor``,
+   ``d_lower_bound``), and the coordinate-wise (Algorithm 2) quantities (Lemmas 13, 15, Prop. 14, ...).
    They take arrays, not traces, so property tests can drive them with random inputs.
 2. ``Result`` objects registered with ``ratecheck.theory``: each reads a run of a ``dadapt_*``
    optimizer through ``theory.access`` and compares its two sides with those functions.
