@@ -165,6 +165,9 @@ def run(
         "optimizer": optimizer.name,
         "options": dict(getattr(optimizer, "options", {})),
         "hp": {k: v.cpu() for k, v in state["hp"].items()},
+        # init arguments that are not per-run hyper-parameters (a schedule's T, min_factor, norms, ...):
+        # what theory needs to rebuild the schedule a run used (e.g. refined from an earlier run's norms)
+        "init_args": {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in hp.items() if k not in state["hp"]},
         "T": T,
         "batch_size": batch_size,
         "seeds": None if seeds is None else seeds.cpu(),

@@ -77,5 +77,9 @@ def concat(traces: list[Trace]) -> Trace:
         meta["x0"] = torch.cat([t.meta["x0"] for t in traces])
     if first.meta.get("seeds") is not None:
         meta["seeds"] = torch.cat([t.meta["seeds"] for t in traces])
+    if first.meta.get("init_args"):  # per-run init arrays ([B, n], e.g. refined norms) are joined like hp
+        meta["init_args"] = {k: torch.cat([t.meta["init_args"][k] for t in traces])
+                             if isinstance(v, torch.Tensor) and v.ndim >= 2 and v.shape[0] == first.batch else v
+                             for k, v in first.meta["init_args"].items()}
     iterates = {k: torch.cat([t.iterates[k] for t in traces], dim=1) for k in first.iterates}
     return Trace(first.steps, data, meta, iterates)

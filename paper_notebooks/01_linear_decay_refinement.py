@@ -21,6 +21,9 @@
 #   gap at most D G / sqrt(T+1), and this bound is tight: the PEP worst case equals it.
 # - [DERIVED, note §10] refined weights ||g_t||^-2 give warm-up when early norms are large and
 #   faster annealing when norms rise at the end; flat norms give exactly linear decay.
+# - [DERIVED] a schedule refined from an EARLIER run's norms keeps (B) on the new run: the earlier run's
+#   prediction D / sqrt(sum Nhat^-2) times (1 + rho)/2, rho the weighted mean of the squared norm ratios
+#   (`schedules.refined_transfer`, section 5).
 # - [CODE/DERIVED, note §7] the numerically optimal schedule for constant norms is almost exactly
 #   linear decay, with sqrt(T) x bound = 2.0040 at T = 200.
 #
@@ -259,6 +262,43 @@ for ax in axes:
     ax.legend(frameon=False, fontsize=7)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## 5. A refined schedule used on a second run
+#
+# The real use of refinement: the schedule is built from the gradient norms of an EARLIER run and used
+# on a new one. A first linear-decay run from other starts (seed 1) gives the norms; the second run
+# (seed 0) uses `schedule="refined"` with them (tau = 0.1, nvals = T: the weights stay on the run's
+# grid). The runner records the schedule's init arguments, so `schedules.refined_transfer` rebuilds
+# the weights w_t = Nhat_t^-2 of the earlier (smoothed) norms and checks (B) with them and the new
+# run's own norms (docs/theory/linear_decay_refinement.md#refined-transfer). The lr is chosen so that
+# (B)'s eta = D / sqrt(sum w): the bound is then the earlier run's prediction D / sqrt(sum Nhat^-2) times
+# (1 + rho)/2, rho the weighted mean of (G_t / Nhat_t)^2.
+
+# %%
+from ratecheck.optimizers.refine import smooth_norms
+
+transfer = []
+for name in ("l1_distance", "lad", "max_affine"):
+    p = problems.get(name)
+    x_first, x_second = p.x0(4, seed=1), p.x0(4, seed=0)
+    D = p.dist_to_opt(x_second).double()
+    first = run(p, optimizers.get("sgd", schedule="linear"), x_first, T,
+                hp={"lr": D / (p.G * math.sqrt(T + 1)), "T": T})
+    norms = first["grad_norm"][:T].T  # [B, T]
+    w = (smooth_norms(norms, tau=0.1, nvals=T) ** -2.0).T  # [T, B]: the refinement's weights
+    lr = D / torch.sqrt(w.sum(0)) / S.weights_eta(w, 1.0)
+    tr = run(p, optimizers.get("sgd", schedule="refined"), x_second, T,
+             hp={"lr": lr, "T": T, "norms": norms, "nvals": T, "tau": 0.1}, keep_iterates=True)
+    c = nb.check_trace(ROWS, tr, p, "sgd/refined from an earlier run", prefix="schedules.")["schedules.refined_transfer"]
+    G_run = tr["grad_norm"][:T].double()
+    rho = (w**2 * G_run**2).sum(0) / w.sum(0)
+    transfer.append({"problem": name, "f(x_T) - f* (mean)": float(tr["subopt"][T].mean()),
+                     "earlier run's prediction D/sqrt(sum Nhat^-2)": float((D / torch.sqrt(w.sum(0))).mean()),
+                     "rho (mean)": float(rho.mean()), "(B) bound (mean) [DERIVED]": float(c.bound[T].mean()),
+                     "closed form (1+rho)/2 x prediction": float(S.transfer_bound(w, D, G_run).mean()),
+                     "worst observed/bound": float(c.worst_ratio.max())})
+display(pd.DataFrame(transfer))
 
 # %% [markdown]
 # ## Check table

@@ -21,6 +21,8 @@
 #   [DERIVED]: d_k = 0.5003164 for k >= 26, d-hat in [0.358, 0.450] over k = 40..60,
 #   Option II plateau 0.6145).
 # - [PAPER, abstract] D-Adaptation matches hand-tuned learning rates without tuning.
+# - [DERIVED] d approaches D: d_{n+1} >= (D - ||x_{n+1} - x*||)/(1 + sqrt(1 + c_n)), pathwise, also
+#   with minibatch gradients (`dadaptation.d_lower`); Algorithm 2's Lemmas 13, 15 and Proposition 14 [PAPER].
 #
 # v1's Lemma 11 and hence its Theorem 2 are false as printed (`dadaptation.T2_v1` carries an
 # erratum); the final-version forms are [SECONDARY].
@@ -193,6 +195,66 @@ axes[0, 0].legend(frameon=False, fontsize=6)
 fig.tight_layout()
 plt.show()
 display(pd.DataFrame(cmp_rows))
+
+# %% [markdown]
+# ## 5. d approaches D: the lower bound `dadaptation.d_lower` [DERIVED]
+#
+# d_{n+1} >= (D - ||x_{n+1} - x*||)/kappa_n, kappa_n = 1 + sqrt(1 + c_n) (c_n = 2 with G; 2 +
+# G_n^2/(||g_0|| sqrt(S_n)) without, docs/theory/dadaptation.md#lower-bound-on-d). With d <= D
+# (Theorem 6) it pins d within the factor kappa_n of D once the iterates near x*. It needs no
+# convexity, so it holds pathwise under minibatch gradients, where d <= D does not. Left: the
+# deterministic `l1_distance` starts of section 2; right: `least_squares` with minibatches of 4 from
+# one start, 8 seeds. Lines: mean over runs; bands: 10-90% over runs.
+
+# %%
+SEEDS = 8
+p_ls = problems.get("least_squares")
+tr_sto = run(p_ls, optimizers.get("dadapt_da"), p_ls.x0(1, seed=1).expand(SEEDS, -1).clone(), T,
+             hp={"d0": D0}, batch_size=4, seeds=torch.arange(SEEDS))
+sto_checks = nb.check_trace(ROWS, tr_sto, p_ls, "dadapt_da/minibatch 4", stochastic=True)
+panels = (("l1_distance, deterministic", lib[("l1_distance", "no G")]), ("least_squares, minibatch 4", (p_ls, tr_sto, sto_checks)))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+k = np.arange(1, T + 1)
+for ax, (title, (_, tr, checks)) in zip(axes, panels):
+    c, D = checks["dadaptation.d_lower"], tr["dist"][0].double()
+    for series, col, lab in ((c.bound / D, color(0), "d_{n+1} / D"),
+                             (c.observed / D, color(1), "(D - ||x_{n+1} - x*||)/(kappa_n D) [DERIVED]")):
+        ax.plot(k, series.mean(dim=1), color=col, label=lab)
+        ax.fill_between(k, series.quantile(0.1, dim=1), series.quantile(0.9, dim=1), color=col, alpha=0.2, lw=0)
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set(xscale="log", xlabel="step n", ylabel="fraction of D", title=f"{title}: d between the bounds")
+    ax.legend(frameon=False, fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Lemma 5 in expectation on the same minibatch runs (`dadaptation.L5_expected` [DERIVED]): the sum
+# sum_k d_k (f(x_k) - f*) (mean over the 8 seeds, 10-90% band) against the mean of its bound
+# D ||s_{n+1}|| - sum_k d_k gamma_k <g_k, s_k>. The check compares the mean minus 3 standard errors.
+
+# %%
+obs = torch.cumsum(tr_sto["d"][:T].double() * tr_sto["subopt"][:T].double(), 0)
+bnd = sto_checks["dadaptation.L5_expected"].bound[:, 0]
+fig, ax = plt.subplots(figsize=(5.5, 3.3))
+ax.plot(k, obs.mean(dim=1), color=color(0), label="sum d_k (f(x_k) - f*), mean over seeds")
+ax.fill_between(k, obs.quantile(0.1, dim=1), obs.quantile(0.9, dim=1), color=color(0), alpha=0.2, lw=0)
+ax.plot(k, bnd, color=color(0), label="mean bound (Lemma 5 in expectation) [DERIVED]", **BOUND_STYLE)
+ax.set(xscale="log", yscale="log", xlabel="step n", title="least_squares, minibatch 4")
+ax.legend(frameon=False, fontsize=7)
+plt.show()
+
+# %% [markdown]
+# ## 6. Algorithm 2 (D-Adapted AdaGrad): its lemmas
+#
+# `dadapt_adagrad` with G_inf the problem's G: Lemma 13 (dual-averaging inequality), Proposition
+# 14 (AdaGrad step sum), Lemma 15, Theorem 16 (d-hat <= D_inf), Lemma 17 and the rates built on
+# them, checked on every step (rows in the check table).
+
+# %%
+for name in ("l1_distance", "lad"):
+    p = problems.get(name)
+    tr = run(p, optimizers.get("dadapt_adagrad"), p.x0(STARTS, seed=1), 300, hp={"d0": D0, "G_inf": p.G}, keep_iterates=True)
+    nb.check_trace(ROWS, tr, p, "dadapt_adagrad")
 
 # %% [markdown]
 # ## Check table

@@ -19,6 +19,8 @@
 #   computable at every step, and the official code's invariant I-P.
 # - [UNVERIFIED] the paper's theorem statements (its Theorem 1 shape, its sequence lemma) and
 #   the Resetting algorithm of v1: shown, never asserted.
+# - [DERIVED, docs/theory/prodigy.md#da-rate, #resetting-rate] for our reconstructions of the DA form and
+#   of Resetting, as implemented: rates O(DG sqrt(log(D/d_0)/n)) (the DA form with no log n factor).
 #
 # The paper's full text was not available; see docs/references/prodigy.md for what is certain.
 #
@@ -67,7 +69,7 @@ METHODS = [  # (label, optimizer name, options): Prodigy's three forms beside D-
     ("Prodigy GD", "prodigy_gd", {}),
     ("Prodigy DA [UNVERIFIED alg.]", "prodigy_da", {}),
     ("Prodigy Adam (code)", "prodigy_adam", {}),
-    ("Resetting [UNVERIFIED alg.]", "dadapt_resetting", {}),
+    ("Resetting [UNVERIFIED alg.]", "dadapt_resetting", {"G_term": True}),
 ]
 
 # %%
@@ -157,8 +159,8 @@ plt.show()
 # ## 3. D-Adaptation with Resetting
 #
 # A reconstruction of v1's design ([UNVERIFIED] algorithm): d is held fixed inside an epoch and
-# replaced, with a restart from x_0, when the epoch's estimate exceeds twice d. Only
-# d <= max(d_0, D) is asserted ([PAPER] Theorem 6, general weights).
+# replaced, with a restart from x_0, when the epoch's estimate exceeds twice d. Asserted:
+# d <= max(d_0, D) (Theorem 6, general weights) and the epoch bound and rate of section 4 [DERIVED].
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
@@ -176,6 +178,52 @@ axes[1].set(xscale="log", yscale="log", xlabel="step k", ylabel="f(x_k) - f*", t
 for ax in axes:
     ax.legend(frameon=False, fontsize=7)
 fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. Rates of the dual-averaging form and of Resetting [DERIVED]
+#
+# Proved here for the algorithms as implemented (docs/theory/prodigy.md#da-rate, #resetting-rate):
+# Prodigy DA's computable bound and its rate (2 + sqrt 3) D G sqrt(rho (1 + rho)), rho = 2m/(n+2-m),
+# m = floor(2 log2(D/d_0)) + 1, i.e. O(DG sqrt(log(D/d_0)/n)) with no log n; Resetting's bound on the
+# longest epoch so far, O(DG sqrt(log_r(D/d_0)/n)). Observed (solid) against bound (dashed), first start.
+
+# %%
+show = [("Prodigy DA [UNVERIFIED alg.]", "prodigy.da_computable_bound"), ("Prodigy DA [UNVERIFIED alg.]", "prodigy.da_rate"),
+        ("Resetting [UNVERIFIED alg.]", "prodigy.resetting_rate")]
+fig, axes = plt.subplots(1, len(show), figsize=(4.2 * len(show), 3.3))
+for ax, (label, key) in zip(axes, show):
+    for i, name in enumerate(PROBLEMS):
+        c = runs[(name, label)][2].get(key)
+        if c is None:
+            continue
+        ax.plot(k, c.observed[:, 0], color=color(i), label=name)
+        b = c.bound[:, 0]
+        ok = torch.isfinite(b)
+        ax.plot(k[ok.numpy()], b[ok], color=color(i), **BOUND_STYLE)
+    ax.set(xscale="log", yscale="log", xlabel="step n", title=f"{key} [{theory.get(key).provenance.value}]")
+    ax.legend(frameon=False, fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Under minibatch gradients (`lad`, minibatch 8, one start, 8 seeds), the first step of the DA chain holds in
+# expectation (`prodigy.da_l5_expected` [DERIVED]): sum_k d_k^2 (f(x_k) - f*), mean over seeds with its
+# 10-90% band, against the mean of D ||s_{n+1}|| - sum_k d_k^2 <g_k, x_0 - x_k>.
+
+# %%
+SEEDS = 8
+p_lad = problems.get("lad")
+tr_sto = run(p_lad, optimizers.get("prodigy_da"), p_lad.x0(1, seed=2).expand(SEEDS, -1).clone(), T,
+             hp={"d0": D0}, batch_size=8, seeds=torch.arange(SEEDS))
+sto = nb.check_trace(ROWS, tr_sto, p_lad, "Prodigy DA/minibatch 8", stochastic=True)
+obs = torch.cumsum(tr_sto["d"][:T].double() ** 2 * tr_sto["subopt"][:T].double(), 0)
+fig, ax = plt.subplots(figsize=(5.5, 3.3))
+ax.plot(k, obs.mean(dim=1), color=color(0), label="sum d_k^2 (f(x_k) - f*), mean over seeds")
+ax.fill_between(k, obs.quantile(0.1, dim=1), obs.quantile(0.9, dim=1), color=color(0), alpha=0.2, lw=0)
+ax.plot(k, sto["prodigy.da_l5_expected"].bound[:, 0], color=color(0), label="mean bound [DERIVED]", **BOUND_STYLE)
+ax.set(xscale="log", yscale="log", xlabel="step n", title="Prodigy DA, lad, minibatch 8")
+ax.legend(frameon=False, fontsize=7)
 plt.show()
 
 # %% [markdown]

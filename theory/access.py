@@ -105,6 +105,15 @@ def hp_or(trace, name: str, default: float) -> torch.Tensor:
     return hp(trace, name) if has_hp(trace, name) else torch.full((trace.batch,), float(default), dtype=F64)
 
 
+def init_args(trace) -> dict:
+    """The run's init arguments that are not hyper-parameters (a schedule's T, norms, ...), as passed to
+    ``optimizer.init``; ``runner.run`` records them in ``trace.meta["init_args"]``."""
+    args = trace.meta.get("init_args")
+    if args is None:
+        raise Unavailable("the run's init arguments were not recorded (run it through runner.run)")
+    return args
+
+
 def option(trace, name: str, default=None):
     """A constructor option of the run's optimizer (``optimizers.get(name, **options)``).
 

@@ -5,7 +5,8 @@ Two layers:
 1. Pure functions of sequences (time on dim 0, any trailing batch dims): the AdaGrad-norm
    step sequence gamma_k, the terms of Lemmas 4/5/7/9, Proposition 8, the sequence lemma
    (Lemma 11, v1 and final forms), the fixed-n reading of Theorem 10 and of Theorem 18,
-   Theorem 2 (as provable, and as printed), and the coordinate-wise (Algorithm 2) quantities.
+   Theorem 2 (as provable, and as printed), the lower bound on d (``step_sum_factor``,
+   ``d_lower_bound``), and the coordinate-wise (Algorithm 2) quantities (Lemmas 13, 15, Prop. 14, ...).
    They take arrays, not traces, so property tests can drive them with random inputs.
 2. ``Result`` objects registered with ``ratecheck.theory``: each reads a run of a ``dadapt_*``
    optimizer through ``theory.access`` and compares its two sides with those functions.
@@ -125,6 +126,32 @@ def lemma7p_bound(d):
     """Lemma 7' (G-variant, lambda_k = d_k): ||x_n - x0|| = gamma_n ||s_n|| <= (1 + sqrt 3) d_n.
     [DERIVED, docs/theory/dadaptation.md#lemma-7-prime]."""
     return SQRT3P1 * d
+
+
+def step_sum_factor(gnorm2, G=None):
+    """c_n >= gamma_{n+1} sum_{k<=n} gamma_k ||g_k||^2 in closed form, over n, for Algorithm 1's step:
+
+    G-variant (G >= max ||g_k||): c_n = 2 (Proposition 8 (4));
+    no-G step: c_n = 2 + G_n^2/(||g_0|| sqrt(S_n)) <= 2 + G_n^2/||g_0||^2, G_n = max_{k<=n} ||g_k||
+    (the step sum of Theorem 10's proof divided by sqrt(S_n)).
+    [DERIVED, docs/theory/dadaptation.md#lower-bound-on-d]."""
+    if G is not None:
+        return torch.full_like(gnorm2, 2.0)
+    S = torch.cumsum(gnorm2, dim=0)
+    Gn2 = torch.cummax(gnorm2, dim=0).values
+    return 2.0 + Gn2 / (torch.sqrt(gnorm2[:1]) * torch.sqrt(S))
+
+
+def d_lower_factor(c):
+    """kappa_n = 1 + sqrt(1 + c_n): ||x_{n+1} - x0|| <= kappa_n d_{n+1} when gamma_{n+1} sum gamma_k ||g_k||^2 <= c_n.
+    [DERIVED, docs/theory/dadaptation.md#lower-bound-on-d]."""
+    return 1.0 + torch.sqrt(1.0 + c)
+
+
+def d_lower_bound(D, dist_next, kappa):
+    """The lower bound on d_{n+1}: (D - ||x_{n+1} - x*||)/kappa_n (triangle inequality on the displacement bound).
+    [DERIVED, docs/theory/dadaptation.md#lower-bound-on-d]."""
+    return (D - dist_next) / kappa
 
 
 def prop8_sum(gnorm2, G):
@@ -320,6 +347,26 @@ def adagrad_diag(g: torch.Tensor, G_inf) -> torch.Tensor:
 def lemma17_bound(d_next, a_l1_next):
     """Lemma 17: ||s_{n+1}||_1 <= 3 d_{n+1} ||a_{n+1}||_1 (with a_0 = G_inf). [PAPER, v1 Lemma 17]."""
     return 3.0 * d_next * a_l1_next
+
+
+def lemma13_rhs(s_weighted_sq, weighted_sq):
+    """Lemma 13's right side: -1/2 ||s_{n+1}||^2_{A_{n+1}^{-1}} + 1/2 sum_{k<=n} lambda_k^2 ||g_k||^2_{A_k^{-1}},
+    which bounds -sum_{k<=n} lambda_k <g_k, A_k^{-1} s_k> when A_{k+1} >= A_k. [PAPER, v1 Lemma 13]."""
+    return 0.5 * (weighted_sq - s_weighted_sq)
+
+
+def lemma15_bound(s_l1, s_weighted_sq, weighted_sq, D_inf):
+    """Lemma 15: sum_{k<=n} lambda_k (f(x_k) - f*) <= ||s_{n+1}||_1 D_inf + Lemma 13's right side.
+    [PAPER, v1 Lemma 15]."""
+    return s_l1 * D_inf + lemma13_rhs(s_weighted_sq, weighted_sq)
+
+
+def prop14_sides(g, a):
+    """Proposition 14, summed over coordinates: sum_{k<=n} ||g_k||^2_{A_k^{-1}} <= 2 ||a_{n+1}||_1, for
+    a = adagrad_diag(g, G_inf) with G_inf >= |g_kj|. g [n+1, ..., p], a [n+2, ..., p]. Returns (lhs, rhs) over n.
+    [PAPER, v1 Proposition 14 (Duchi et al.)]."""
+    lhs = torch.cumsum((g**2 / a[:-1]).sum(dim=-1), dim=0)
+    return lhs, 2.0 * a[1:].sum(dim=-1)
 
 
 def alg2_weighted_bound(d, d_next, a_l1_next, D_inf):
@@ -616,6 +663,18 @@ _R(
 )
 
 
+_R(
+    "L5_expected", title="Lemma 5 (sharp form) in expectation under minibatch gradients",
+    provenance=Provenance.DERIVED, label="", source=f"{DOC}#stochastic-lemma-5 ({REF} §2.2: v1 proof of Lemma 5)",
+    iterate="weighted_average", optimizers=DA, oracle="stochastic", in_expectation=True,
+    statement="E sum_{k<=n} d_k (f(x_k)-f*) <= E[D||s_{n+1}|| - sum_{k<=n} d_k gamma_k <g_k, s_k>]  "
+              "(every sample convex, E f(., s) = f; any option, with or without G)",
+    sides=_l5_sharp_sides,
+    notes="The sides of L5_sharp, per run; the check is on their mean over seeds. d_k and x_k are fixed before the sample s_k is drawn, so E d_k (f(x_k, s_k) - f(x*, s_k)) = "
+          "E d_k (f(x_k) - f*); with L5_sharp_sampled (pathwise). Needs f(x_k) at every step (no checkpoints).",
+)
+
+
 def _l7_estimate_error(tr, gam) -> torch.Tensor:
     """Round-off of the L7 bound on ||s_{n+1}||: an estimate error e moves it by 2e/gamma_{n+1}."""
     return 2.0 * _estimate_size(tr, gam) / gam[1:]
@@ -649,6 +708,37 @@ _R(
     oracle="any", requires=frozenset(), assumptions=(G_STEP, G_BOUNDS),
     statement="||x_{n+1} - x0|| <= (1 + sqrt 3) d_{n+1}  (G-variant step, G >= max ||g_k||)",
     sides=_l7p_sides,
+)
+
+
+def _g_term_on(tr) -> bool:
+    return bool(A.option(tr, "G_term", A.has_hp(tr, "G")))
+
+
+def _d_lower_sides(tr, pb) -> Sides:
+    gn2 = A.col(tr, "grad_norm") ** 2
+    kappa = d_lower_factor(step_sum_factor(gn2, A.hp(tr, "G") if _g_term_on(tr) else None))
+    m, T = _iterate_size(tr, pb), A.steps(tr)
+    obs = d_lower_bound(A.D(tr), A.rows(tr, "dist")[1 : T + 1], kappa)
+    # D and ||x_{n+1} - x*|| carry the rounding of x_0 and x_{n+1}; d_{n+1} >= the rounded estimate,
+    # whose error e moves the displacement bound by kappa e.
+    scale = (m[:1] + m[1 : T + 1]) / kappa + _estimate_size(tr, _gammas(tr))
+    return Sides(obs, A.col(tr, "d_next"), scale=scale, terms=_terms(tr))
+
+
+_R(
+    "d_lower", title="d approaches D: d_{n+1} >= (D - ||x_{n+1} - x*||)/(1 + sqrt(1 + c_n))",
+    provenance=Provenance.DERIVED, label="", source=f"{DOC}#lower-bound-on-d ({REF} §2.2: v1 Lemmas 4 and 7)",
+    iterate="last", optimizers=DA, oracle="any", requires=frozenset(),
+    assumptions=(Assumption("G_term = False, or G >= max_k ||g_k||",
+                            lambda tr, pb: ~torch.as_tensor(_g_term_on(tr)) | G_BOUNDS.test(tr, pb)),),
+    statement="(D - ||x_{n+1} - x*||)/(1 + sqrt(1 + c_n)) <= d_{n+1}, c_n = 2 (G-variant, G >= max ||g_k||) or "
+              "2 + G_n^2/(||g_0|| sqrt(S_n)) (no-G step), G_n = max_{k<=n} ||g_k||  (either option; any oracle, "
+              "no convexity)",
+    sides=_d_lower_sides,
+    notes="Pathwise under minibatches too: it uses only d_{n+1} >= dhat_{n+1} and Lemma 4 (algebra), not the "
+          "convexity step that fails there (T6 is false under minibatches). With d_{n+1} <= max(d_0, D) "
+          "(deterministic): D - ||x_{n+1} - x*|| <= kappa_n d_{n+1} <= kappa_n D.",
 )
 
 
@@ -909,6 +999,67 @@ _R(
 )
 
 
+def _ag_grads(tr, pb):
+    """(g_k [T, B, p] the optimizer received, a_0..a_T [T+1, B, p] recomputed from them and G_inf)."""
+    g = A.received_grads(tr, pb).to(torch.float64)
+    return g, adagrad_diag(g, A.hp(tr, "G_inf"))
+
+
+def _l13_sides(tr, pb) -> Sides:
+    g, _ = _ag_grads(tr, pb)
+    x, T = A.iterates(tr), A.steps(tr)
+    d = A.col(tr, "d")
+    # -sum d_k <g_k, A_k^{-1} s_k> with x_k - x_0 = -A_k^{-1} s_k (the iterates' rounding: _ag_convexity_size)
+    obs = torch.cumsum(d * (g * (x[:T] - x[:1])).sum(dim=-1), dim=0)
+    bnd = lemma13_rhs(A.col(tr, "s_weighted_sq"), A.col(tr, "weighted_sq"))
+    scale = A.col(tr, "s_weighted_sq") + A.col(tr, "weighted_sq") + _ag_convexity_size(tr, pb)
+    return Sides(obs, bnd, scale=scale, terms=_terms(tr))
+
+
+_R(
+    "L13", title="Algorithm 2's dual-averaging inequality (Lemma 13)", provenance=Provenance.PAPER, label="Lemma 13",
+    source=f"{REF} §2.2 (arXiv v1, Lemma 13: A_(k+1) >= A_k)", optimizers=AG, iterate="none", oracle="any",
+    requires=frozenset(),
+    statement="-sum_{k<=n} d_k <g_k, A_k^{-1} s_k> <= -1/2 ||s_{n+1}||^2_{A_{n+1}^{-1}} + 1/2 sum_{k<=n} d_k^2 ||g_k||^2_{A_k^{-1}}",
+    sides=_l13_sides, notes="the left side from the kept iterates (x_k - x_0 = -A_k^{-1} s_k) and the received gradients.",
+)
+
+
+def _p14_sides(tr, pb) -> Sides:
+    g, a = _ag_grads(tr, pb)
+    lhs, rhs = prop14_sides(g, a)
+    return Sides(lhs, rhs, terms=_terms(tr))
+
+
+_R(
+    "P14", title="AdaGrad step sum, coordinate-wise (Proposition 14)", provenance=Provenance.PAPER, label="Proposition 14",
+    source=f"{REF} §2.2 (arXiv v1, Proposition 14, Duchi et al.; needed by Lemma 17)", optimizers=AG, iterate="none",
+    oracle="any", requires=frozenset(), assumptions=(G_INF_BOUNDS,),
+    statement="sum_{k<=n} ||g_k||^2_{A_k^{-1}} <= 2 ||a_{n+1}||_1  (a_0 = G_inf >= max_k ||g_k||_inf)",
+    sides=_p14_sides, notes="a_k recomputed from the received gradients (adagrad_diag), independent of the optimizer's state.",
+)
+
+
+def _l15_sides(tr, pb) -> Sides:
+    d = A.col(tr, "d")
+    obs = torch.cumsum(d * A.col(tr, "subopt"), dim=0)
+    sw, ws, sl1 = A.col(tr, "s_weighted_sq"), A.col(tr, "weighted_sq"), A.col(tr, "s_l1")
+    Dinf = A.D_inf(tr, pb)
+    bnd = lemma15_bound(sl1, sw, ws, Dinf)
+    fmag = A.subopt_magnitude(tr, pb)[: A.steps(tr)]
+    scale = torch.cumsum(d * fmag, dim=0) + _ag_convexity_size(tr, pb) + sl1 * (Dinf + _iterate_size(tr, pb)[0]) + sw + ws
+    return Sides(obs, bnd, scale=scale, terms=_terms(tr))
+
+
+_R(
+    "L15", title="Algorithm 2's weighted suboptimality bound (Lemma 15)", provenance=Provenance.PAPER, label="Lemma 15",
+    source=f"{REF} §2.2 (arXiv v1, Lemma 15)", optimizers=AG, iterate="weighted_average",
+    statement="sum_{k<=n} d_k (f(x_k)-f*) <= ||s_{n+1}||_1 D_inf - 1/2 ||s_{n+1}||^2_{A_{n+1}^{-1}} "
+              "+ 1/2 sum_{k<=n} d_k^2 ||g_k||^2_{A_k^{-1}}",
+    sides=_l15_sides,
+)
+
+
 def _alg2_size(tr, pb) -> torch.Tensor:
     """Size of the terms of the Algorithm 2 weighted-average bounds, divided by sum d_k, [T, B]."""
     d = A.col(tr, "d")
@@ -964,7 +1115,7 @@ def _d0s(*fractions):
     return hp
 
 
-_DA_ALL = ("dadaptation.T6_dhat_le_D", "dadaptation.T6_d_le_max_d0_D", "dadaptation.option_II_ge_I",
+_DA_ALL = ("dadaptation.d_lower", "dadaptation.T6_dhat_le_D", "dadaptation.T6_d_le_max_d0_D", "dadaptation.option_II_ge_I",
            "dadaptation.d_monotone", "dadaptation.L4_identity", "dadaptation.L5", "dadaptation.L5_sharp",
            "dadaptation.L7", "dadaptation.L9")
 _DA_G = ("dadaptation.L7_prime", "dadaptation.P8_4", "dadaptation.T2_final", "dadaptation.T2_final_G")
@@ -987,7 +1138,8 @@ example(Example(("dadaptation.code_sgd_d_le_2D", "dadaptation.d_monotone"), "l1_
                                                         growth_rate=torch.tensor([math.inf, 1.02, math.inf, 2.0])),
                 T=150, runs=4))
 example(Example(("dadaptation.T16_dhat_le_Dinf", "dadaptation.L17", "dadaptation.alg2_weighted_bound",
-                 "dadaptation.T18", "dadaptation.d_monotone"), "l1_distance", "dadapt_adagrad",
+                 "dadaptation.T18", "dadaptation.d_monotone", "dadaptation.L13", "dadaptation.P14", "dadaptation.L15"),
+                "l1_distance", "dadapt_adagrad",
                 hp=lambda pb, D: _d0s(1e-4, 1e-3, 1e-2, 0.05)(pb, D, G_inf=pb.G), T=150, runs=4))
 example(Example(("dadaptation.resetting_d_le_max_d0_D",), "l1_distance", "dadapt_resetting",
                 hp=_d0s(1e-3, 1e-2, 0.1, 0.5), T=150, runs=4))
@@ -1000,3 +1152,13 @@ example(Example(("dadaptation.L5_sharp_sampled",), "least_squares", "dadapt_da",
                 hp=_d0s(1e-3, 1e-2, 0.1, 0.5, 1e-3, 1e-2, 0.1, 0.5), T=150, runs=8, batch_size=4))
 example(Example(("dadaptation.L5_sharp_sampled",), "hinge_svm", "dadapt_da", options={"option": "II", "G_term": True},
                 hp=lambda pb, D: _d0s(1e-3, 1e-2, 0.1, 0.5, 1e-3, 1e-2, 0.1, 0.5)(pb, D, G=pb.G), T=150, runs=8, batch_size=8))
+# The lower bound on d along stochastic runs (no-G and G-variant, minibatch 4, 8 seeds), and Algorithm 2's
+# Lemma 13 and Proposition 14 under a minibatch oracle (both algebra on the received gradients).
+example(Example(("dadaptation.d_lower",), "least_squares", "dadapt_da",
+                hp=_d0s(1e-3, 1e-2, 0.1, 0.5, 1e-3, 1e-2, 0.1, 0.5), T=150, runs=8, batch_size=4))
+# Lemma 5 in expectation: one hyper-parameter group of 8 seeds (minibatch 4).
+example(Example(("dadaptation.L5_expected",), "least_squares", "dadapt_da", hp={"d0": 1e-2}, T=150, runs=8, batch_size=4))
+example(Example(("dadaptation.d_lower",), "hinge_svm", "dadapt_da", options={"option": "II", "G_term": True},
+                hp=lambda pb, D: _d0s(1e-3, 1e-2, 0.1, 0.5, 1e-3, 1e-2, 0.1, 0.5)(pb, D, G=pb.G), T=150, runs=8, batch_size=8))
+example(Example(("dadaptation.L13", "dadaptation.P14"), "hinge_svm", "dadapt_adagrad",
+                hp=lambda pb, D: _d0s(1e-4, 1e-3, 1e-2, 0.05)(pb, D, G_inf=pb.G), T=100, runs=4, batch_size=4))

@@ -10,9 +10,9 @@ Provenance (docs/references/prodigy.md): the paper's full text was not available
 statements are [UNVERIFIED] (``T1_gd``, ``sequence_lemma``: registered, never asserted).
 P0-P4, the two suboptimality bounds and I-P are [DERIVED], proved in docs/theory/prodigy.md.
 ``prodigy_da`` and ``dadapt_resetting`` are reconstructions [UNVERIFIED] of the paper's
-algorithms: what is asserted on ``prodigy_da`` (P0) is proved by us for every dual-averaging
-variant with non-negative weights ([DERIVED], never [PAPER]); nothing here is asserted on
-``dadapt_resetting``.
+algorithms: P0 on ``prodigy_da`` is proved by us for every dual-averaging variant with non-negative
+weights, its rate (``da_computable_bound``, ``da_rate``) and the rates of ``dadapt_resetting``
+(``resetting_epoch_bound``, ``resetting_rate``) for the algorithms as implemented ([DERIVED], never [PAPER]).
 
 Roles: every asserted result is a lemma of a derived proof (P0-P4 of the bound, I-P of the
 code invariant), THEOREM. The consequences d_{n+1} <= max(d_0, D) (resp. max(d_0, d_coef
@@ -125,6 +125,70 @@ def gd_rate_bound(n, D, G, d0):
     L = torch.log1p((n + 1) * (D / d0) ** 2)
     G = torch.as_tensor(G, dtype=torch.float64)
     return math.sqrt(2.0) * D * G * (1.0 + torch.sqrt(1.0 + L) + 0.5 * L) * torch.sqrt(ratio), valid
+
+
+def da_gammas(d, d_next, gnorm2, G):
+    """gamma_0..gamma_{n+1} of the dual-averaging form, gamma_k = 1/sqrt(d_k^2 G^2 + sum_{i<k} d_i^2 ||g_i||^2)
+    (gamma_0 = 1/(d_0 G), which is >= gamma_1 as Lemma 4 needs), [n+2, ...]. [DERIVED, docs/theory/prodigy.md#da-rate]."""
+    G = torch.as_tensor(G, dtype=torch.float64)
+    A_prev = torch.cumsum(d**2 * gnorm2, dim=0)
+    return torch.cat([(d[:1] * G).reciprocal(), torch.rsqrt(d_next**2 * G**2 + A_prev)], dim=0)
+
+
+def da_q_sum(gamma, d, gnorm2):
+    """Q_n = sum_{k<=n} gamma_k lambda_k^2 ||g_k||^2 with lambda_k = d_k^2 (gamma [n+2, ...])."""
+    return torch.cumsum(gamma[:-1] * d**4 * gnorm2, dim=0)
+
+
+def da_computable_bound(gamma, d, d_next, gnorm2, D):
+    """sum_{k<=n} d_k^2 (f(x_k)-f*)/sum d_k^2 <= (D (d_{n+1} + sqrt(d_{n+1}^2 + gamma_{n+1} Q_n))/gamma_{n+1} + Q_n/2)/sum d_k^2,
+    Q_n = sum_{k<=n} gamma_k d_k^4 ||g_k||^2, for x_k = x_0 - gamma_k s_k, gamma non-increasing, d_{n+1} >= dhat_{n+1}.
+    [DERIVED, docs/theory/prodigy.md#da-rate]."""
+    Q = da_q_sum(gamma, d, gnorm2)
+    g1 = gamma[1:]
+    return (D * (d_next + torch.sqrt(d_next**2 + g1 * Q)) / g1 + 0.5 * Q) / torch.cumsum(d**2, dim=0)
+
+
+def da_rate_bound(n, D, G, d0):
+    """Prodigy dual-averaging rate at t = rate_pick (d_0 <= D, G >= max ||g_k||):
+
+        sum_{k<=t} d_k^2 (f(x_k)-f*)/sum_{k<=t} d_k^2 <= (2 + sqrt3) D G sqrt(rho (1 + rho)),
+        rho = 2m/(n+2-m),  m = floor(2 log2(D/d_0)) + 1,  n + 2 > m,
+
+    i.e. O(DG sqrt((log2(D/d_0) + 1)/n)): no log(n) factor. Returns (bound, valid).
+    [DERIVED, docs/theory/prodigy.md#da-rate]."""
+    n = torch.as_tensor(n, dtype=torch.float64)
+    m = floor_log2_ratio(D**2, d0**2) + 1.0
+    rho, valid = block_seq_bound(n, m)
+    G = torch.as_tensor(G, dtype=torch.float64)
+    return (2.0 + math.sqrt(3.0)) * D * G * torch.sqrt(rho * (1.0 + rho)), valid
+
+
+def resetting_epoch_bound(D, d, G, J, r):
+    """D-Adaptation with Resetting, G-variant: after J >= 1 steps of an epoch whose last step did not reset,
+    the epoch's uniform average of f(x_j) - f* is at most (D (r + sqrt(r^2 + 2)) + d) G sqrt(J+1)/J
+    (r = reset_factor, d the epoch's d). [DERIVED, docs/theory/prodigy.md#resetting-rate]."""
+    r = torch.as_tensor(r, dtype=torch.float64)
+    return (D * (r + torch.sqrt(r**2 + 2.0)) + d) * G * torch.sqrt(J + 1.0) / J
+
+
+def resetting_max_resets(D, d0, r):
+    """An upper bound on the number of resets when d_0 <= D: each multiplies d by more than r and d <= D,
+    so r^R < D/d_0, R <= ceil(log_r(D/d_0)) - 1 (log taken with a relative margin of 1e-12 against rounding)."""
+    x = torch.log(D / d0) / torch.log(torch.as_tensor(r, dtype=torch.float64))
+    return torch.clamp(torch.ceil(x * (1.0 + 1e-12) + 1e-12) - 1.0, min=0.0)
+
+
+def resetting_rate_bound(n, D, G, d0, r):
+    """At step n, the longest epoch so far has J >= J_min = ceil((n+1)/(R+1)) - 1 steps before a reset,
+    R = resetting_max_resets, so its average is at most (1 + r + sqrt(r^2+2)) D G sqrt(J_min+1)/J_min
+    (d <= D): O(DG sqrt(log_r(D/d_0) + 1)/sqrt(n)). Returns (bound, valid: J_min >= 1).
+    [DERIVED, docs/theory/prodigy.md#resetting-rate]."""
+    n = torch.as_tensor(n, dtype=torch.float64)
+    R = resetting_max_resets(D, d0, r)
+    J = torch.ceil((n + 1) / (R + 1)) - 1.0
+    valid = J >= 1
+    return resetting_epoch_bound(D, D, G, torch.where(valid, J, 1.0), r), valid
 
 
 def theorem1_bound(d, d_next, D, G):
@@ -377,6 +441,80 @@ def _seq_sides(tr, pb) -> Sides:
                  undefined="the lemma is stated for N >= 2 log2(d_N/d_0)")
 
 
+def _da_bound_sides(tr, pb) -> Sides:
+    """The chain 1-3 of docs/theory/prodigy.md#da-rate. Round-off: the convexity step and the estimate's
+    numerator carry the rounding of x_k = x_0 - gamma_k s_k (N = numerator_magnitude); the quadratic
+    gamma y^2 - 2 d y - Q <= 0 (y = ||s_{n+1}||) is then violated by up to u times its terms, which puts
+    y at most that over gamma r past its root r (as P2): D times that, over sum d_k^2."""
+    d, dn, gn = A.col(tr, "d"), A.col(tr, "d_next"), A.col(tr, "grad_norm")
+    D, y = A.D(tr), A.col(tr, "s_norm")
+    gamma = da_gammas(d, dn, gn**2, A.hp(tr, "G"))
+    obs = weighted_mean(A.col(tr, "subopt"), d**2)
+    bnd = da_computable_bound(gamma, d, dn, gn**2, D)
+    x0m, xm, _ = _x_mag(tr, pb)
+    N = numerator_magnitude(d**2, gn, x0m, xm)
+    g1, Q = gamma[1:], da_q_sum(gamma, d, gn**2)
+    root = (dn + torch.sqrt(dn**2 + g1 * Q)) / g1
+    quad = g1 * y**2 + 2 * dn * y + Q + 2 * N
+    fmag = A.subopt_magnitude(tr, pb)[: A.steps(tr)]
+    E = torch.cumsum(d**2, dim=0)
+    scale = (torch.cumsum(d**2 * fmag, dim=0) + N + D * y + D * quad / (g1 * root)) / E
+    return Sides(obs, bnd, scale=scale, terms=_terms(tr))
+
+
+def _da_rate_sides(tr, pb) -> Sides:
+    d, dn = A.col(tr, "d"), A.col(tr, "d_next")
+    t = rate_pick(d, dn)
+    obs = weighted_mean(A.col(tr, "subopt"), d**2).gather(0, t)
+    bnd, valid = da_rate_bound(A.step_index(tr), A.D(tr), A.hp(tr, "G"), A.hp(tr, "d0"))
+    size = weighted_mean(A.subopt_magnitude(tr, pb)[: A.steps(tr)], d**2).gather(0, t)
+    return Sides(obs, A.unchecked_where(valid, bnd), scale=size, terms=_terms(tr),
+                 undefined="n + 2 <= m = floor(2 log2(D/d_0)) + 1")
+
+
+def _da_l5_sides(tr, pb) -> Sides:
+    """sum d_k^2 (f(x_k) - f*) against D ||s_{n+1}|| - num_n, per run (checked on the mean over seeds)."""
+    d, gn, y = A.col(tr, "d"), A.col(tr, "grad_norm"), A.col(tr, "s_norm")
+    obs = torch.cumsum(d**2 * A.col(tr, "subopt"), dim=0)
+    bnd = A.D(tr) * y - A.col(tr, "numerator")
+    x0m, xm, _ = _x_mag(tr, pb)
+    fmag = A.subopt_magnitude(tr, pb)[: A.steps(tr)]
+    scale = torch.cumsum(d**2 * fmag, dim=0) + numerator_magnitude(d**2, gn, x0m, xm) + (A.D(tr) + x0m) * y
+    return Sides(obs, bnd, scale=scale, terms=_terms(tr))
+
+
+def _epoch_means(tr, pb):
+    """(J [T, B], mean of f(x_k) - f* over the current epoch's steps up to row n, its magnitude):
+    J = the epoch's steps before a reset (0 on a row whose step reset: no bound there)."""
+    T = A.steps(tr)
+    reset = A.col(tr, "reset") > 0
+    J = torch.where(reset, 0.0, A.col(tr, "epoch_len"))
+    f, fmag = A.col(tr, "subopt"), A.subopt_magnitude(tr, pb)[:T]
+    zero = torch.zeros_like(f[:1])
+    cf, cm = torch.cat([zero, torch.cumsum(f, 0)]), torch.cat([zero, torch.cumsum(fmag, 0)])
+    n = torch.arange(T)[:, None].expand_as(J)
+    start = (n + 1 - J.to(torch.int64)).clamp(min=0)
+    Js = J.clamp(min=1.0)
+    mean = (cf[1:] - cf.gather(0, start)) / Js
+    mag = (cm[1:] - cm.gather(0, start)) / Js
+    return J, mean, mag
+
+
+def _resetting_epoch_sides(tr, pb) -> Sides:
+    J, mean, mag = _epoch_means(tr, pb)
+    bnd = resetting_epoch_bound(A.D(tr), A.col(tr, "d"), A.hp(tr, "G"), J.clamp(min=1.0), A.hp(tr, "reset_factor"))
+    return Sides(mean, torch.where(J >= 1, bnd, math.nan), scale=mag + bnd, terms=_terms(tr),
+                 undefined="the step reset (the epoch ends on it)")
+
+
+def _resetting_rate_sides(tr, pb) -> Sides:
+    J, mean, mag = _epoch_means(tr, pb)
+    best = torch.cummax(J, dim=0).indices  # the longest epoch prefix so far
+    bnd, valid = resetting_rate_bound(A.step_index(tr), A.D(tr), A.hp(tr, "G"), A.hp(tr, "d0"), A.hp(tr, "reset_factor"))
+    return Sides(mean.gather(0, best), A.unchecked_where(valid, bnd), scale=mag.gather(0, best), terms=_terms(tr),
+                 undefined="ceil((n+1)/(R+1)) - 1 < 1: no epoch long enough yet")
+
+
 # -- assumptions ----------------------------------------------------------------------------------
 
 
@@ -386,6 +524,7 @@ def _all(tr, value: bool) -> torch.Tensor:
 
 G_BOUNDS_GRADS = Assumption("G >= max_k ||g_k||", lambda tr, pb: A.hp(tr, "G") >= A.col(tr, "grad_norm").nan_to_num(0.0).amax(dim=0))
 D0_LE_D = Assumption("d0 <= D", lambda tr, pb: A.hp(tr, "d0") <= A.D(tr))
+G_STEP_RESET = Assumption("G_term = True", lambda tr, pb: _all(tr, A.option(tr, "G_term", False)))
 # I-P (docs/theory/prodigy.md#i-p): a sliced inner product is no subgradient inequality; coupled
 # decay makes g the gradient of another objective; with safeguard_warmup, r and s share their
 # weights up to the factor lr bc_k, a constant only without bias correction.
@@ -472,6 +611,50 @@ _R(
                      "paper's (UNVERIFIED sequence_lemma).",
 )
 _R(
+    "da_computable_bound", title="Prodigy dual averaging: computable suboptimality bound at every n",
+    provenance=Provenance.DERIVED, source=f"{DOC}#da-rate", optimizers=("prodigy_da",), iterate="weighted_average",
+    sides=_da_bound_sides,
+    statement="sum d_k^2 (f(x_k)-f*)/sum d_k^2 <= (D (d_{n+1} + sqrt(d_{n+1}^2 + gamma_{n+1} Q_n))/gamma_{n+1} + Q_n/2)"
+              "/sum_{k<=n} d_k^2, Q_n = sum gamma_k d_k^4 ||g_k||^2, gamma_0 = 1/(d_0 G)  (any G > 0, any d_0)",
+    notes="observed: the d^2-weighted mean of f(x_k) - f*, an upper bound on f at the d^2-weighted average iterate by "
+          "Jensen. prodigy_da is an [UNVERIFIED] reconstruction; the bound is derived for the algorithm as implemented.",
+)
+_R(
+    "da_rate", title="Prodigy dual averaging rate: O(DG sqrt(log2(D/d0)+1)/sqrt(n)), no log(n)",
+    provenance=Provenance.DERIVED, source=f"{DOC}#da-rate", optimizers=("prodigy_da",), iterate="weighted_average",
+    sides=_da_rate_sides, assumptions=(D0_LE_D, G_BOUNDS_GRADS),
+    statement="t = argmin_{k<=n} d_{k+1}/sqrt(sum_{i<=k} d_i^2): sum_{k<=t} d_k^2(f(x_k)-f*)/sum_{k<=t} d_k^2 <= "
+              "(2 + sqrt3) D G sqrt(rho (1 + rho)), rho = 2m/(n+2-m), m = floor(2 log2(D/d_0)) + 1, for n+2 > m  "
+              "(d_0 <= D, G >= max ||g_k||)",
+    notes="observed: the d^2-weighted mean of f(x_k) - f* up to t(n). Derived for the reconstruction prodigy_da.",
+)
+_R(
+    "da_l5_expected", title="Prodigy dual averaging under minibatch gradients: step 1 of the DA rate in expectation",
+    provenance=Provenance.DERIVED, source=f"{DOC}#da-rate", optimizers=("prodigy_da",), iterate="weighted_average",
+    oracle="stochastic", in_expectation=True, sides=_da_l5_sides,
+    statement="E sum_{k<=n} d_k^2 (f(x_k)-f*) <= E[D ||s_{n+1}|| - sum_{k<=n} d_k^2 <g_k, x0 - x_k>]  "
+              "(every sample convex, E f(., s) = f; any G > 0, any d_0)",
+    notes="d_k and x_k are fixed before the sample of step k is drawn; pathwise the sampled gaps f(x_k, s_k) - f(x*, s_k) "
+          "replace f(x_k) - f*. The rest of the DA chain (the estimate's bound on ||s||) holds pathwise, but "
+          "dhat <= D does not under minibatches, so the closed-form rate is not claimed there.",
+)
+_R(
+    "resetting_epoch_bound", title="D-Adaptation with Resetting: the current epoch's average (G-variant)",
+    provenance=Provenance.DERIVED, source=f"{DOC}#resetting-rate", optimizers=("dadapt_resetting",),
+    iterate="average", sides=_resetting_epoch_sides, assumptions=(G_STEP_RESET, G_BOUNDS_GRADS),
+    statement="after J >= 1 steps of an epoch (its last step not a reset): (1/J) sum_{epoch} (f(x_j)-f*) <= "
+              "(D (r + sqrt(r^2+2)) + d) G sqrt(J+1)/J, r = reset_factor, d the epoch's d  (G_term, G >= max ||g_k||)",
+    notes="dadapt_resetting is an [UNVERIFIED] reconstruction; derived for the algorithm as implemented. Any d_0.",
+)
+_R(
+    "resetting_rate", title="D-Adaptation with Resetting: O(DG sqrt(log_r(D/d0)+1)/sqrt(n)) on the longest epoch",
+    provenance=Provenance.DERIVED, source=f"{DOC}#resetting-rate", optimizers=("dadapt_resetting",),
+    iterate="average", sides=_resetting_rate_sides, assumptions=(G_STEP_RESET, G_BOUNDS_GRADS, D0_LE_D),
+    statement="the longest epoch up to step n has J >= J_min = ceil((n+1)/(R+1)) - 1 steps, R = ceil(log_r(D/d_0)) - 1 "
+              "resets at most; its average of f(x_j)-f* <= (1 + r + sqrt(r^2+2)) D G sqrt(J_min+1)/J_min, for J_min >= 1  "
+              "(G_term, G >= max ||g_k||, d_0 <= D)",
+)
+_R(
     "IP_sampled", title="prodigyopt code along a stochastic run: I-P with the sampled losses",
     provenance=Provenance.DERIVED, label="", source=f"{DOC}#i-p-sampled ({REF} §4)", optimizers=("prodigy_adam",),
     iterate="none", oracle="stochastic", sides=_ip_sampled_sides, assumptions=(SLICE_P_1, DECAY_DECOUPLED, SAFEGUARD_CONST),
@@ -522,3 +705,15 @@ example(Example(("prodigy.IP_sampled",), "least_squares", "prodigy_adam",
 example(Example(("prodigy.IP_sampled",), "hinge_svm", "prodigy_adam",
                 hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4), "safeguard_warmup": torch.tensor([0.0] * 4 + [1.0] * 4)},
                 T=150, runs=8, batch_size=8))
+# New coverage (issue 11): the dual-averaging rate and D-Adaptation with Resetting.
+example(Example(("prodigy.da_computable_bound", "prodigy.da_rate"), "l1_distance", "prodigy_da",
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0]) * D}, T=200, runs=4))
+example(Example(("prodigy.da_computable_bound", "prodigy.da_rate"), "max_affine", "prodigy_da",
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5]) * D}, T=200, runs=4))
+example(Example(("prodigy.da_l5_expected",), "lad", "prodigy_da", hp={"d0": 1e-2}, T=150, runs=8, batch_size=8))
+example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "l1_distance", "dadapt_resetting",
+                options={"G_term": True}, hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5]) * D}, T=200, runs=4))
+example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "max_affine", "dadapt_resetting",
+                options={"G_term": True},
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5]) * D, "reset_factor": torch.tensor([2.0, 2.0, 4.0, 1.5])},
+                T=200, runs=4))

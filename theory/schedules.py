@@ -276,9 +276,26 @@ def refined_eta(gnorm, lr) -> torch.Tensor:
 
     (refined_shape divides w_t w_{t+1:n} by its max; (B)'s schedule divides it by w_{0:n} / eta.)
     """
-    w = _t(gnorm) ** -2.0
+    return weights_eta(_t(gnorm) ** -2.0, lr)
+
+
+def weights_eta(w, lr) -> torch.Tensor:
+    """eta = lr w_{0:n} / max_t w_t w_{t+1:n}: the OGD step of (B) for steps lr * (w_t w_{t+1:n} normalised to max 1)."""
+    w = _t(w)
     W = _rcumsum(w)
     return _t(lr) * W[0] / (w[:-1] * W[1:]).amax(0)
+
+
+def transfer_bound(w, D, gnorm) -> torch.Tensor:
+    """(B) at eta = D / sqrt(w_{0:n}) for weights w from other norms Ghat (w = Ghat^-2) and this run's G:
+
+        (D / sqrt(w_{0:n})) (1 + rho) / 2,   rho = sum w_t^2 G_t^2 / w_{0:n}
+
+    (rho = 1 when G = Ghat: the refined bound D / sqrt(sum G^-2)). [DERIVED] docs/theory/linear_decay_refinement.md#refined-transfer
+    """
+    w, g = _t(w), _t(gnorm)
+    W = w.sum(0)
+    return _t(D) / torch.sqrt(W) * (1.0 + (w * w * g * g).sum(0) / W) / 2.0
 
 
 # -- Theorem 10 (note §7) -------------------------------------------------------------------------
@@ -633,6 +650,45 @@ def _refined_sides(trace, problem) -> Sides:
     return _bound_sides(trace, problem, bnd, "(B) with the refined weights bounds the end of the schedule (rows T-1, T)")
 
 
+def recorded_refinement(trace) -> tuple[torch.Tensor, torch.Tensor]:
+    """(w [T, B], ok [B]): the weights Ghat_t^power the run's refined schedule was built from, rebuilt
+    from its recorded init arguments (norms of an earlier run, power, tau, nvals, trim), and whether
+    the run's steps are lr * that schedule on its own grid (nvals = T, so no resampling: steps
+    lr w_t w_{t+1:n} / max exactly, with w_{T-1} the last weight and lr_{T-1} = 0)."""
+    from ratecheck.optimizers import get as get_opt
+    from ratecheck.optimizers.refine import refined_schedule as build, smooth_norms
+
+    T, B = A.steps(trace), trace.batch
+    no = torch.zeros(B, dtype=torch.bool)
+    if A.option(trace, "schedule") != "refined":
+        return torch.full((T, B), math.nan, dtype=F64), no
+    args = A.init_args(trace)
+    p = {k: args[k] for k in ("tau", "nvals", "trim") if k in args}
+    power = float(args.get("power", get_opt(A.optimizer(trace)).default_power))
+    norms = torch.as_tensor(args["norms"], dtype=F64)
+    norms = norms.expand(B, -1) if norms.ndim == 1 else norms
+    ghat = smooth_norms(norms, **p)
+    if ghat.shape[-1] != T:
+        return torch.full((T, B), math.nan, dtype=F64), no
+    steps = build(norms, power=power, length=T, **p)
+    lr = A.hp(trace, "lr")
+    tol = 64 * A.unit_roundoff(trace)
+    ok = ((A.col(trace, "lr") / lr - steps.T).abs() <= tol).all(0) & (lr > 0)
+    return (ghat**power).T.contiguous(), ok
+
+
+def _refined_transfer_sides(trace, problem) -> Sides:
+    """Rows T-1 and T (the last step is 0): (B) with the recorded refinement's weights, the OGD step
+    its steps imply, and this run's norms G_0..G_{T-1}."""
+    a = run_arrays(trace, problem)
+    T = a["T"]
+    w, _ = recorded_refinement(trace)
+    b = bound_weighted(w, weights_eta(w, A.hp(trace, "lr")), a["D"], a["gnorm"][:-1])
+    bnd = A.nan_rows(trace)
+    bnd[T - 1] = bnd[T] = b
+    return _bound_sides(trace, problem, bnd, "(B) with the refinement's weights bounds the end of the schedule (rows T-1, T)")
+
+
 LINEAR = Assumption("schedule = 'linear'", lambda tr, pb: torch.tensor(A.option(tr, "schedule") == "linear"))
 LINEAR_STEPS = Assumption("lr_k = lr (T-k)/T (min_factor = 0, schedule horizon = run horizon)", _is_sgd_linear)
 # A refined schedule is built from an earlier run's norms, which (experiments: same seeds) saw
@@ -693,6 +749,19 @@ _R(key="schedules.refined", title="Refined schedule: (B) with w = ||g_t||^-2, D 
                                   "(a schedule refined from other norms: schedules.thm_b, schedules.thm10)", _own_refined)))
 
 
+_R(key="schedules.refined_transfer",
+   title="Refined schedule from an earlier run's norms: (B) with the refinement's weights and this run's norms",
+   provenance="DERIVED", source=f"{DOC}#refined-transfer", sides=_refined_transfer_sides,
+   statement="lr_t = lr s_t, s = refined_schedule(Ghat) with Ghat the (smoothed) norms of an EARLIER run, w_t = Ghat_t^power: "
+             "f(x_T) - f* <= (1/(2 w_{0:n})) (D^2/eta + eta sum_{t<=n} w_t^2 ||g_t||^2), eta = lr w_{0:n}/max_t w_t w_{t+1:n}, "
+             "n = T-1; at eta = D/sqrt(w_{0:n}) and power -2: (D/sqrt(sum Ghat^-2)) (1 + rho)/2, rho = sum w_t^2 ||g_t||^2/w_{0:n}",
+   assumptions=(NO_WD, Assumption("steps = lr * refined_schedule(recorded init norms, nvals = T)",
+                                  lambda tr, pb: recorded_refinement(tr)[1])),
+   notes="Deterministic gradients (pathwise). The schedule's init arguments are read from trace.meta['init_args'] "
+         "(recorded by runner.run); nvals = T keeps the weights on the run's grid (the default nvals = 10000 resamples "
+         "the schedule, whose weights are then those of schedules.thm_b).")
+
+
 # -- examples: small runs on which each result is checked (tests/theory/test_every_result.py) ------
 
 
@@ -701,21 +770,36 @@ def _eta_star(T: int):
     return lambda pb, D: {"lr": D / (float(pb.G) * math.sqrt(T + 1)) * T / (T + 1), "T": T}
 
 
-def _refined_from_first_run(T: int, schedule: str = "linear"):
-    """hp for sgd schedule='refined': norms [B, T] from a first sgd run (``schedule``) from the same starts."""
+def _refined_from_first_run(T: int, schedule: str = "linear", seed: int = 0):
+    """hp for sgd schedule='refined': norms [B, T] from a first sgd run (``schedule``) from the starts of ``seed``."""
 
     def hp(pb, D):
         from ratecheck.experiments.runner import run
         from ratecheck.optimizers import get as get_opt
 
         lr = D / (float(pb.G) * math.sqrt(T + 1))
-        x0 = pb.x0(4, seed=0)
+        x0 = pb.x0(4, seed=seed)
         first = run(pb, get_opt("sgd", schedule=schedule), x0, T, hp={"lr": lr, "T": T})
         return {"lr": lr, "T": T, "norms": first["grad_norm"][:T].T}  # norms with tau=0.1 smoothing, as the paper's code
 
     return hp
 
 
+def _refined_second_run(T: int):
+    """hp for sgd schedule='refined' on a SECOND run: norms [B, T] from a first 'linear' run from other starts
+    (seed 1), smoothed as the paper's code does (tau = 0.1) on the run's grid (nvals = T)."""
+
+    def hp(pb, D):
+        h = _refined_from_first_run(T, seed=1)(pb, D)
+        return {**h, "nvals": T, "tau": 0.1}
+
+    return hp
+
+
+example(Example(results=("schedules.refined_transfer", "schedules.thm10"), problem="l1_distance", optimizer="sgd",
+                options={"schedule": "refined"}, hp=_refined_second_run(40), T=40))
+example(Example(results=("schedules.refined_transfer",), problem="max_affine", optimizer="sgd",
+                options={"schedule": "refined"}, hp=_refined_second_run(40), T=40))
 example(Example(results=("schedules.sgd_one_step",), problem="abs_1d", optimizer="sgd",
                 hp={"lr": torch.tensor([0.01, 0.13, 0.7, 3.0], dtype=torch.float64)}, T=50))
 example(Example(results=("schedules.sgd_one_step", "schedules.thm10", "schedules.thm_b", "schedules.thm_a"),

@@ -111,6 +111,20 @@ def test_stochastic_batch_equals_separate_runs_and_chunks_concat():
     assert whole["subopt"][cp].isfinite().all()
 
 
+def test_init_args_are_recorded_and_joined():
+    """Init arguments that are not hyper-parameters (a schedule's T, refined norms) are kept in the trace."""
+    p = problems.get("l1_distance", d=4)
+    x0 = p.x0(4, seed=1)
+    norms = torch.rand(4, 10, dtype=torch.float64) + 0.5
+    opt = lambda: optimizers.get("sgd", schedule="refined")
+    whole = run(p, opt(), x0, 10, hp={"lr": 0.1, "T": 10, "norms": norms, "nvals": 10})
+    assert set(whole.meta["init_args"]) == {"T", "norms", "nvals"} and "lr" not in whole.meta["init_args"]
+    assert torch.equal(whole.meta["init_args"]["norms"], norms) and whole.meta["init_args"]["T"] == 10
+    parts = [run(p, opt(), x0[i : i + 2], 10, hp={"lr": 0.1, "T": 10, "norms": norms[i : i + 2], "nvals": 10}) for i in (0, 2)]
+    joined = concat(parts)
+    assert torch.equal(joined.meta["init_args"]["norms"], norms) and joined.meta["init_args"]["nvals"] == 10
+
+
 def test_on_step_hook_and_bad_checkpoints():
     p = problems.get("abs_1d")
     seen = []

@@ -1,6 +1,7 @@
 """Issue 11 coverage for D-Adaptation: the sequence lemma by levels, the GD-form rate, and Lemma 5
 along stochastic runs (docs/theory/dadaptation.md#gd-rate, #stochastic-lemma-5)."""
 
+import pytest
 import torch
 
 from ratecheck import theory
@@ -65,3 +66,32 @@ def test_estimate_exceeds_D_under_minibatches_but_L5_sampled_holds():
     assert float((tr["d_hat"][:300].double() / D).nan_to_num(0).max()) > 2.0
     c = theory.check(theory.get("dadaptation.L5_sharp_sampled"), tr, pb)
     assert c.all_hold
+
+
+@pytest.mark.parametrize("with_G", [False, True])
+def test_step_sum_factor_bounds_the_step_sum(with_G):
+    """c_n >= gamma_{n+1} sum_{k<=n} gamma_k ||g_k||^2 (docs/theory/dadaptation.md#lower-bound-on-d), for
+    random and adversarial norm sequences (a tiny first norm, then large ones: the no-G constant's worst case)."""
+    gen = torch.Generator().manual_seed(7)
+    gn2 = torch.rand(200, 64, generator=gen, dtype=torch.float64) ** 6
+    gn2[:, :8] = torch.cat([torch.full((1, 8), 1e-8, dtype=torch.float64), torch.ones(199, 8, dtype=torch.float64)])
+    G = gn2.amax(dim=0).sqrt() * (1.0 + torch.rand(64, generator=gen, dtype=torch.float64)) if with_G else None
+    gam = da.adagrad_norm_gammas(gn2, G)
+    lhs = gam[1:] * torch.cumsum(gam[:-1] * gn2, dim=0)
+    c = da.step_sum_factor(gn2, G)
+    assert bool((lhs <= c * (1 + 1e-12)).all())
+    assert float((lhs / c).max()) > 0.5  # not vacuous
+
+
+def test_d_lower_needs_G_above_the_norms_in_the_G_variant():
+    """Without G >= max ||g_k||, c_n = 2 is not a bound on the step sum and d_lower fails; with it, n/a."""
+    import dataclasses
+
+    pb = get_problem("l1_distance")
+    x0 = pb.x0(2, seed=0)
+    D = float(pb.dist_to_opt(x0[:1])[0])
+    tr = run(pb, get_opt("dadapt_da", G_term=True), x0, 300, hp={"d0": 0.01 * D, "G": 1e-3 * pb.G})
+    r = theory.get("dadaptation.d_lower")
+    assert bool(theory.check(dataclasses.replace(r, assumptions=()), tr, pb).violated.all())
+    c = theory.check(r, tr, pb)
+    assert not bool(c.checked.any()) and c.reasons[0] == "assumption false: G_term = False, or G >= max_k ||g_k||"

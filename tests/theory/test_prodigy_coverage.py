@@ -1,9 +1,13 @@
-"""Issue 11 coverage for Prodigy: the GD rate (docs/theory/prodigy.md#rate) and I-P along stochastic
-runs (#i-p-sampled)."""
+"""Issue 11 coverage for Prodigy: the GD rate (docs/theory/prodigy.md#rate), I-P along stochastic
+runs (#i-p-sampled), the DA and Resetting rates (#da-rate, #resetting-rate)."""
 
+import pytest
 import torch
 
 from ratecheck import theory
+from ratecheck.experiments.runner import run
+from ratecheck.optimizers import get as get_opt
+from ratecheck.problems import get as get_problem
 from ratecheck.theory import prodigy as pr
 from ratecheck.theory.example_runs import examples_for, run_example
 
@@ -33,3 +37,42 @@ def test_ip_sampled_holds_and_the_sum_matters():
     pb, tr = run_example(examples_for("prodigy.IP_sampled")[0], torch.float64)
     s = theory.get("prodigy.IP_sampled").sides(tr, pb)
     assert float((s.observed - tr["numerator"][: s.observed.shape[0]].double()).abs().max()) > 0
+
+
+# -- the DA and Resetting rates (docs/theory/prodigy.md#da-rate, #resetting-rate) ------------------------
+
+
+def test_da_rate_has_no_log_n_and_resetting_counts_resets():
+    n = torch.tensor([1e3, 1e5, 1e7], dtype=torch.float64)
+    b, valid = pr.da_rate_bound(n, torch.tensor(1.0), torch.tensor(1.0), torch.tensor(1e-2))
+    assert bool(valid.all())
+    scaled = b * n.sqrt()  # -> (2 + sqrt3) sqrt(2m), m = 14: no log(n) growth
+    assert float(scaled[2] / scaled[0]) < 1.01 and abs(float(scaled[2]) - (2 + 3**0.5) * 28**0.5) < 0.01
+    # r^R < D/d0: with r = 2, D/d0 = 7.9 at most 2 resets, with D/d0 = 8.5 three (at an exact power the
+    # margin against rounding may count one more: an upper bound either way)
+    R = pr.resetting_max_resets(torch.tensor([7.9, 8.5, 8.0]), torch.tensor(1.0), 2.0)
+    assert R[:2].tolist() == [2.0, 3.0] and float(R[2]) >= 2.0
+
+
+def _without_assumptions(key):
+    import dataclasses
+
+    return dataclasses.replace(theory.get(key), assumptions=())
+
+
+@pytest.mark.parametrize("key,opt,opts,hp,name", [
+    ("prodigy.da_rate", "prodigy_da", {}, lambda pb, D: {"d0": 100.0 * D}, "d0 <= D"),
+    ("prodigy.da_rate", "prodigy_da", {}, lambda pb, D: {"d0": 0.1 * D, "G": 1e-3 * pb.G}, "G >= max_k ||g_k||"),
+    ("prodigy.resetting_rate", "dadapt_resetting", {"G_term": True}, lambda pb, D: {"d0": 100.0 * D}, "d0 <= D"),
+    ("prodigy.resetting_epoch_bound", "dadapt_resetting", {"G_term": True},
+     lambda pb, D: {"d0": 0.01 * D, "G": 1e-3 * pb.G}, "G >= max_k ||g_k||"),
+])
+def test_rate_assumptions_are_needed(key, opt, opts, hp, name):
+    """Each assumption is needed: without it the statement fails on a run; with it the run is n/a, named."""
+    pb = get_problem("l1_distance")
+    x0 = pb.x0(2, seed=0)
+    D = float(pb.dist_to_opt(x0[:1])[0])
+    tr = run(pb, get_opt(opt, **opts), x0, 300, hp=hp(pb, D))
+    assert bool(theory.check(_without_assumptions(key), tr, pb).violated.all())
+    c = theory.check(theory.get(key), tr, pb)
+    assert not bool(c.checked.any()) and c.reasons[0] == f"assumption false: {name}"

@@ -111,6 +111,7 @@ PRODIGY_CASES = {
     "gd": ("prodigy_gd", {}, lambda pb, D: {"d0": d0_grid(D)}),
     "da": ("prodigy_da", {}, lambda pb, D: {"d0": d0_grid(D)}),
     "dadapt_gd": ("dadapt_gd", {}, lambda pb, D: {"d0": d0_grid(D)}),
+    "resetting": ("dadapt_resetting", {"G_term": True}, lambda pb, D: {"d0": d0_grid(D)}),
     "adam": ("prodigy_adam", {}, lambda pb, D: {
         "d0": d0_grid(D), "beta1": torch.tensor([0.0, 0.5, 0.9, 0.9, 0.0]),
         "d_coef": torch.tensor([1.0, 2.0, 0.5, 1.0, 10.0]), "use_bias_correction": torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0]),

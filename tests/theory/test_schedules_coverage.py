@@ -150,3 +150,43 @@ def test_new_results_catch_an_sgd_that_climbs():
         assert check(R(key), good, p).all_hold
         p, bad = _stochastic_run(lr=1.0, B=16, mutant=climbs)
         assert bool(check(R(key), bad, p).violated.any()), key
+
+
+def test_transfer_bound_is_B_at_its_eta_and_the_refined_bound_for_the_same_norms():
+    gen = torch.Generator().manual_seed(3)
+    nhat = torch.rand(30, 5, generator=gen, dtype=F64) + 0.2
+    g = torch.rand(30, 5, generator=gen, dtype=F64) + 0.2
+    D = torch.rand(5, generator=gen, dtype=F64) + 0.5
+    w = nhat**-2.0
+    at_eta = S.bound_weighted(w, D / torch.sqrt(w.sum(0)), D, g)
+    torch.testing.assert_close(S.transfer_bound(w, D, g), at_eta, rtol=1e-13, atol=0.0)
+    torch.testing.assert_close(S.transfer_bound(w, D, nhat), S.refined_bound(nhat, D), rtol=1e-13, atol=0.0)
+    assert bool((S.transfer_bound(w, D, 2 * nhat) > S.refined_bound(nhat, D)).all())  # larger norms: rho = 4
+
+
+def _second_run(nvals=40, T=40, problem="max_affine"):
+    p = get_problem(problem)
+    first = run(p, get_opt("sgd", schedule="linear"), p.x0(4, seed=1), T, hp={"lr": 0.05, "T": T})
+    norms = first["grad_norm"][:T].T
+    tr = run(p, get_opt("sgd", schedule="refined"), p.x0(4, seed=0), T,
+             hp={"lr": 0.05, "T": T, "norms": norms, "nvals": nvals, "tau": 0.1}, keep_iterates=True)
+    return p, tr
+
+
+def test_refined_transfer_reads_the_recorded_norms_and_needs_them():
+    p, tr = _second_run()
+    c = check(R("schedules.refined_transfer"), tr, p)
+    assert c.all_hold and bool(c.checked.all())
+    # the schedule is not the refinement of the run's own norms: the own-norm result does not apply
+    own = check(R("schedules.refined"), tr, p)
+    assert not bool(own.checked.any())
+    # recorded norms that are not the ones the schedule was built from: not checked, never "holds"
+    tr.meta["init_args"] = {**tr.meta["init_args"], "norms": tr.meta["init_args"]["norms"].flip(-1)}
+    c = check(R("schedules.refined_transfer"), tr, p)
+    assert not bool(c.checked.any()) and c.reasons[0].startswith("assumption false: steps = lr * refined_schedule")
+    # the default nvals resamples the schedule: the weights are not on the run's grid
+    p, tr = _second_run(nvals=10_000)
+    assert not bool(check(R("schedules.refined_transfer"), tr, p).checked.any())
+    del tr.meta["init_args"]
+    with pytest.raises(Exception, match="init arguments were not recorded"):
+        check(R("schedules.refined_transfer"), tr, p)
