@@ -19,9 +19,9 @@ from pathlib import Path
 
 
 def _parser(prog: str, doc: str):
-    from ratecheck.cli import _Parser
+    from ratecheck.cli import OneLineParser
 
-    return _Parser(prog=prog, description=doc)
+    return OneLineParser(prog=prog, description=doc)
 
 
 def _int(lo: int):

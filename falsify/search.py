@@ -257,12 +257,13 @@ class _Search:
 
 def search(result, *, families: list[str] | None = None, optimizer: str | None = None, budget: Budget | str = "60",
            seed: int = 0, B: int = 32, method: str = "auto", factor: float = 1.0, stop_on_violation: bool = True,
-           T_max: int = T_MAX, examples: str = "own", progress: Callable | None = None) -> Finding:
+           T_max: int = T_MAX, examples: str = "own", progress: Callable | None = None, example=None) -> Finding:
     """Search instances that maximise the worst ratio of ``result`` (a key or a Result).
 
     ``factor``: the bound is multiplied by it (a planted false bound below 1); ``families``:
     restrict to these families; ``optimizer``: to this optimizer's examples; ``examples``: which
-    registered example runs serve as templates (``objective.templates``).
+    registered example runs serve as templates (``objective.templates``); ``example``: a
+    ``theory.Example`` to start from instead (``ratecheck.testing.assert_holds(search=...)``).
     """
     r = theory.get(result) if isinstance(result, str) else result
     if method not in METHODS:
@@ -274,7 +275,8 @@ def search(result, *, families: list[str] | None = None, optimizer: str | None =
     for f in families or ():
         fam.get(f)
     budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
-    s = _Search(r, templates(r, optimizer, examples), families, budget, seed, B, method, factor, stop_on_violation, T_max, progress)
+    tpls = [Template(r, example)] if example is not None else templates(r, optimizer, examples)
+    s = _Search(r, tpls, families, budget, seed, B, method, factor, stop_on_violation, T_max, progress)
     restarts = 0
     while not s.spent():
         s.restart()

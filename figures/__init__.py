@@ -51,6 +51,11 @@ def make_figures(kind: str, cells) -> list:
     return figs
 
 
+def draw(kind: str, cells, out, fmt: str = "png") -> list[Path]:
+    """Write the figures of one kind from ``cells`` (e.g. a notebook's own selection) into ``out``."""
+    return [save(fig, Path(out) / f"{stem}.{fmt}") for stem, fig in make_figures(kind, cells)]
+
+
 def plot_results(result_dir, kinds=None, out=None, fmt: str = "png") -> tuple[list[Path], list[str]]:
     """Write figures; returns (paths written, notes on kinds with nothing to show)."""
     from ratecheck.errors import RatecheckError, unknown
@@ -65,11 +70,11 @@ def plot_results(result_dir, kinds=None, out=None, fmt: str = "png") -> tuple[li
     for kind in kinds or list(PLOTTERS):
         if kind not in PLOTTERS:
             raise unknown("figure kind", kind, PLOTTERS)
-        got = make_figures(kind, cells)
+        got = draw(kind, cells, out, fmt)
         if not got:
             notes.append(f"no {kind} figure: {WHY_EMPTY[kind]}")
-        paths.extend(save(fig, out / f"{stem}.{fmt}") for stem, fig in got)
+        paths.extend(got)
     return paths, notes
 
 
-__all__ = ["PLOTTERS", "d_ratio", "make_figures", "lr_sensitivity", "lyapunov", "plot_refined", "plot_results", "rate", "schedules", "slack"]
+__all__ = ["PLOTTERS", "d_ratio", "draw", "make_figures", "lr_sensitivity", "lyapunov", "plot_refined", "plot_results", "rate", "schedules", "slack"]

@@ -190,7 +190,7 @@ for prob in PROBS:
 # %%
 # Mechanic(Adam) is left out: the bound is for an SGD base (it is "n/a" on Adam-based runs).
 rate_cells = [c for c in mech_cells if c.problem_label == "quadratic" and c.label != "Mechanic(Adam)"]
-show(figures.rate(rate_cells, OUT / "fig"))
+show(figures.draw("rate", rate_cells, OUT / "fig"))
 
 # %% [markdown]
 # ## 2. Tuner invariants and the exact regret decomposition (single runs)

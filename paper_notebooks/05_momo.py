@@ -93,7 +93,7 @@ sweep_spec = nb.variant(
     },
 )
 lr_cells = nb.run_spec(ROWS, sweep_spec, OUT)
-show(figures.lr_sensitivity(lr_cells, OUT / "fig"))
+show(figures.draw("lr-sensitivity", lr_cells, OUT / "fig"))
 
 # %% [markdown]
 # How wide is the good range? For each method, the learning rates whose median final

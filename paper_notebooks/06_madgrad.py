@@ -112,7 +112,7 @@ G_L1 = float(np.max(l1.params["w"]))   # |g_j| = w_j for the l1 distance
 G_LOG = float(problems.get("logistic").G)
 lr_cells = nb.run_spec(ROWS, sweep_spec("l1_distance", G_L1), OUT)          # d = 10 (the problem's default)
 lr_cells += nb.run_spec(ROWS, sweep_spec("logistic", G_LOG), OUT)
-show(figures.lr_sensitivity(lr_cells, OUT / "fig"))
+show(figures.draw("lr-sensitivity", lr_cells, OUT / "fig"))
 for c in lr_cells:
     lrs, med = by_grid(c, fdata.final_value(c))
     print(f"{c.problem_label:12s} {c.label:28s} best {med.min():.2e} at lr {lrs[np.argmin(med)]:g}")

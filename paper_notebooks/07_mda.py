@@ -96,7 +96,7 @@ sweep_spec = nb.variant(
     },
 )
 lr_cells = nb.run_spec(ROWS, sweep_spec, OUT)
-show(figures.lr_sensitivity(lr_cells, OUT / "fig"))
+show(figures.draw("lr-sensitivity", lr_cells, OUT / "fig"))
 for c in lr_cells:
     lrs, med = by_grid(c, fdata.final_value(c))
     print(f"{c.problem_label:12s} {c.label:24s} best {med.min():.2e} at lr {lrs[np.argmin(med)]:g}")

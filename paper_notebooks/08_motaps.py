@@ -155,7 +155,7 @@ for prob in PROBS:
 # down (they absorb part of each residual).
 
 # %%
-show(figures.rate(cells, OUT / "fig"))
+show(figures.draw("rate", cells, OUT / "fig"))
 for prob in PROBS:
     for c in (x for x in cells if x.problem_label == prob):
         fin = fdata.final_value(c)

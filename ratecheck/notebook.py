@@ -52,7 +52,11 @@ def display(obj: Any) -> None:
 
 
 def show(paths: Iterable) -> None:
-    """Display figure files written by ``ratecheck.figures`` (their paths in a plain script)."""
+    """Display figure files written by ``ratecheck.figures`` (their paths in a plain script).
+    No figure at all is an error: a notebook that shows a figure expects one."""
+    paths = list(paths)
+    if not paths:
+        raise ValueError("no figure to show: the selected cells gave none (see ratecheck.figures.WHY_EMPTY)")
     for p in paths:
         if _ipython() is not None:
             from IPython.display import Image, display as ip_display

@@ -97,7 +97,8 @@ def assert_holds(result: Result | str, optimizer: str | Optimizer, problems=None
     callable ``hp(problem) -> dict``), ``options`` (the optimizer's structural options),
     ``seeds`` (a count or a list: one start point and sample stream per seed), ``T``,
     ``dtype``, ``device``, ``batch_size`` (None: full gradients), ``x0_scale``,
-    ``keep_iterates``, ``out`` (the failure folder), ``search`` (not available yet).
+    ``keep_iterates``, ``out`` (the failure folder), ``search`` (a falsify budget, e.g. "30s"
+    or "200e": after the runs hold, search the result's class for a violating instance).
 
     Returns one ``Outcome`` per problem. Raises ``AssertionError`` on a violation or when nothing
     was checked; ``RatecheckError`` on bad input (an unknown name, a result that cannot be
@@ -111,6 +112,8 @@ def assert_holds(result: Result | str, optimizer: str | Optimizer, problems=None
     violated = [o for o in outcomes if o.violated]
     unchecked = [o for o in outcomes if not o.checked]
     if not violated and not unchecked:
+        if kw.get("search") is not None:
+            _search(res, outcomes, kw)
         return outcomes
     out_dir = _failure_dir(kw.get("out"), res)
     head = f"{res.key} [{res.provenance.value}, {res.role.value}]"
@@ -127,6 +130,33 @@ def assert_holds(result: Result | str, optimizer: str | Optimizer, problems=None
     for o in unchecked:
         lines.append(f"  not checked on {o.problem.name}: {o.reason or _reasons(o.check)} (no information is no pass)")
     raise AssertionError("\n".join(lines))
+
+
+def _search(res: Result, outcomes: list[Outcome], kw: dict) -> None:
+    """``search=BUDGET``: after the runs hold, the falsify search (``ratecheck.falsify``) starts
+    from the same optimizer, options, first hyper-parameter point, T and seeds, and searches the
+    instances of the result's class for a violation; one found fails the test with its instance
+    file (replay: ``ratecheck falsify --replay FILE``)."""
+    from ratecheck.falsify.search import Budget
+    from ratecheck.falsify.search import search as falsify
+    from ratecheck.theory import Example
+
+    budget = kw["search"] if isinstance(kw["search"], Budget) else Budget.parse(str(kw["search"]))
+    o = outcomes[0]
+    hp = kw.get("hp")
+    hp = hp(o.problem) if callable(hp) else dict(hp or {})
+    seeds = kw.get("seeds", 4)
+    ex = Example(results=(res.key,), problem=o.problem.name, optimizer=o.trace.meta.get("optimizer", res.optimizers[0]),
+                 hp={k: (v[0] if isinstance(v, (list, tuple)) else v) for k, v in hp.items()}, options=dict(kw.get("options") or {}),
+                 T=int(kw.get("T", 200)), runs=seeds if isinstance(seeds, int) else len(list(seeds)), batch_size=kw.get("batch_size"))
+    found = falsify(res, budget=budget, example=ex)
+    if not found.violated:
+        return
+    path = found.best.save(_failure_dir(kw.get("out"), res) / "instance.json")
+    raise AssertionError(
+        f"{res.key} [{res.provenance.value}, {res.role.value}] VIOLATED on an instance found by the falsify search "
+        f"({found.seconds:.1f} s, {found.evals} evaluations): family {found.best.family}, ratio {found.best.score:.6g}\n"
+        f"  statement: {res.statement}\n  instance: {path} (replay: ratecheck falsify --replay {path})")
 
 
 def assert_fails(result: Result | str, optimizer: str | Optimizer, problems=None, **kw: Any) -> list[Outcome]:
@@ -196,8 +226,6 @@ def _grid(hp: dict[str, Any], S: int) -> tuple[dict[str, torch.Tensor], int]:
 def _run_all(res: Result, optimizer, problems, *, hp: dict | Callable | None = None, options: dict | None = None,
              seeds: int | Iterable[int] = 4, T: int = 200, dtype=None, device=None, batch_size: int | None = None,
              x0_scale: float = 1.0, keep_iterates: bool = False, out=None, search=None) -> list[Outcome]:
-    if search is not None:
-        raise NotImplementedError("assert_holds(search=...) needs the falsify search, which is not part of ratecheck yet")
     opt = optimizer if isinstance(optimizer, Optimizer) else get_optimizer(optimizer, **(options or {}))
     if isinstance(optimizer, Optimizer) and options:
         raise RatecheckError("options= applies to an optimizer given by name; this one is already built")

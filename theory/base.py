@@ -292,7 +292,9 @@ def compare(observed: torch.Tensor, bound: torch.Tensor, tol: torch.Tensor, kind
     (overflow says nothing about the math); for bounds a bound of +inf (vacuous); and rows whose
     tolerance exceeds INFO_FRACTION of the larger side (identities: of the terms' size, i.e. where
     ``rel`` = u (C + m) > INFO_FRACTION). An infinite observed value against a finite bound is
-    informative and fails.
+    informative and fails (a division by zero, a quantity that must stay finite), unless the
+    tolerance is infinite too: then a term of the result's scale overflowed, and the inf comes
+    from the arithmetic (e.g. L ||x||^2 on a diverging run), not from the inequality.
     """
     finite = observed.isfinite() & bound.isfinite()
     diff = observed - bound
@@ -303,7 +305,7 @@ def compare(observed: torch.Tensor, bound: torch.Tensor, tol: torch.Tensor, kind
         ok = (diff <= tol) & finite | (observed == -math.inf)
         big = torch.maximum(observed.abs(), bound.abs())
         resolved = tol <= INFO_FRACTION * big
-        informative = (finite & resolved) | (observed.isinf() & bound.isfinite())
+        informative = (finite & resolved) | (observed.isinf() & bound.isfinite() & tol.isfinite())
     return ok, informative
 
 

@@ -38,6 +38,8 @@ def test_bound_rows():
     # equal; within tolerance; above; inf observed vs finite bound; overflow; no data; vacuous
     assert ok[[0, 1, 2, 3]].tolist() == [True, True, False, False]
     assert info.tolist() == [True, True, True, True, False, False, False]
+    # an inf observed value whose scale overflowed too (tol = inf) is arithmetic, not a violation
+    assert compare(torch.tensor([inf]), torch.tensor([3.0]), torch.tensor([inf]))[1].tolist() == [False]
 
 
 def test_identity_rows():
