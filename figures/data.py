@@ -32,10 +32,13 @@ def hp_points(cell) -> tuple[list[str], np.ndarray]:
 
 
 def final_value(cell, name: str = "subopt") -> np.ndarray:
-    """Last finite-row value per run; +inf for diverged runs."""
+    """Last finite-row value per run; +inf for diverged runs: non-finite (frozen) or escaped while
+    finite (experiments/divergence.py states the criterion)."""
     v = cell.trace(name)
     last = v[-1].copy()
     div = cell.trace("diverged")[-1] > 0 if cell.has("diverged") else np.zeros_like(last, dtype=bool)
+    if "run/escaped" in cell.arrays:
+        div = div | cell.arrays["run/escaped"]
     last[div | ~np.isfinite(last)] = np.inf
     return last
 
