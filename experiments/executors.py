@@ -70,6 +70,25 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
         raise RatecheckError(f"--address {address!r}: no Ray cluster answers there ({e}); allowed: auto, HOST:PORT, or none for a local cluster") from None
 
 
+def map_on_ray(fn, args: list[tuple], *, address: str | None = None, cpus_per_task: float = 1, max_retries: int = 3) -> list:
+    """``[fn(*a) for a in args]`` with each call a Ray task (results in the order of ``args``): for
+    independent searches such as the atlas's rows. A call that fails after Ray's retries raises."""
+    import ray
+
+    connect(address)
+    task = ray.remote(num_cpus=cpus_per_task, max_retries=max_retries)(_threaded(fn, max(1, int(cpus_per_task))))
+    return ray.get([task.remote(*a) for a in args])
+
+
+def _threaded(fn, threads: int):
+    def call(*a):
+        torch.set_num_threads(threads)
+        return fn(*a)
+
+    call.__name__ = getattr(fn, "__name__", "call")
+    return call
+
+
 def on_ray(
     todo: list[Cell], device: str, dtype, bar, store, *, address: str | None = None,
     cpus_per_cell: float = 1, gpus_per_cell: float = 0, max_retries: int = 3, log=print,

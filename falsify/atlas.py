@@ -17,6 +17,7 @@ import numpy as np
 
 from ratecheck import theory
 from ratecheck.atomic import atomic_write
+from ratecheck.errors import RatecheckError
 
 from . import families as fam
 from .objective import eligible_families, templates
@@ -37,29 +38,40 @@ def library_ratio(key: str) -> float:
     return best
 
 
-def rows_for(paper: str, budget: float, seed: int = 0, B: int = 16, keys: list[str] | None = None) -> list[dict]:
-    """One row per result of ``paper`` (or ``keys``): library ratio and the search's best per family."""
+def row_for(key: str, budget: float | Budget, seed: int = 0, B: int = 16) -> dict | None:
+    """Library ratio and the search's best per family for one result; None without an example run."""
+    r = theory.get(key)
+    try:
+        tpls = templates(r)
+    except RatecheckError:  # no example run: nothing to start from
+        return None
+    budget = budget if isinstance(budget, Budget) else Budget(seconds=budget)
+    row = {"result": key, "role": r.role.value, "library": library_ratio(key)}
+    can = {f.name for t in tpls for f in eligible_families(t)}
+    for name in fam.names():
+        if name not in can:
+            row[name] = math.nan
+            continue
+        f = search(r, families=[name], budget=budget, seed=seed, B=B, stop_on_violation=True)
+        row[name] = f.score if f.best is not None else math.nan
+    return row
+
+
+def rows_for(paper: str, budget: float | Budget, seed: int = 0, B: int = 16, keys: list[str] | None = None,
+             executor: str = "local", ray_options: dict | None = None) -> list[dict]:
+    """One row per result of ``paper`` (or ``keys``); with ``executor="ray"`` each result is one Ray
+    task (``experiments.executors.map_on_ray``)."""
     from ratecheck.papers import get as get_paper
 
     prefix = get_paper(paper).theory + "."
     keys = keys or [k for k, r in theory.RESULTS.items() if k.startswith(prefix) and r.provenance.assertable]
-    rows = []
-    for key in keys:
-        r = theory.get(key)
-        try:
-            tpls = templates(r)
-        except Exception:  # no example run: nothing to start from
-            continue
-        row = {"result": key, "role": r.role.value, "library": library_ratio(key)}
-        can = {f.name for t in tpls for f in eligible_families(t)}
-        for name in fam.names():
-            if name not in can:
-                row[name] = math.nan
-                continue
-            f = search(r, families=[name], budget=Budget(seconds=budget), seed=seed, B=B, stop_on_violation=True)
-            row[name] = f.score if f.best is not None else math.nan
-        rows.append(row)
-    return rows
+    if executor == "ray":
+        from ratecheck.experiments.executors import map_on_ray
+
+        rows = map_on_ray(row_for, [(k, budget, seed, B) for k in keys], **(ray_options or {}))
+    else:
+        rows = [row_for(k, budget, seed, B) for k in keys]
+    return [r for r in rows if r is not None]
 
 
 def _fmt(v) -> str:
@@ -99,12 +111,13 @@ def figure(rows: list[dict], title: str, path: Path) -> Path:
     return save(fig, path)
 
 
-def write(papers: list[str], out: Path, budget: float, seed: int = 0, B: int = 16) -> list[Path]:
+def write(papers: list[str], out: Path, budget: float, seed: int = 0, B: int = 16, executor: str = "local",
+          ray_options: dict | None = None) -> list[Path]:
     """atlas_<paper>.md and atlas_<paper>.png per paper under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for paper in papers:
-        rows = rows_for(paper, budget, seed, B)
+        rows = rows_for(paper, budget, seed, B, executor=executor, ray_options=ray_options)
         if not rows:
             continue
         md = out / f"atlas_{paper}.md"

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ratecheck.errors import RatecheckError
 
 
 def _parser(prog: str, doc: str):
@@ -164,7 +165,12 @@ def atlas_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=_int(0), default=0)
     p.add_argument("-B", "--batch", type=_int(2), default=16)
     p.add_argument("--out", default="out/atlas", help="output folder (default out/atlas)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local", help="one result at a time here (default), or each result a Ray task")
+    p.add_argument("--address", help="with --executor ray: the cluster to join, auto or HOST:PORT (default: start a local one)")
     a = p.parse_args(argv)
-    for path in atlas.write(a.paper or keys, Path(a.out), a.budget, a.seed, a.batch):
+    if a.address is not None and a.executor != "ray":
+        raise RatecheckError("--address needs --executor ray")
+    ray_options = {"address": a.address} if a.executor == "ray" else None
+    for path in atlas.write(a.paper or keys, Path(a.out), a.budget, a.seed, a.batch, a.executor, ray_options):
         print(path)
     return 0

@@ -231,11 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arXiv 2310.07831 for the same steps; SGD on L-smooth convex functions, SPA, heavy ball and
     PyTorch momentum print the PEP value (and the tight closed form for GD with step 1/L).
     """
-    import argparse
-
-    from ratecheck.optimizers import schedules
-
     from ratecheck.cli import OneLineParser
+    from ratecheck.optimizers import schedules
 
     p = OneLineParser(prog="ratecheck pep", description=main.__doc__.splitlines()[0])
     p.add_argument("--method", default="sgd", choices=("sgd", "spa", "heavy_ball", "sgd_momentum"))

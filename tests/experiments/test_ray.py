@@ -80,3 +80,15 @@ def test_worker_killed_mid_sweep_loses_nothing(cluster, local, tmp_path):
     assert killed, "no worker was running a cell to kill"
     assert len(remote.computed) == len(SPEC.cells())
     _assert_same(_arrays(local.path), _arrays(remote.path))
+
+
+def test_atlas_rows_on_ray_equal_in_process(cluster):
+    from ratecheck.falsify import atlas
+    from ratecheck.falsify.search import Budget
+
+    keys = ["mda.momentum_bound", "mda.observed_bound"]
+    args = dict(budget=Budget(evals=2), seed=0, B=4, keys=keys)  # an evaluation budget is deterministic
+    local = atlas.rows_for("mda", **args)
+    assert [r["result"] for r in local] == keys
+    remote = atlas.rows_for("mda", **args, executor="ray")
+    np.testing.assert_equal(remote, local)
