@@ -21,8 +21,6 @@ from .search import Budget, search
 PLANTED_FACTOR = 0.8
 # Apparent violations investigated and traced to a cause outside the search (docs/falsify.md#false-alarms).
 INVESTIGATED = {
-    "motaps.target_bookkeeping": "round-off: with gamma = 10 the TAPS run grows to losses ~1e10 and the replay "
-                                 "differs by 1e-11 relative, above the tolerance its scale states (theory/motaps.py)",
     "spa.l2_lyapunov": "overflow: a diverging SPA run (L eta = 8.6) whose Lyapunov side overflows to inf while the "
                        "recorded distance and the bound are still finite; check() counts inf against a finite bound "
                        "as a violation (theory/base.py)",

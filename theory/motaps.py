@@ -69,7 +69,14 @@ def replay(loss, grad_norm, idx, gamma, lam, tau0, star) -> dict[str, torch.Tens
     sampled point), ``dist_alpha`` / ``dist_alpha_next`` (||alpha - alpha^*||^2 before / after
     step t), and for the round-off: ``alpha_mag`` / ``alpha_mag_next`` (sum_i |alpha_i - alpha^*_i|
     (|alpha_i| + |alpha^*_i| + m_i), m_i the summed magnitudes of the terms added into alpha_i),
-    ``a_old_mag`` (|alpha_i| + m_i at the sampled i) and ``abar_mag`` (|abar| + mean_i m_i).
+    ``a_old_mag`` (|alpha_i| + m_i at the sampled i), ``abar_mag`` (|abar| + mean_i m_i) and
+    ``tau_mag`` (|tau| + m_tau).
+
+    m carries the rounding forward to first order: a sample step multiplies alpha_i's earlier error
+    by d alpha_i^+ / d alpha_i = 1 - gamma/q, an epoch end adds gamma times the errors of tau and
+    abar to every alpha_i and mixes abar's error into tau's. A factor is never taken below 1, so
+    for gamma/q <= 2 this is the plain sum of the terms' magnitudes; for a larger step (gamma up
+    to any value the method allows) the earlier errors grow as the run does.
     """
     T, B = loss.shape
     n = star.shape[0]
@@ -78,7 +85,8 @@ def replay(loss, grad_norm, idx, gamma, lam, tau0, star) -> dict[str, torch.Tens
     mag = torch.zeros(B, n, dtype=F64)
     tau = tau0.clone()
     keys = ("a_old", "r", "tau", "abar", "abar_pre", "a_star", "dist_alpha", "dist_alpha_next",
-            "alpha_mag", "alpha_mag_next", "a_old_mag", "abar_mag")
+            "alpha_mag", "alpha_mag_next", "a_old_mag", "abar_mag", "tau_mag")
+    mag_tau = torch.zeros(B, dtype=F64)
     out = {k: torch.empty(T, B, dtype=F64) for k in keys}
     rows = torch.arange(B)
 
@@ -93,17 +101,21 @@ def replay(loss, grad_norm, idx, gamma, lam, tau0, star) -> dict[str, torch.Tens
         out["a_old_mag"][t] = a_old.abs() + mag[rows, i]
         r = loss[t] - a_old
         alpha[rows, i] = a_old + gamma * r / q[t]
-        mag[rows, i] += gamma * (loss[t].abs() + a_old.abs()) / q[t]  # r's terms, scaled as the step
+        grow = (1 - gamma / q[t]).abs().clamp(min=1.0)  # how the step carries alpha_i's earlier error
+        mag[rows, i] = grow * mag[rows, i] + gamma * (loss[t].abs() + a_old.abs()) / q[t]  # + r's terms, scaled as the step
         abar = alpha.mean(-1)
         out["abar_pre"][t] = abar
         if (t + 1) % n == 0:
+            err_abar = mag.mean(-1)
             tau = (1 - lam) * tau + lam * (n / (n + 1)) * abar
+            mag_tau = (1 - lam).abs().clamp(min=1.0) * mag_tau + lam * (err_abar + abar.abs()) + tau.abs()
             alpha += (gamma * (tau - abar))[:, None]
-            mag += (gamma * (tau.abs() + abar.abs()))[:, None]
+            mag += (gamma * (tau.abs() + abar.abs() + mag_tau + err_abar))[:, None]
             abar = alpha.mean(-1)
         out["a_old"][t], out["r"][t], out["tau"][t], out["abar"][t] = a_old, r, tau, abar
         out["a_star"][t] = star[i]
         out["abar_mag"][t] = abar.abs() + mag.mean(-1)
+        out["tau_mag"][t] = tau.abs() + mag_tau
         out["dist_alpha_next"][t], out["alpha_mag_next"][t] = spread(alpha, mag)
         if t + 1 < T:
             out["dist_alpha"][t + 1], out["alpha_mag"][t + 1] = out["dist_alpha_next"][t], out["alpha_mag_next"][t]
@@ -184,7 +196,7 @@ def _bookkeeping(trace, problem) -> Sides:
     r, tau, abar, loss = A.col(trace, "r"), A.col(trace, "tau"), A.col(trace, "alphabar"), A.col(trace, "loss")
     diff = (r - sh["r"]).abs() + (tau - sh["tau"]).abs() + (abar - sh["abar"]).abs()
     # alpha_i and abar accumulate every update since the start: t+1 rounded terms.
-    size = r.abs() + loss.abs() + sh["a_old_mag"] + tau.abs() + sh["abar_mag"]
+    size = r.abs() + loss.abs() + sh["a_old_mag"] + sh["tau_mag"] + sh["abar_mag"]
     return Sides(diff, torch.zeros_like(diff), scale=size, terms=A.step_index(trace) + 1)
 
 
