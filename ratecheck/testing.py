@@ -48,7 +48,7 @@ from ratecheck.problems import PROBLEMS, Problem
 from ratecheck.problems import get as get_problem
 from ratecheck.theory import CheckResult, Result, Role, Unavailable, check
 from ratecheck.theory.base import compare, why_not_applicable
-from ratecheck.theory.report import _reason_summary
+from ratecheck.theory.report import reason_summary
 from ratecheck.theory import get as get_result
 
 __all__ = ["Outcome", "assert_fails", "assert_holds", "problems_of_class"]
@@ -258,7 +258,7 @@ def _run_all(res: Result, optimizer, problems, *, hp: dict | Callable | None = N
 
 
 def _reasons(c: CheckResult | None) -> str:
-    return (_reason_summary(c.reasons) if c is not None else "") or "no informative row"
+    return (reason_summary(c.reasons) if c is not None else "") or "no informative row"
 
 
 # -- failure reports -------------------------------------------------------------------------------

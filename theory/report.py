@@ -35,7 +35,7 @@ def _describe(r: Result) -> dict:
     }
 
 
-def _reason_summary(reasons: list[str]) -> str:
+def reason_summary(reasons: list[str]) -> str:
     """'3 runs: assumption false: d0 <= D; 1 run: no finite row' (most common first)."""
     counts = Counter(x for x in reasons if x)
     return "; ".join(f"{n} {'unit' if n == 1 else 'units'}: {why}" for why, n in counts.most_common())
@@ -78,7 +78,7 @@ def row(r: Result, c: CheckResult | None = None, *, reason: str = "", error: str
         total=int(checked.numel()), worst_ratio=float(ratios.max()) if ratios.numel() else None,
         first_violation=int(firsts.min()) if firsts.numel() else -1,
         frac_checked=float(c.fraction_checked[checked].mean()) if n_chk else 0.0,
-        reason=_reason_summary(c.reasons),
+        reason=reason_summary(c.reasons),
     )
     return out
 
