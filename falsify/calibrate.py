@@ -20,11 +20,7 @@ from .search import Budget, search
 
 PLANTED_FACTOR = 0.8
 # Apparent violations investigated and traced to a cause outside the search (docs/falsify.md#false-alarms).
-INVESTIGATED = {
-    "spa.l2_lyapunov": "overflow: a diverging SPA run (L eta = 8.6) whose Lyapunov side overflows to inf while the "
-                       "recorded distance and the bound are still finite; check() counts inf against a finite bound "
-                       "as a violation (theory/base.py)",
-}
+INVESTIGATED: dict[str, str] = {}  # none left: spa.l2_lyapunov and motaps.target_bookkeeping were fixed
 
 
 def assertable() -> list[str]:
