@@ -543,6 +543,15 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
+    except (MemoryError, RuntimeError) as e:
+        # An allocation the memory estimate did not foresee (torch's CPU allocator raises a
+        # RuntimeError, CUDA an OutOfMemoryError, a RuntimeError too): one line; any other
+        # RuntimeError is a bug and keeps its traceback.
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if not isinstance(e, MemoryError) and "allocate" not in msg and "out of memory" not in msg.lower():
+            raise
+        print(f"ratecheck: error: out of memory: {msg[:200]}; allowed: a smaller T, record (checkpoints) or max_batch (runs per batch)", file=sys.stderr)
+        return 2
     except OSError as e:
         # A file or folder this command cannot read or write (a full disk, a permission changed mid-run).
         where = f" {e.filename!r}" if e.filename else ""

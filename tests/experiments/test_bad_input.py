@@ -233,3 +233,32 @@ def test_closed_pipe_is_quiet():
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert err == "" and proc.returncode == 141
+
+
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried to allocate 8000000000 bytes"),
+                                   RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")], ids=["memory", "cpu-alloc", "cuda-oom"])
+def test_an_allocation_that_fails_is_one_line(tmp_path, capsys, monkeypatch, error):
+    """An allocation beyond what the memory estimate foresaw (e.g. a [T] schedule table at a huge T)."""
+    from ratecheck.experiments import sweep
+
+    def fail(*a, **k):
+        raise error
+
+    monkeypatch.setattr(sweep, "run_spec", fail)
+    p = tmp_path / "s.toml"
+    p.write_text(GOOD)
+    assert "out of memory" in _one_line_exit_2(capsys, ["run", str(p), "--out", str(tmp_path / "r")])
+
+
+def test_other_runtime_errors_keep_their_traceback(tmp_path, monkeypatch):
+    from ratecheck import cli
+    from ratecheck.experiments import sweep
+
+    def bug(*a, **k):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(sweep, "run_spec", bug)
+    p = tmp_path / "s.toml"
+    p.write_text(GOOD)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        cli.main(["run", str(p), "--out", str(tmp_path / "r")])
