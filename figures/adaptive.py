@@ -71,10 +71,12 @@ def lyapunov(cells) -> list:
             curves = (("decrease Phi_t - Phi_t+1 (observed)", resolved(before - obs), {}),
                       ("guaranteed decrease Phi_t - bound", resolved(before - bnd), BOUND_STYLE))
         else:
+            # its own series (2): the shared legend must not give it the style of the observed decrease
             curves = (("bound - observed (decrease beyond the guarantee)", resolved(bnd - obs), {}),)
         k = s >= 1
         drawn = []
-        for j, (label, v, kw) in enumerate(curves):
+        first = 0 if len(curves) == 2 else 2
+        for j, (label, v, kw) in enumerate(curves, start=first):
             med, lo, hi = data.band(v)
             line(ax, s[k], med[k], label=label, **{**series(j), **kw})
             ax.fill_between(s[k], lo[k], hi[k], color=series(j)["color"], alpha=BAND_ALPHA, linewidth=0)

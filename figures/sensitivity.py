@@ -28,7 +28,7 @@ def lr_sensitivity(cells, hp: str = "lr") -> list:
     for ax, (prob, group) in zip(axes, groups.items()):
         top = []
         for c in group:
-            st = series(methods.index(c.label))
+            st = series(methods.index(c.label), lines=True)  # line styles: methods can coincide (linear vs refined)
             lr = c.arrays[f"hp/{hp}"]
             fin = data.final_value(c)
             xs = np.unique(lr)
