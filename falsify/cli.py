@@ -10,7 +10,6 @@ argument.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Sequence
@@ -26,25 +25,15 @@ def _parser(prog: str, doc: str):
 
 
 def _int(lo: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = None
-        if v is None or v < lo:
-            raise argparse.ArgumentTypeError(f"{text!r} is out of range; allowed: integers >= {lo}")
-        return v
-    return parse
+    from ratecheck.cli import at_least
+
+    return at_least(lo)
 
 
 def _positive(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range; allowed: (0, inf)")
-    return v
+    from ratecheck.cli import positive
+
+    return positive(float)(text)
 
 
 def _safe(key: str) -> str:

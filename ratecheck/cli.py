@@ -28,14 +28,14 @@ def _table(rows: list[dict], floatfmt: str = "{:.6g}") -> str:
     return render(cols, cells)
 
 
-def _positive(kind):
-    """An argparse type: a finite number > 0."""
-    return _bounded(kind, lambda v: v > 0, "a finite number > 0")
+def positive(kind=float):
+    """An argparse type: a finite number > 0 (``kind`` float or int)."""
+    return _bounded(kind, lambda v: v > 0, "(0, inf)" if kind is float else "integers >= 1")
 
 
-def _nonnegative(kind):
-    """An argparse type: a finite number >= 0."""
-    return _bounded(kind, lambda v: v >= 0, "a finite number >= 0")
+def at_least(lo: float, kind=int):
+    """An argparse type: a finite number >= ``lo``."""
+    return _bounded(kind, lambda v: v >= lo, f"integers >= {lo}" if kind is int else f"[{lo:g}, inf)")
 
 
 def _bounded(kind, ok, allowed: str):
@@ -45,7 +45,7 @@ def _bounded(kind, ok, allowed: str):
         except ValueError:
             v = None
         if v is None or v != v or v in (float("inf"), float("-inf")) or not ok(v):
-            raise argparse.ArgumentTypeError(f"{text!r}; allowed: {allowed}")
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range; allowed: {allowed}")
         return v
 
     parse.__name__ = kind.__name__
@@ -445,8 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--wide", action="store_true", help="the check table with the reason and statement columns")
         sp.add_argument("--executor", choices=("local", "ray"), default="local", help="where cells run: this process (default) or Ray tasks")
         sp.add_argument("--address", help="Ray cluster to join: auto or HOST:PORT (default: start a local one)")
-        sp.add_argument("--cpus-per-cell", type=_positive(float), default=1, metavar="N", help="CPUs a Ray task asks for (default 1)")
-        sp.add_argument("--gpus-per-cell", type=_nonnegative(float), default=0, metavar="N", help="GPUs a Ray task asks for (default 0)")
+        sp.add_argument("--cpus-per-cell", type=positive(float), default=1, metavar="N", help="CPUs a Ray task asks for (default 1)")
+        sp.add_argument("--gpus-per-cell", type=at_least(0, float), default=0, metavar="N", help="GPUs a Ray task asks for (default 0)")
 
     sp = sub.add_parser("run", help="run a spec (cached) and print the bound-check table",
                         description="Run the cells of SPEC missing from its results folder, then print the check table. "
