@@ -100,7 +100,7 @@ def throwaway_results(*, violated_provenance: str | None = None, violated_role: 
         yield made
     finally:
         for r in made:
-            RESULTS._items.pop(r.key, None)
+            RESULTS.unregister(r.key)
 
 
 import pytest

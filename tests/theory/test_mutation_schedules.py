@@ -29,7 +29,7 @@ def get(key):
     import importlib
 
     importlib.import_module(f"ratecheck.theory.{key.split('.')[0]}")
-    return RESULTS._items[key]
+    return RESULTS.get(key)
 
 
 def _problem(name):

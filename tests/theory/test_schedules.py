@@ -36,10 +36,10 @@ def vec(n_min=1, n_max=12, lo=0.05, hi=20.0):
 
 def R(key):
     """A result of this module (read from the registry without importing the other theory modules)."""
-    return RESULTS._items[key]
+    return RESULTS.get(key)
 
 
-MINE = sorted(k for k in RESULTS._items if k.startswith("schedules."))
+MINE = sorted(k for k in RESULTS.names() if k.startswith("schedules."))
 
 
 # -- pure functions ------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def test_identity_is_not_the_plain_average():
 def test_identity_is_not_a_registered_result():
     # An algebraic identity of any sequence: both sides from the same numbers; the property test
     # above covers the pure function, so no result compares it on runs (issue 9, point 3).
-    assert "schedules.identity" not in RESULTS._items
+    assert "schedules.identity" not in RESULTS
 
 
 def test_time_is_dim_0_and_runs_are_trailing():

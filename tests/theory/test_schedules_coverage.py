@@ -22,7 +22,7 @@ NEW = ("schedules.thm_b_expected", "schedules.linear_decay_expected")
 
 
 def R(key):
-    return RESULTS._items[key]
+    return RESULTS.get(key)
 
 
 def _stochastic_run(problem="lad", schedule="linear", lr=0.3, T=40, B=8, batch=4, options=None, mutant=None):
@@ -50,7 +50,7 @@ def test_new_results_are_stochastic_derived_theorems_with_examples():
 
 def test_no_per_coordinate_result_is_registered():
     # note §8's form needs a FIXED diagonal preconditioner; no library optimizer runs one.
-    for key, r in RESULTS._items.items():
+    for key, r in RESULTS.items():
         if key.startswith("schedules."):
             assert r.optimizers == ("sgd",), key
 

@@ -33,11 +33,11 @@ def _run(name="least_squares", opt="sgd_momentum", lr=0.05, momentum=0.5, B=16, 
 
 
 def test_registered_stochastic_spa_results():
-    stoch = {k for k, r in RESULTS._items.items() if k.startswith("spa.") and r.oracle == "stochastic"}
+    stoch = {k for k, r in RESULTS.items() if k.startswith("spa.") and r.oracle == "stochastic"}
     assert stoch == {KEY, L2E}
-    assert RESULTS._items[L2E].in_expectation and {a.name for a in RESULTS._items[L2E].assumptions} == {a.name for a in P.CONSTANT_PROOF}
+    assert RESULTS.get(L2E).in_expectation and {a.name for a in RESULTS.get(L2E).assumptions} == {a.name for a in P.CONSTANT_PROOF}
     assert all(e.batch_size and e.runs >= 16 for e in EXAMPLES if L2E in e.results)
-    r = RESULTS._items[KEY]
+    r = RESULTS.get(KEY)
     assert r.in_expectation and r.role is Role.THEOREM and r.provenance.value == "DERIVED"
     assert {a.name for a in P.CONSTANT_PROOF} | {P.A_POSITIVE.name} == {a.name for a in r.assumptions}
     p = get_problem("least_squares")
@@ -48,7 +48,7 @@ def test_registered_stochastic_spa_results():
 
 def test_bound_uses_full_gradients_and_the_runs_own_minibatch_noise():
     p, tr = _run(T=30, B=8)
-    s = RESULTS._items[KEY].sides(tr, p)
+    s = RESULTS.get(KEY).sides(tr, p)
     x = tr.iterates["x"].to(F64)
     T, B = 30, 8
     full = torch.stack([p.grad(x[t]) for t in range(T)])
@@ -69,7 +69,7 @@ def test_bound_uses_full_gradients_and_the_runs_own_minibatch_noise():
 def test_noise_term_is_needed():
     # near the noise floor the deterministic rate (sigma = 0) fails on the mean; the sigma form holds
     p, tr = _run(opt="sgd", lr=0.5, B=16, T=100, batch=1)
-    r = RESULTS._items[KEY]
+    r = RESULTS.get(KEY)
     c = check(r, tr, p)
     assert c.all_hold
     no_noise = dataclasses.replace(r, sides=lambda t, pb: dataclasses.replace(
@@ -81,13 +81,13 @@ def test_noise_term_is_needed():
 @pytest.mark.parametrize("opt,kw", [("sgd", {}), ("sgd_momentum", {"momentum": 0.9, "lr": 0.005}), ("spa", {"c": torch.full((16,), 0.3, dtype=F64)})])
 def test_holds_on_stochastic_runs(opt, kw):
     p, tr = _run(opt=opt, **kw)
-    c = check(RESULTS._items[KEY], tr, p)
+    c = check(RESULTS.get(KEY), tr, p)
     assert bool(c.checked.any()) and c.all_hold, c.worst_ratio
 
 
 def test_scope_dampening_and_schedules_not_checked():
     p, tr = _run(dampening=torch.full((16,), 0.3, dtype=F64))
-    c = check(RESULTS._items[KEY], tr, p)
+    c = check(RESULTS.get(KEY), tr, p)
     assert not bool(c.checked.any()) and c.reasons[0].startswith("assumption false: dampening = 0")
 
 
@@ -101,14 +101,14 @@ def test_catches_a_momentum_that_climbs():
     opt._step = climbs.__get__(opt)
     hp = {"lr": torch.full((16,), 0.05 / p.L, dtype=F64), "momentum": torch.full((16,), 0.5, dtype=F64)}
     tr = run(p, opt, x0, 60, hp=hp, batch_size=4, seeds=torch.arange(16), keep_iterates=True)
-    assert bool(check(RESULTS._items[KEY], tr, p).violated.any())
+    assert bool(check(RESULTS.get(KEY), tr, p).violated.any())
 
 
 def test_l2_expected_is_the_sum_of_the_noisy_steps():
     """Row n+1: Lambda_{n+1} + sum_{k<=n} (eta A ||grad f(x_k)||^2 - noise_k) against Lambda_0, rebuilt here from the
     iterates, the full gradients and the run's own minibatch gradients with eps = 1."""
     p, tr = _run(T=30, B=8)
-    s = RESULTS._items[L2E].sides(tr, p)
+    s = RESULTS.get(L2E).sides(tr, p)
     x = tr.iterates["x"].to(F64)
     T, B = 30, 8
     full = torch.stack([p.grad(x[t]) for t in range(T)])
@@ -129,7 +129,7 @@ def test_l2_expected_is_the_sum_of_the_noisy_steps():
 def test_l2_expected_noise_term_is_needed():
     """Near the noise floor the sigma = 0 form fails on the mean over seeds; the stated form holds."""
     p, tr = _run(opt="sgd", lr=0.5, B=16, T=100, batch=1)
-    r = RESULTS._items[L2E]
+    r = RESULTS.get(L2E)
     assert check(r, tr, p).all_hold
     no_noise = dataclasses.replace(r, sides=lambda t, pb: dataclasses.replace(
         r.sides(t, pb), observed=r.sides(t, pb).observed + _noise_sum(t, pb)))
