@@ -16,6 +16,9 @@ What is asserted is [DERIVED] in docs/theory/motaps.md, each under the condition
 - TAPS and MOTAPS (beta = 0, any gamma > 0, any tau): the same V at every step with r_t >= 0, up to the
   target's error at epoch ends: V_{t+1} <= V_t - gamma (2-gamma) r_t^2/q_t + [end] (2 n gamma (tau - abar)(tau - f*)
   - n gamma (2-gamma)(tau - abar)^2), tau the new target, abar the mean target before the shift;
+- TAPS and MOTAPS (beta = 0, convex f_i, 0 < gamma < 2): a pathwise rate of the average positive residual,
+      (1/T) sum_{t<T} (r_t^+)^2/q_t <= (V_0 + sum_{t<T} U_t + sum_{epoch ends} E) / (gamma (2-gamma) T),
+  U_t what a step with r_t < 0 can add to V (from the run), E the target's error term above;
 - MOTAPS (Role.IMPLEMENTATION: a gradient step on a quadratic): the once-per-epoch tau step never
   increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2 at the epoch's abar (tau_lr in [0, 2]).
 
