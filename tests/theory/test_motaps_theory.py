@@ -188,8 +188,7 @@ def test_negative_residual_increase_bounds_the_sample_step():
     g = torch.Generator().manual_seed(1)
     d, seen = 4, {True: 0, False: 0}
     for _ in range(400):
-        A_, c, ws, w = (torch.randn(d, d, generator=g, dtype=torch.float64) for _ in range(1)), None, None, None
-        A_ = next(A_)
+        A_ = torch.randn(d, d, generator=g, dtype=torch.float64)
         c, ws, w = (torch.randn(d, generator=g, dtype=torch.float64) for _ in range(3))
         s0 = float(torch.randn(1, generator=g))
         f = lambda x: 0.5 * float(((A_ @ (x - c)) ** 2).sum()) + s0  # noqa: E731
