@@ -18,7 +18,8 @@ What is asserted is [DERIVED] in docs/theory/motaps.md, each under the condition
   - n gamma (2-gamma)(tau - abar)^2), tau the new target, abar the mean target before the shift;
 - TAPS and MOTAPS (beta = 0, convex f_i, 0 < gamma < 2): a pathwise rate of the average positive residual,
       (1/T) sum_{t<T} (r_t^+)^2/q_t <= (V_0 + sum_{t<T} U_t + sum_{epoch ends} E) / (gamma (2-gamma) T),
-  U_t what a step with r_t < 0 can add to V (from the run), E the target's error term above;
+  U_t what a step with r_t < 0 can add to V (from the run), E the target's error term above; for TAPS, at the
+  rows before a run's first step with r_t < 0, the clean rate V_0 / (gamma (2-gamma) T);
 - MOTAPS (Role.IMPLEMENTATION: a gradient step on a quadratic): the once-per-epoch tau step never
   increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2 at the epoch's abar (tau_lr in [0, 2]).
 
@@ -288,7 +289,8 @@ def _moving_target_lyapunov(trace, problem) -> Sides:
                  terms=A.step_index(trace) + 1, undefined="r_t < 0: convexity gives no sign and the code does not clip r")
 
 
-def _residual_rate(trace, problem) -> Sides:
+def _rate_parts(trace, problem):
+    """Both sides of the residual rate, its round-off size, and the clean bound V_0 / (gamma (2-gamma) (t+1))."""
     sh = shadow(trace, problem)
     r, loss, gn, dist = A.col(trace, "r"), A.col(trace, "loss"), A.col(trace, "grad_norm"), A.rows(trace, "dist")
     gamma = gamma_of(trace)
@@ -303,8 +305,22 @@ def _residual_rate(trace, problem) -> Sides:
     step = (2 * gamma * r.abs() * (gn * dist[:-1] + loss.abs() + sh["a_star"].abs()) + gamma * (2 - gamma).abs() * r**2
             + (c.abs() + 4 * gamma) * r.abs() * (loss.abs() + sh["a_old_mag"])) / q + end_mag
     t = A.step_index(trace) + 1
-    scale = (sq[0] + sh["alpha_mag"][0] + torch.cumsum(step, dim=0)) / (c * t) + bound.abs() * (2 + gamma) / (2 - gamma)
+    clean = v0 / (c * t)
+    scale = ((sq[0] + sh["alpha_mag"][0] + torch.cumsum(step, dim=0)) / (c * t)
+             + torch.maximum(bound.abs(), clean.abs()) * (2 + gamma) / (2 - gamma))
+    return observed, bound, clean, scale, t, r
+
+
+def _residual_rate(trace, problem) -> Sides:
+    observed, bound, _, scale, t, _ = _rate_parts(trace, problem)
     return Sides(observed, bound, scale=scale, terms=t)
+
+
+def _taps_clean_rate(trace, problem) -> Sides:
+    observed, _, clean, scale, t, r = _rate_parts(trace, problem)
+    none_yet = torch.cumsum((r < 0).to(F64), dim=0) == 0
+    return Sides(observed, A.unchecked_where(none_yet, clean), scale=scale, terms=t,
+                 undefined="a step with r_s < 0 before this row: the clean rate needs none (motaps.residual_rate covers it)")
 
 
 def phi_sides(trace, problem) -> Sides:
@@ -400,6 +416,16 @@ _R(
           "the clean rate V_0 / (gamma(2-gamma) T). A rate on the residuals r_t = f_i(w_t) - alpha_i, not on f(w_t) - f*.",
 )
 _R(
+    "taps_clean_rate", title="TAPS (tau = f*): O(1/T) rate of the residuals while no step has r_t < 0",
+    provenance=Provenance.DERIVED, source=f"{DOC}#residual-rate", optimizers=("taps",),
+    kind="bound", iterate="average", requires=frozenset({"convex", "finite_sum"}), sides=_taps_clean_rate,
+    assumptions=(BETA_ZERO, GAMMA_BELOW_2),
+    statement="beta = 0, 0 < gamma < 2, r_s >= 0 for every s < T: (1/T) sum_{t<T} r_t^2/q_t <= V_0 / (gamma(2-gamma) T), "
+              "V_0 = ||w_0-w*||^2 + ||alpha_0-alpha*||^2",
+    notes="The corollary of motaps.residual_rate when every U_t = 0 and (TAPS) every epoch term is <= 0. Rows after the "
+          "run's first step with r_t < 0 are not checked: no hyper-parameter rules such steps out.",
+)
+_R(
     "tau_step_descends", title="MOTAPS: the epoch tau step never increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2",
     provenance=Provenance.DERIVED, role=Role.IMPLEMENTATION, source=f"{DOC}#moving-target ({REF} §4, §5.3)",
     optimizers=("motaps",), kind="lyapunov", iterate="none", requires=frozenset({"finite_sum"}), sides=phi_sides,
@@ -411,7 +437,8 @@ _R(
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) -----------------------
 
-example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov", "motaps.residual_rate"), "lad", "taps",
+example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov", "motaps.residual_rate",
+                 "motaps.taps_clean_rate"), "lad", "taps",
                 hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 1.99, 0.5, 1.0, 1.5])}, T=130, runs=8, batch_size=1))
 example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.tau_step_descends", "motaps.moving_target_lyapunov",
                  "motaps.residual_rate"),

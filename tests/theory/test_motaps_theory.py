@@ -66,7 +66,7 @@ def test_results_hold_heavy(name, seed):
 def test_every_motaps_result_is_checked():
     keys = {k for k in names() if k.startswith("motaps.")}
     assert keys == {"motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov", "motaps.tau_step_descends",
-                    "motaps.moving_target_lyapunov", "motaps.residual_rate"}
+                    "motaps.moving_target_lyapunov", "motaps.residual_rate", "motaps.taps_clean_rate"}
     assert assert_results_hold(get_problem("lad"), 130, seed=0) == keys
 
 
