@@ -16,6 +16,10 @@ What is asserted is [DERIVED] in docs/theory/motaps.md, each under the condition
 - TAPS and MOTAPS (beta = 0, any gamma > 0, any tau): the same V at every step with r_t >= 0, up to the
   target's error at epoch ends: V_{t+1} <= V_t - gamma (2-gamma) r_t^2/q_t + [end] (2 n gamma (tau - abar)(tau - f*)
   - n gamma (2-gamma)(tau - abar)^2), tau the new target, abar the mean target before the shift;
+- TAPS and MOTAPS (beta = 0, convex f_i, 0 < gamma < 2): a pathwise rate of the average positive residual,
+      (1/T) sum_{t<T} (r_t^+)^2/q_t <= (V_0 + sum_{t<T} U_t + sum_{epoch ends} E) / (gamma (2-gamma) T),
+  U_t what a step with r_t < 0 can add to V (from the run), E the target's error term above; for TAPS, at the
+  rows before a run's first step with r_t < 0, the clean rate V_0 / (gamma (2-gamma) T);
 - MOTAPS (Role.IMPLEMENTATION: a gradient step on a quadratic): the once-per-epoch tau step never
   increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2 at the epoch's abar (tau_lr in [0, 2]).
 
@@ -160,6 +164,31 @@ def moving_target_sides(dist, dist_alpha, dist_alpha_next, r, grad_norm, gamma, 
     return left, right + end_term
 
 
+def r_negative_increase(dist, loss, r, grad_norm, gamma, a_star) -> torch.Tensor:
+    """What a sample step with r_t < 0 can add to V, computed from the run (0 where r_t >= 0):
+
+        U_t = (2 gamma |r_t| (||grad f_i(w_t)|| ||w_t - w*|| - h_t) - gamma (2-gamma) r_t^2) / q_t,
+
+    h_t = f_i(w_t) - f_i(w*) the sampled gap (dist holds rows 0..T; Cauchy-Schwarz bounds
+    <grad f_i(w_t), w_t - w*>)."""
+    q = grad_norm**2 + 1
+    h = loss - a_star
+    inc = (2 * gamma * r.abs() * (grad_norm * dist[:-1] - h) - gamma * (2 - gamma) * r**2) / q
+    return torch.where(r < 0, inc, torch.zeros_like(inc))
+
+
+def residual_rate_sides(r, grad_norm, gamma, v0, extra):
+    """Average positive residual vs its bound, rows t = 0..T-1 (steps 0..t):
+
+        (1/(t+1)) sum_{s<=t} (r_s^+)^2/q_s  <=  (V_0 + sum_{s<=t} extra_s) / (gamma (2-gamma) (t+1)),
+
+    ``extra`` = ``r_negative_increase`` + the epoch ends' ``target_error_term`` (0 elsewhere)."""
+    q = grad_norm**2 + 1
+    t = torch.arange(1, r.shape[0] + 1, dtype=r.dtype)[:, None]
+    observed = torch.cumsum(r.clamp(min=0) ** 2 / q, dim=0) / t
+    return observed, (v0 + torch.cumsum(extra, dim=0)) / (gamma * (2 - gamma) * t)
+
+
 def phi(tau: torch.Tensor, abar: torch.Tensor, n: int) -> torch.Tensor:
     """phi(tau) = n/2 (tau - abar)^2 + tau^2/2 [DERIVED, docs/references/motaps.md §4]."""
     return 0.5 * n * (tau - abar) ** 2 + 0.5 * tau**2
@@ -235,24 +264,63 @@ def _taps_lyapunov(trace, problem) -> Sides:
                  terms=A.step_index(trace) + 1, undefined="r_t < 0: convexity gives no sign and the code does not clip r")
 
 
+def _end_term(trace, problem, sh):
+    """``target_error_term`` at the epoch ends (0 elsewhere) and its round-off size: its own parts and
+    its sensitivity to the rounding of tau and abar (accumulated like alpha)."""
+    gamma, n, fs = gamma_of(trace), problem.n, float(problem.f_star)
+    tau, abar = A.col(trace, "tau"), sh["abar_pre"]
+    end = epoch_end(A.steps(trace), n).expand_as(tau)
+    e = (tau - abar).abs()
+    mag = n * gamma.abs() * (e * (2 * (tau - fs).abs() + (2 - gamma).abs() * e)
+                             + (2 * ((tau - fs).abs() + e) + 2 * (2 - gamma).abs() * e) * (tau.abs() + sh["abar_mag"] + abs(fs)))
+    return torch.where(end, target_error_term(tau, abar, fs, gamma, n), 0.0), torch.where(end, mag, 0.0)
+
+
 def _moving_target_lyapunov(trace, problem) -> Sides:
     sh = shadow(trace, problem)
     r, loss, gn, dist = A.col(trace, "r"), A.col(trace, "loss"), A.col(trace, "grad_norm"), A.rows(trace, "dist")
-    gamma, n, fs = gamma_of(trace), problem.n, float(problem.f_star)
-    end = epoch_end(A.steps(trace), n).expand_as(r)
-    tau, abar = A.col(trace, "tau"), sh["abar_pre"]
-    term = torch.where(end, target_error_term(tau, abar, fs, gamma, n), 0.0)
+    gamma = gamma_of(trace)
+    term, end_mag = _end_term(trace, problem, sh)
     left, right = moving_target_sides(dist, sh["dist_alpha"], sh["dist_alpha_next"], r, gn, gamma, term)
     sq = _sq_mag(trace, problem)
-    # the end term's own parts, and its sensitivity to the rounding of tau and abar (accumulated like alpha)
-    e = (tau - abar).abs()
-    end_mag = n * gamma.abs() * (e * (2 * (tau - fs).abs() + (2 - gamma).abs() * e)
-                                 + (2 * ((tau - fs).abs() + e) + 2 * (2 - gamma).abs() * e) * (tau.abs() + sh["abar_mag"] + abs(fs)))
-    scale = (sq[1:] + sq[:-1] + sh["alpha_mag"] + sh["alpha_mag_next"] + _step_mag(r, loss, gn, gamma, sh["a_old"])
-             + torch.where(end, end_mag, 0.0))
+    scale = sq[1:] + sq[:-1] + sh["alpha_mag"] + sh["alpha_mag_next"] + _step_mag(r, loss, gn, gamma, sh["a_old"]) + end_mag
     ok = r >= 0
     return Sides(A.unchecked_where(ok, left), A.unchecked_where(ok, right), scale=scale,
                  terms=A.step_index(trace) + 1, undefined="r_t < 0: convexity gives no sign and the code does not clip r")
+
+
+def _rate_parts(trace, problem):
+    """Both sides of the residual rate, its round-off size, and the clean bound V_0 / (gamma (2-gamma) (t+1))."""
+    sh = shadow(trace, problem)
+    r, loss, gn, dist = A.col(trace, "r"), A.col(trace, "loss"), A.col(trace, "grad_norm"), A.rows(trace, "dist")
+    gamma = gamma_of(trace)
+    term, end_mag = _end_term(trace, problem, sh)
+    inc = r_negative_increase(dist, loss, r, gn, gamma, sh["a_star"])
+    sq = _sq_mag(trace, problem)
+    v0 = dist[0] ** 2 + sh["dist_alpha"][0]
+    observed, bound = residual_rate_sides(r, gn, gamma, v0, inc + term)
+    q = gn**2 + 1
+    c = gamma * (2 - gamma)
+    # per step: U_t's parts, and r_t's own rounding (f_i - alpha_i, alpha_i accumulated) in r^2/q and U_t
+    step = (2 * gamma * r.abs() * (gn * dist[:-1] + loss.abs() + sh["a_star"].abs()) + gamma * (2 - gamma).abs() * r**2
+            + (c.abs() + 4 * gamma) * r.abs() * (loss.abs() + sh["a_old_mag"])) / q + end_mag
+    t = A.step_index(trace) + 1
+    clean = v0 / (c * t)
+    scale = ((sq[0] + sh["alpha_mag"][0] + torch.cumsum(step, dim=0)) / (c * t)
+             + torch.maximum(bound.abs(), clean.abs()) * (2 + gamma) / (2 - gamma))
+    return observed, bound, clean, scale, t, r
+
+
+def _residual_rate(trace, problem) -> Sides:
+    observed, bound, _, scale, t, _ = _rate_parts(trace, problem)
+    return Sides(observed, bound, scale=scale, terms=t)
+
+
+def _taps_clean_rate(trace, problem) -> Sides:
+    observed, _, clean, scale, t, r = _rate_parts(trace, problem)
+    none_yet = torch.cumsum((r < 0).to(F64), dim=0) == 0
+    return Sides(observed, A.unchecked_where(none_yet, clean), scale=scale, terms=t,
+                 undefined="a step with r_s < 0 before this row: the clean rate needs none (motaps.residual_rate covers it)")
 
 
 def phi_sides(trace, problem) -> Sides:
@@ -280,6 +348,9 @@ BETA_ZERO = Assumption(
 GAMMA_AT_MOST_2 = Assumption(
     "0 < gamma <= 2",  # the epoch shift lowers V only for gamma (2 - gamma) >= 0
     lambda tr, pb: (gamma_of(tr) > 0) & (gamma_of(tr) <= 2))
+GAMMA_BELOW_2 = Assumption(
+    "0 < gamma < 2",  # the rate divides by gamma (2 - gamma)
+    lambda tr, pb: (gamma_of(tr) > 0) & (gamma_of(tr) < 2))
 TAU_LR_AT_MOST_2 = Assumption(
     "0 <= tau_lr <= 2",  # a gradient step of size tau_lr/(n+1) on a quadratic of curvature n+1
     lambda tr, pb: (A.hp(tr, "tau_lr") >= 0) & (A.hp(tr, "tau_lr") <= 2))
@@ -333,6 +404,28 @@ _R(
           "with tau = f* (TAPS) it is motaps.taps_lyapunov. alpha is the replay validated by motaps.target_bookkeeping.",
 )
 _R(
+    "residual_rate", title="TAPS and MOTAPS: average positive residual <= (V_0 + the run's r<0 and target-error terms) / (gamma(2-gamma) T)",
+    provenance=Provenance.DERIVED, source=f"{DOC}#residual-rate", optimizers=BOTH,
+    kind="bound", iterate="average", requires=frozenset({"convex", "finite_sum"}), sides=_residual_rate,
+    assumptions=(BETA_ZERO, GAMMA_BELOW_2),
+    statement="beta = 0, 0 < gamma < 2: (1/T) sum_{t<T} (r_t^+)^2/q_t <= (V_0 + sum_{t<T, r_t<0} U_t + sum_{epoch ends} E_k) / (gamma(2-gamma) T), "
+              "U_t = (2 gamma |r_t| (||g_t|| ||w_t-w*|| - h_t) - gamma(2-gamma) r_t^2)/q_t, h_t = f_i(w_t) - f_i(w*), "
+              "E_k = motaps.moving_target_lyapunov's target-error term (<= 0 for TAPS)",
+    notes="Pathwise, every T. The extra terms are computed from the run, so the bound can fail. Interpolation is not needed "
+          "(under it h_t >= 0 and U_t <= 2 gamma |r_t| ||g_t|| ||w_t-w*||/q_t); with no step r_t < 0 and tau = f* (TAPS) it is "
+          "the clean rate V_0 / (gamma(2-gamma) T). A rate on the residuals r_t = f_i(w_t) - alpha_i, not on f(w_t) - f*.",
+)
+_R(
+    "taps_clean_rate", title="TAPS (tau = f*): O(1/T) rate of the residuals while no step has r_t < 0",
+    provenance=Provenance.DERIVED, source=f"{DOC}#residual-rate", optimizers=("taps",),
+    kind="bound", iterate="average", requires=frozenset({"convex", "finite_sum"}), sides=_taps_clean_rate,
+    assumptions=(BETA_ZERO, GAMMA_BELOW_2),
+    statement="beta = 0, 0 < gamma < 2, r_s >= 0 for every s < T: (1/T) sum_{t<T} r_t^2/q_t <= V_0 / (gamma(2-gamma) T), "
+              "V_0 = ||w_0-w*||^2 + ||alpha_0-alpha*||^2",
+    notes="The corollary of motaps.residual_rate when every U_t = 0 and (TAPS) every epoch term is <= 0. Rows after the "
+          "run's first step with r_t < 0 are not checked: no hyper-parameter rules such steps out.",
+)
+_R(
     "tau_step_descends", title="MOTAPS: the epoch tau step never increases phi(tau) = n/2 (tau - abar)^2 + tau^2/2",
     provenance=Provenance.DERIVED, role=Role.IMPLEMENTATION, source=f"{DOC}#moving-target ({REF} §4, §5.3)",
     optimizers=("motaps",), kind="lyapunov", iterate="none", requires=frozenset({"finite_sum"}), sides=phi_sides,
@@ -344,9 +437,11 @@ _R(
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) -----------------------
 
-example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov"), "lad", "taps",
+example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov", "motaps.residual_rate",
+                 "motaps.taps_clean_rate"), "lad", "taps",
                 hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 1.99, 0.5, 1.0, 1.5])}, T=130, runs=8, batch_size=1))
-example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.tau_step_descends", "motaps.moving_target_lyapunov"),
+example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.tau_step_descends", "motaps.moving_target_lyapunov",
+                 "motaps.residual_rate"),
                 "lad", "motaps",
                 hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 0.5, 1.0, 1.5, 5.0]),
                     "tau_lr": torch.tensor([0.01, 0.5, 1.0, 1.9, 0.1, 0.9, 1.5, 1.0]),

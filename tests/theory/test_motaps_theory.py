@@ -48,7 +48,7 @@ def test_results_hold_on_every_problem(name):
     seen = assert_results_hold(p, T, seed=0)
     assert "motaps.target_bookkeeping" in seen
     if "convex" in p.tags:
-        assert {"motaps.sample_step", "motaps.taps_lyapunov", "motaps.moving_target_lyapunov"} <= seen
+        assert {"motaps.sample_step", "motaps.taps_lyapunov", "motaps.moving_target_lyapunov", "motaps.residual_rate"} <= seen
     if T > p.n:
         assert "motaps.tau_step_descends" in seen
 
@@ -66,7 +66,7 @@ def test_results_hold_heavy(name, seed):
 def test_every_motaps_result_is_checked():
     keys = {k for k in names() if k.startswith("motaps.")}
     assert keys == {"motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov", "motaps.tau_step_descends",
-                    "motaps.moving_target_lyapunov"}
+                    "motaps.moving_target_lyapunov", "motaps.residual_rate", "motaps.taps_clean_rate"}
     assert assert_results_hold(get_problem("lad"), 130, seed=0) == keys
 
 
@@ -179,3 +179,56 @@ def test_moving_target_needs_its_error_term():
     assert check(get("motaps.moving_target_lyapunov"), tr, p).all_hold
     no_term = check(dataclasses.replace(get("motaps.taps_lyapunov"), assumptions=()), tr, p)
     assert bool(no_term.violated.any())
+
+
+def test_negative_residual_increase_bounds_the_sample_step():
+    """On random convex quadratics f_i(w) = |A(w - c)|^2/2 + s, any reference w* (alpha*_i = f_i(w*)): a sample
+    step with r < 0 raises V by at most r_negative_increase (and the bound is attained within Cauchy-Schwarz);
+    with r >= 0 the increase is 0 and V drops by at least gamma (2-gamma) r^2/q."""
+    g = torch.Generator().manual_seed(1)
+    d, seen = 4, {True: 0, False: 0}
+    for _ in range(400):
+        A_ = torch.randn(d, d, generator=g, dtype=torch.float64)
+        c, ws, w = (torch.randn(d, generator=g, dtype=torch.float64) for _ in range(3))
+        s0 = float(torch.randn(1, generator=g))
+        f = lambda x: 0.5 * float(((A_ @ (x - c)) ** 2).sum()) + s0  # noqa: E731
+        grad = A_.T @ (A_ @ (w - c))
+        a_star = f(ws)
+        alpha = f(w) + 3 * float(torch.randn(1, generator=g))
+        gamma = float(torch.rand(1, generator=g)) * 1.99 + 0.005
+        r, q = f(w) - alpha, float(grad @ grad) + 1
+        w_new, a_new = w - gamma * r / q * grad, alpha + gamma * r / q
+        dV = float(((w_new - ws) ** 2).sum() - ((w - ws) ** 2).sum()) + (a_new - a_star) ** 2 - (alpha - a_star) ** 2
+        t = lambda v: torch.tensor([[v]], dtype=torch.float64)  # noqa: E731
+        U = float(MT.r_negative_increase(torch.tensor([[float((w - ws).norm())], [0.0]], dtype=torch.float64), t(f(w)), t(r),
+                                         t(float(grad.norm())), torch.tensor([gamma], dtype=torch.float64), t(a_star)))
+        seen[r < 0] += 1
+        if r < 0:
+            assert dV <= U + 1e-9 * (1 + abs(U) + abs(dV))
+        else:
+            assert U == 0.0 and dV <= -gamma * (2 - gamma) * r**2 / q + 1e-9 * (1 + abs(dV))
+    assert min(seen.values()) > 50
+
+
+def test_residual_rate_sides_by_hand():
+    """Rows average (r^+)^2/q over steps 0..t; the bound is (V_0 + cumulated extra) / (gamma (2-gamma) (t+1))."""
+    r = torch.tensor([[2.0], [-1.0], [1.0]], dtype=torch.float64)
+    gn = torch.tensor([[1.0], [0.0], [0.0]], dtype=torch.float64)
+    obs, bnd = MT.residual_rate_sides(r, gn, torch.tensor([1.0], dtype=torch.float64), torch.tensor([4.0], dtype=torch.float64),
+                                      torch.tensor([[0.0], [2.0], [-1.0]], dtype=torch.float64))
+    assert obs[:, 0].tolist() == [2.0, 1.0, 1.0] and bnd[:, 0].tolist() == [4.0, 3.0, 5.0 / 3.0]
+
+
+def test_residual_rate_needs_the_run_terms():
+    """Without the run-computed terms (U_t of the steps with r_t < 0, the epoch ends' target error) the bound
+    V_0 / (gamma (2-gamma) T) fails on MOTAPS runs with tau0 off f* (least_squares, gamma = 1.5 and 1.9); with
+    them the same runs hold."""
+    p = get_problem("least_squares")
+    hp = {"lr": torch.tensor([1.5, 1.9]), "tau_lr": torch.tensor([0.5, 0.5]), "tau0": torch.tensor([-1.0, 5.0])}
+    tr = run(p, get_opt("motaps"), p.x0(2, seed=0), 600, hp=hp, batch_size=1, seeds=torch.tensor([2, 3]))
+    assert check(get("motaps.residual_rate"), tr, p).all_hold
+    sh = MT.shadow(tr, p)
+    r, gn = tr["r"][:-1].double(), tr["grad_norm"][:-1].double()
+    v0 = tr["dist"][0].double() ** 2 + sh["dist_alpha"][0]
+    obs, bnd = MT.residual_rate_sides(r, gn, MT.gamma_of(tr), v0, torch.zeros_like(r))
+    assert bool((obs > 1.01 * bnd).any(dim=0).all())
