@@ -1,7 +1,8 @@
 """Mechanic (Cutkosky, Defazio & Mehta, arXiv 2306.00144): regret reduction and tuner invariants.
 
 The paper's text was not available (docs/references/mechanic.md): its tuner-regret theorem is
-[UNVERIFIED] and not registered. What is checked, all [DERIVED] in docs/theory/mechanic.md:
+[UNVERIFIED] and not registered (the parameter-free form it is reported to have is false for the code's
+tuner: docs/theory/mechanic.md#tuner-regret). What is checked, all [DERIVED] in docs/theory/mechanic.md:
 
 - the tuner's invariants read off the authors' update (mechanic-pytorch 0.0.1, optax contrib,
   [CODE]): wealth never below (s_init/n) m_t, reward r_t >= 0 (PyTorch variant), scales
@@ -18,6 +19,8 @@ The paper's text was not available (docs/references/mechanic.md): its tuner-regr
       f(xbar_t) - f* <= sum_{k<=t} h_k (S_k - s_t) / (t+1) + D G_t / sqrt(t+1),  s_t = D / (eta G_t sqrt(t+1)),
   D G_t / sqrt(t+1) being the guarantee of SGD at its best fixed scale s_t (why this reading of
   "the best fixed scale" and not separate runs or the best scale in hindsight: the page, #best-scale);
+- the PyTorch tuner's regret against every fixed scale u >= 0, bounded from its inputs alone
+  (``tuner_regret_bound``: h, betas, s_init, m_init, eps), and the best-scale bound with it plugged in;
 - the exact scale symmetry (eta, s_init, m_0, eps) -> (c eta, s_init/c, c m_0, c eps), a
   statement about two runs, given here as ``rescaled_hp`` and tested in the test suite;
 - the growth of the scale from s_init for one tuner with beta = 1 and constant progress
