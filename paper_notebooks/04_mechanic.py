@@ -24,7 +24,8 @@
 #
 # Sections: 1. the learned scale against the best hand-tuned learning rate, over a grid
 # of base learning rates; 2. the tuner's invariants and the exact regret decomposition on
-# single runs; 3. the scale symmetry; 4. the check table.
+# single runs; 3. the scale symmetry; 4. against the best fixed scale; 4b. the tuner's regret
+# from its inputs alone; 5. the check table.
 
 # %% [markdown]
 # ## The claims checked here (registered theory results)
@@ -39,9 +40,10 @@ CLAIMS = nb.claims(nb.keys_with("mechanic."))
 # %% [markdown]
 # Not asserted: the paper's tuner-regret theorem (its constants, and whether it covers
 # several β < 1 or λ > 0) is [UNVERIFIED] in docs/references/mechanic.md §4.4 and is not
-# registered. The average-iterate bounds above (against the balancing scale, and against
-# the best fixed scale of the base in section 4) read the tuner's regret off the run
-# instead of bounding it. The exact scale symmetry (η, s_init, m_0, ε) → (cη, s_init/c, c m_0, cε)
+# registered; its parameter-free form is false for the code's tuner (section 4b). The
+# average-iterate bounds against the balancing scale and against the best fixed scale of the
+# base (section 4) read the tuner's regret off the run; `mechanic.tuner_regret` bounds it from
+# the tuner's inputs alone and `mechanic.best_scale_tuner_bound` plugs that bound in (section 4b). The exact scale symmetry (η, s_init, m_0, ε) → (cη, s_init/c, c m_0, cε)
 # [DERIVED, docs/references/mechanic.md §5] is a statement about two runs in exact
 # arithmetic; section 3 shows it (and where float64 departs from it), without asserting.
 
@@ -312,6 +314,63 @@ axes[1].set_title("least_squares, minibatch 8, eta = 0.5", fontsize=7)
 for ax in axes:
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xlabel("step t + 1")
+    ax.legend(frameon=False, fontsize=5)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 4b. The tuner's regret from its inputs alone
+#
+# `mechanic.tuner_regret` (docs/theory/mechanic.md#tuner-regret): for every fixed u ≥ 0,
+# Σ_{k≤t} h_k (S_k − u) ≤ B_t − u Σ_{k≤t} h_k, with B_t a function of the h sequence, the betas,
+# s_init, m_init and ε only (`theory.mechanic.tuner_regret_bound`). Left: the quadratic run of
+# section 2 (η = 1): R_t(0) = Σ h_k S_k is negative (the tuner wins), B_t above it. Right: the
+# tuner driven directly with a crafted h (100 wins h = −1, then one loss h = +100; one tuner,
+# β = 1): R(0) jumps to 116 while s_init max|h| = 1e-6, so no parameter-free bound of the form
+# O(s_init max|h|) at u = 0 holds for this tuner; B_t meets R_t(0) there (the bound is attained).
+
+# %%
+def tuner_bound(h, betas, hp):
+    one = lambda v: torch.as_tensor(v, dtype=torch.float64).reshape(-1).expand(h.shape[1])  # noqa: E731
+    return mech_theory.tuner_regret_bound(h, torch.tensor(betas, dtype=torch.float64), one(hp["s_init"]),
+                                          one(hp["m_init"]), one(hp["eps"]))
+
+
+tr = single["quadratic", "mechanic"]
+h, S = tr["h"][:-1], tr["s_sum_prev"][:-1]
+B_t = tuner_bound(h, betas, {k: tr.meta["hp"][k] for k in ("s_init", "m_init", "eps")}).numpy()
+R0 = np.cumsum((h * S).numpy(), axis=0)
+
+# the crafted sequence, through Mechanic's own update: 1-D SGD base at lr 1, h_k = Delta_k g_k
+h_c = [0.0] + [-1.0] * 99 + [100.0]
+hp_c = {"base_lr": 1.0, "s_decay": 0.0, "s_init": 1e-8, "m_init": 1e-6, "eps": 1e-8}
+opt_c = optimizers.get("mechanic", betas=(1.0,))
+st = opt_c.init(torch.zeros(1, 1, dtype=torch.float64), **hp_c)
+delta, hs, Ss = 0.0, [], []
+for hk in h_c:
+    g = 1.0 if not hs else hk / delta
+    st, info = opt_c.step(st, torch.tensor([[g]], dtype=torch.float64), None)
+    hs.append(float(info["h"][0]))
+    Ss.append(float(info["s_sum_prev"][0]))
+    delta -= g
+hh = torch.tensor(hs, dtype=torch.float64)[:, None]
+R0_c = np.cumsum(np.array(hs) * np.array(Ss))
+B_c = tuner_bound(hh, (1.0,), hp_c)[:, 0].numpy()
+print(f"crafted h: R(0) = {R0_c[-1]:.4g}, B = {B_c[-1]:.4g}, s_init max|h| = {1e-8 * 100:.1e}")
+
+fig, axes = subplots(2, ncols=2, size=(4.4, 3.2))
+b = 1
+t1 = np.arange(1, h.shape[0] + 1)
+axes[0].plot(t1, B_t[:, b], "--", color=color(0), label="B_t")
+axes[0].plot(t1, R0[:, b], color=color(0), label="R_t(0) = sum h_k S_k")
+axes[0].set_title("quadratic, Mechanic(SGD), eta = 1", fontsize=7)
+axes[0].set_yscale("symlog", linthresh=1e-8)
+tc = np.arange(1, len(hs) + 1)
+axes[1].plot(tc, B_c, "--", color=color(1), label="B_t")
+axes[1].plot(tc, R0_c, color=color(1), label="R_t(0)")
+axes[1].set_title("crafted h: 99 wins, then h = +100", fontsize=7)
+axes[1].set_yscale("symlog", linthresh=1e-8)
+for ax in axes:
     ax.set_xlabel("step t + 1")
     ax.legend(frameon=False, fontsize=5)
 fig.tight_layout()

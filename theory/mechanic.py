@@ -1,7 +1,8 @@
 """Mechanic (Cutkosky, Defazio & Mehta, arXiv 2306.00144): regret reduction and tuner invariants.
 
 The paper's text was not available (docs/references/mechanic.md): its tuner-regret theorem is
-[UNVERIFIED] and not registered. What is checked, all [DERIVED] in docs/theory/mechanic.md:
+[UNVERIFIED] and not registered (the parameter-free form it is reported to have is false for the code's
+tuner: docs/theory/mechanic.md#tuner-regret). What is checked, all [DERIVED] in docs/theory/mechanic.md:
 
 - the tuner's invariants read off the authors' update (mechanic-pytorch 0.0.1, optax contrib,
   [CODE]): wealth never below (s_init/n) m_t, reward r_t >= 0 (PyTorch variant), scales
@@ -18,6 +19,8 @@ The paper's text was not available (docs/references/mechanic.md): its tuner-regr
       f(xbar_t) - f* <= sum_{k<=t} h_k (S_k - s_t) / (t+1) + D G_t / sqrt(t+1),  s_t = D / (eta G_t sqrt(t+1)),
   D G_t / sqrt(t+1) being the guarantee of SGD at its best fixed scale s_t (why this reading of
   "the best fixed scale" and not separate runs or the best scale in hindsight: the page, #best-scale);
+- the PyTorch tuner's regret against every fixed scale u >= 0, bounded from its inputs alone
+  (``tuner_regret_bound``: h, betas, s_init, m_init, eps), and the best-scale bound with it plugged in;
 - the exact scale symmetry (eta, s_init, m_0, eps) -> (c eta, s_init/c, c m_0, c eps), a
   statement about two runs, given here as ``rescaled_hp`` and tested in the test suite;
 - the growth of the scale from s_init for one tuner with beta = 1 and constant progress
@@ -38,6 +41,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from ratecheck.optimizers.mechanic import DEFAULT_BETAS
 
 from . import access as A
 from .base import Assumption, Example, Provenance, Result, Role, Sides, example, register
@@ -144,6 +149,38 @@ def best_scale_bound(h, S, gnorm, eta, D) -> tuple[torch.Tensor, torch.Tensor]:
     return tuner / K + guarantee, size
 
 
+def tuner_regret_bound(h, betas, s_init, m_init, eps) -> torch.Tensor:
+    """B_t >= sum_{k<=t} h_k S_k = R_t(0) [T, B] of the PyTorch tuner, from its inputs alone.
+
+    h [T, B] (h_0 first); betas [B, n] (or [n]); s_init, m_init, eps [B]. With a = s_init/n,
+    per tuner m_k = max(beta m_{k-1}, |h_k|), v_k = beta^2 v_{k-1} + h_k^2 (m_{-1} = m_init,
+    v_{-1} = 0), rho_k = |h_k| / (sqrt(v_{k-1}) + eps) (rho_0 = 0: s_0 = 0) and the input-only
+    ceiling rbar_k = beta rbar_{k-1} + rho_k (a m_{k-1} + rbar_{k-1}) on the reward:
+        B_t = sum_i sum_{k<=t} [ rho_k a m_{k-1} + max(rho_k - beta, 0) rbar_{k-1} ].
+    Against any fixed u >= 0, R_t(u) = R_t(0) - u sum_{k<=t} h_k <= B_t - u sum_{k<=t} h_k. Any h
+    (any base, lambda, store_delta), betas in [0, 1]. [DERIVED, docs/theory/mechanic.md#tuner-regret]"""
+    h = h.to(F64)
+    T, B = h.shape
+    b = torch.as_tensor(betas, dtype=F64).expand(B, -1)
+    n = b.shape[-1]
+    a = (torch.as_tensor(s_init, dtype=F64) / n).expand(B)[:, None]
+    m = torch.as_tensor(m_init, dtype=F64).expand(B)[:, None].expand(B, n).clone()
+    e = torch.as_tensor(eps, dtype=F64).expand(B)[:, None]
+    v = torch.zeros(B, n, dtype=F64)
+    rbar = torch.zeros(B, n, dtype=F64)
+    out = torch.zeros(T, B, dtype=F64)
+    total = torch.zeros(B, dtype=F64)
+    for k in range(T):
+        hk = h[k].abs()[:, None]
+        rho = hk / (v.sqrt() + e) if k > 0 else torch.zeros(B, n, dtype=F64)
+        total = total + (rho * a * m + (rho - b).clamp(min=0.0) * rbar).sum(-1)
+        out[k] = total
+        rbar = b * rbar + rho * (a * m + rbar)
+        m = torch.maximum(b * m, hk)
+        v = b * b * v + hk * hk
+    return out
+
+
 def max_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     """max_i num_i/den_i over the last dim (tuners) [T, B]: num/den <= 1 states den >= num >= 0.
     0/0 (a tuner with nothing yet) carries no information (NaN unless another tuner has some);
@@ -234,6 +271,36 @@ def _best_scale_sides(tr, pb) -> Sides:
     return Sides(A.rows(tr, "subopt_avg")[:T], bound, scale=f_mag + avg + size, terms=A.step_index(tr) + 1)
 
 
+def _betas(tr) -> torch.Tensor:
+    """The run's tuner betas [B, n]: ``init(..., betas=...)`` if given, else the constructor option."""
+    b = A.init_args(tr).get("betas", A.option(tr, "betas", DEFAULT_BETAS))
+    return torch.as_tensor(b, dtype=F64).cpu().expand(tr.batch, -1)
+
+
+def _tuner_bound(tr) -> torch.Tensor:
+    return tuner_regret_bound(A.col(tr, "h"), _betas(tr), A.hp(tr, "s_init"), A.hp(tr, "m_init"), A.hp(tr, "eps"))
+
+
+def _tuner_regret_sides(tr, pb) -> Sides:
+    """observed: R_t(0) = sum_{k<=t} h_k S_k; bound: ``tuner_regret_bound``. Every u >= 0 adds the same
+    -u sum h_k to both sides, so u = 0 decides them all."""
+    h = A.col(tr, "h")
+    hS = h * A.col(tr, "s_sum_prev")
+    # Rows before the first h_k != 0 (h_0 = 0: Delta_0 = 0) carry no information: both sides are 0.
+    bound = torch.where(torch.cumsum(h.abs(), 0) > 0, _tuner_bound(tr), math.nan)
+    return Sides(torch.cumsum(hS, 0), bound, scale=torch.cumsum(hS.abs(), 0) + bound.abs(), terms=A.step_index(tr) + 1)
+
+
+def _best_scale_tuner_sides(tr, pb) -> Sides:
+    """``_best_scale_sides`` with the run's tuner regret R_t(0) replaced by its bound B_t."""
+    sides = _best_scale_sides(tr, pb)
+    K = (A.step_index(tr) + 1).to(F64)
+    hS = torch.cumsum(A.col(tr, "h") * A.col(tr, "s_sum_prev"), 0)
+    bound = _tuner_bound(tr)
+    return Sides(sides.observed, sides.bound + (bound - hS) / K, scale=sides.scale + (bound + hS.abs()) / K,
+                 terms=sides.terms)
+
+
 # -- assumptions (docs/theory/mechanic.md#assumptions) ----------------------------------------------
 
 
@@ -322,6 +389,25 @@ _R(
               "gradients' h_k and G_t = max_{k<=t} ||g_k|| (s_t as in mechanic.best_scale_bound)",
     notes="The pathwise inequality holds for the minibatch losses <g_k, .>; online-to-batch needs E[g_k | past] = grad f(x_k).",
 )
+_R(
+    "tuner_regret", title="The PyTorch tuner's regret against every fixed scale, from its inputs alone",
+    source=f"{DOC}#tuner-regret ({REF} §5)", optimizers=("mechanic",), kind="bound", iterate="none", oracle="any",
+    sides=_tuner_regret_sides,
+    statement="for every u >= 0: sum_{k<=t} h_k (S_k - u) <= B_t - u sum_{k<=t} h_k, B_t = sum_i sum_{k<=t} "
+              "[rho_{k,i} (s_init/n) m_{k-1,i} + max(rho_{k,i} - beta_i, 0) rbar_{k-1,i}], rho_{k,i} = |h_k| / "
+              "(sqrt(v_{k-1,i}) + eps), m, v the max / decayed sum of squares of h, rbar_k = beta rbar_{k-1} + "
+              "rho_k ((s_init/n) m_{k-1} + rbar_{k-1}) (mechanic.tuner_regret_bound)",
+    notes="Any base, lambda, store_delta and betas in [0, 1]; not the optax variant (unclamped reward, h clipping). "
+          "No bound of the parameter-free form O(s_init max|h|) at u = 0 holds for this tuner (docs page).",
+)
+_R(
+    "best_scale_tuner_bound", title="Mechanic(SGD) within a run-independent tuner regret of SGD at its best fixed scale",
+    source=f"{DOC}#tuner-regret ({REF} §4.1, §4.3)", optimizers=("mechanic",), kind="bound", iterate="average",
+    oracle="deterministic", requires=frozenset({"convex"}), sides=_best_scale_tuner_sides,
+    assumptions=REDUCTION + (CONST_BASE_LR,),
+    statement="f(xbar_t) - f* <= [B_t - s_t sum_{k<=t} h_k] / (t+1) + D G_t / sqrt(t+1) (B_t of mechanic.tuner_regret, "
+              "s_t and G_t of mechanic.best_scale_bound)",
+)
 
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
@@ -329,7 +415,7 @@ _R(
 _HP = {"base_lr": torch.tensor([1e-2, 0.1, 1.0, 10.0]), "s_decay": 0.0}
 _ALL = tuple(f"mechanic.{k}" for k in ("wealth_floor", "scale_nonneg", "max_and_sum_of_squares", "regret_decomposition",
                                       "sgd_average_bound", "best_scale_bound"))
-example(Example(_ALL + ("mechanic.reward_nonneg",), "quadratic", "mechanic", hp=_HP, T=150, runs=4))
+example(Example(_ALL + ("mechanic.reward_nonneg", "mechanic.tuner_regret", "mechanic.best_scale_tuner_bound"), "quadratic", "mechanic", hp=_HP, T=150, runs=4))
 example(Example(_ALL, "l1_distance", "mechanic_optax", hp=_HP, T=150, runs=4))
 example(Example(("mechanic.regret_decomposition",), "least_squares", "mechanic", hp=dict(_HP, base_lr=torch.full((8,), 0.5)),
                 T=100, runs=8, batch_size=8))

@@ -58,7 +58,8 @@ def test_every_mechanic_result_is_checked():
     keys = {k for k in names() if k.startswith("mechanic.")}
     assert keys == {"mechanic.wealth_floor", "mechanic.reward_nonneg", "mechanic.scale_nonneg",
                     "mechanic.max_and_sum_of_squares", "mechanic.regret_decomposition", "mechanic.sgd_average_bound",
-                    "mechanic.best_scale_bound", "mechanic.best_scale_bound_expected"}
+                    "mechanic.best_scale_bound", "mechanic.best_scale_bound_expected", "mechanic.tuner_regret",
+                    "mechanic.best_scale_tuner_bound"}
     # the quadratic has no stochastic oracle
     assert assert_results_hold(get_problem("quadratic"), 40, seed=0) == keys - {"mechanic.best_scale_bound_expected"}
 
@@ -205,3 +206,67 @@ def test_best_scale_bound_needs_an_sgd_base():
     tr = run(p, get_opt("mechanic", base="adam"), p.x0(2, seed=0), 50, hp={"base_lr": 0.1, "s_decay": 0.0}, keep_iterates=True)
     c = check(get("mechanic.best_scale_bound"), tr, p)
     assert not c.checked.any() and set(c.reasons) == {"assumption false: base = sgd"}
+
+
+def drive_tuner(h, betas, s_init, m_init, eps):
+    """Mechanic's own update fed a prescribed h sequence [T, B]: a 1-D SGD base at lr 1 with s_decay = 0
+    has h_k = Delta_k g_k, Delta_k = -sum_{j<k} g_j, so g_k = h_k / Delta_k (g_0 = 1 since h_0 = 0).
+    Returns the logged h and S_k [T, B]."""
+    T, B = h.shape
+    F = torch.float64
+    opt = get_opt("mechanic", betas=betas)
+    st = opt.init(torch.zeros(B, 1, dtype=F), base_lr=1.0, s_decay=0.0, s_init=s_init, m_init=m_init, eps=eps)
+    delta, hs, Ss = torch.zeros(B, dtype=F), [], []
+    for k in range(T):
+        g = torch.ones(B, dtype=F) if k == 0 else h[k] / delta
+        st, info = opt.step(st, g[:, None], None)
+        hs.append(info["h"])
+        Ss.append(info["s_sum_prev"])
+        delta = delta - g
+    return torch.stack(hs), torch.stack(Ss)
+
+
+def _tuner_bound(h, betas, s_init, m_init, eps):
+    B = h.shape[1]
+    full = lambda v: torch.full((B,), float(v), dtype=torch.float64)  # noqa: E731
+    return M.tuner_regret_bound(h, torch.tensor(betas, dtype=torch.float64), full(s_init), full(m_init), full(eps))
+
+
+@pytest.mark.parametrize("betas", [M.DEFAULT_BETAS, (1.0,), (0.5, 1.0), (0.0, 0.9)])
+@pytest.mark.parametrize("shape", ["gauss", "progress", "jumps", "wins_then_loss"])
+def test_tuner_regret_bound_holds_on_crafted_h(betas, shape):
+    """R_t(0) = sum h_k S_k <= B_t on adversarial h, over s_init, m_init and eps; and it is attained (ratio 1)."""
+    g = torch.Generator().manual_seed(0)
+    T, B = 120, 6
+    h = {"gauss": lambda: torch.randn(T, B, generator=g, dtype=torch.float64),
+         "progress": lambda: -torch.rand(T, B, generator=g, dtype=torch.float64),
+         "jumps": lambda: torch.randn(T, B, generator=g, dtype=torch.float64)
+         * torch.exp(3 * torch.randn(T, B, generator=g, dtype=torch.float64)),
+         "wins_then_loss": lambda: torch.where(torch.rand(T, B, generator=g) < 0.05, 50.0, -0.1).double()}[shape]()
+    for s_init, m_init, eps in [(1e-8, 1e-6, 1e-8), (1e-3, 0.0, 1e-3), (1.0, 1.0, 1e-8)]:
+        hh, S = drive_tuner(h, betas, s_init, m_init, eps)
+        obs = torch.cumsum(hh * S, 0)
+        bound = _tuner_bound(hh, betas, s_init, m_init, eps)
+        size = torch.cumsum((hh * S).abs(), 0) + bound
+        assert bool((obs <= bound + 1e-13 * size).all()), float(((obs - bound) / size).max())
+
+
+def test_tuner_regret_bound_is_attained_and_no_parameter_free_form_holds():
+    """100 wins (h = -1) then one loss h = +100: R(0) = 116 >> s_init max|h| = 1e-6, and B equals R(0)."""
+    h = -torch.ones(101, 1, dtype=torch.float64)
+    h[100] = 100.0
+    hh, S = drive_tuner(h, (1.0,), 1e-8, 1e-6, 1e-8)
+    r0 = float((hh * S).sum())
+    bound = float(_tuner_bound(hh, (1.0,), 1e-8, 1e-6, 1e-8)[-1, 0])
+    assert r0 > 1e7 * 1e-8 * 100.0
+    assert r0 == pytest.approx(bound, rel=1e-7)
+
+
+def test_tuner_regret_bound_is_small_when_h_stays_below_beta_times_its_rms():
+    """rho_k <= beta at every step: the rbar term vanishes and B_t = a sum rho m <= s_init max(m_init, max|h|) t."""
+    T = 60
+    h = torch.cat([torch.zeros(1), 0.5 * torch.ones(T - 1)]).double()[:, None]  # rho_k = 1/sqrt(k-1) <= 1 from k = 2
+    bound = _tuner_bound(h, (1.0,), 1e-3, 0.0, 1e-8)
+    expected = 1e-3 * sum(0.5 * 0.5 / (0.5 * (k - 1) ** 0.5 + 1e-8) for k in range(2, T))  # a sum rho_k m_{k-1}
+    assert float(bound[-1, 0]) == pytest.approx(expected, rel=1e-12)
+    assert float(bound[-1, 0]) <= 1e-3 * 0.5 * T
