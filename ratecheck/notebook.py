@@ -224,14 +224,14 @@ def by_grid(cell, per_run, hp: str = "lr"):
 
 def mean_over_seeds(ax, key: str, trace, problem, title: str = "") -> None:
     """Draw result ``key`` on a run of several seeds per hyper-parameter setting: per group (runs that
-    share every hyper-parameter), the mean observed side with the band mean +- Z_MARGIN standard errors
-    of observed - bound (the lower edge is what an in-expectation check compares), against the mean
+    share every hyper-parameter), the mean observed side with the band mean +- margin(n, R) standard
+    errors of observed - bound (the lower edge is what an in-expectation check compares), against the mean
     bound (dashed). The verdict comes from ``check_trace``, not from this picture."""
     import torch
 
     from ratecheck import theory
     from ratecheck.figures.style import BOUND_STYLE, color
-    from ratecheck.theory.base import Z_MARGIN
+    from ratecheck.theory.base import margin
 
     sides = theory.get(key).sides(trace, problem)
     obs, bnd = sides.observed.double(), sides.bound.double()
@@ -249,7 +249,8 @@ def mean_over_seeds(ax, key: str, trace, problem, title: str = "") -> None:
         se = torch.where(n > 1, (var / n.clamp(min=1)).sqrt(), 0.0)
         label = ", ".join(f"{k}={float(v):.3g}" for k, v in zip(hp, groups[g]))
         ax.plot(steps, mean, color=color(g), label=f"{label} ({int(m.sum())} seeds)")
-        ax.fill_between(steps, mean - Z_MARGIN * se, mean + Z_MARGIN * se, color=color(g), alpha=0.2)
+        z = margin(int(n.max()), int((n == n.max()).sum()))
+        ax.fill_between(steps, mean - z * se, mean + z * se, color=color(g), alpha=0.2)
         ax.plot(steps, b.nanmean(dim=1), color=color(g), **BOUND_STYLE)
     ax.set_xlabel("row (step)")
     ax.set_title(title or key)

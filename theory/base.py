@@ -34,7 +34,9 @@ terms accumulated into the row (``Sides.terms``), S the sum of the magnitudes of
 finite and a violation of 1% would exceed the tolerance: tol <= 0.01 max(|observed|, |bound|)
 for a bound, tol <= 0.01 S for an identity. A run with no informative row is "not checked", never
 "holds". Results that hold in expectation are checked on the mean over the runs that share all
-hyper-parameters (seeds), observed mean - Z_MARGIN standard errors against the mean bound.
+hyper-parameters (seeds), observed mean - ``margin(n, R)`` standard errors against the mean bound
+(a Student t quantile with a Bonferroni split of FAMILY_ALPHA over the R rows tested;
+docs/theory/README.md#in-expectation).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ from ratecheck.registry import Registry
 
 from .access import Unavailable, unit_roundoff
 
-Z_MARGIN = 3.0  # one-sided, for results that hold in expectation
+Z_MARGIN = 3.0  # the one-sided normal level whose tail FAMILY_ALPHA is
+FAMILY_ALPHA = 0.5 * math.erfc(Z_MARGIN / math.sqrt(2.0))  # false-alarm level per group and result, all rows together
 INFO_FRACTION = 0.01  # a row is informative when a 1% violation would exceed the tolerance
 F64 = torch.float64
 
@@ -381,12 +384,25 @@ def _blown_up(trace, rows: int) -> torch.Tensor:
     return bad.cumsum(dim=0) > 0
 
 
+def margin(n: int, rows: int) -> float:
+    """Standard errors subtracted from a mean over ``n`` seeds tested on ``rows`` rows: the one-sided
+    Student t quantile (n - 1 degrees of freedom) at FAMILY_ALPHA / rows (Bonferroni over the rows),
+    so that a group whose expected difference is <= 0 on every row is flagged on some row with
+    probability <= FAMILY_ALPHA for normal per-run differences (docs/theory/README.md#in-expectation)."""
+    from scipy.stats import t as student_t
+
+    if n < 2:
+        return math.inf
+    return float(student_t.isf(FAMILY_ALPHA / max(rows, 1), n - 1))
+
+
 def _grouped(obs, bnd, tol, applies, reasons, dead, trace):
-    """Group runs by identical hyper-parameters: mean observed - Z SE against the mean bound.
+    """Group runs by identical hyper-parameters: mean observed - margin(n, R) SE against the mean bound.
 
     The spread is that of observed - bound (a bound computed from the run's own samples is random
-    too, and the theorem is E[observed - bound] <= 0). A group is checked only where all its runs
-    apply and are alive; its tolerance is the mean of its runs' tolerances.
+    too, and the theorem is E[observed - bound] <= 0). R is the number of the group's rows with a
+    finite difference on every run (the rows that can be tested). A group is checked only where all
+    its runs apply and are alive; its tolerance is the mean of its runs' tolerances.
     """
     hp = trace.meta.get("hp", {})
     B = obs.shape[1]
@@ -400,7 +416,8 @@ def _grouped(obs, bnd, tol, applies, reasons, dead, trace):
         n = int(m.sum())
         diff = obs[:, m] - bnd[:, m]
         sd = diff.std(dim=1) if n > 1 else torch.full_like(obs[:, 0], math.inf)
-        outs["lower"].append(obs[:, m].mean(dim=1) - Z_MARGIN * sd / math.sqrt(n))
+        rows = int((diff.isfinite().all(dim=1) & ~dead[:, m].any(dim=1)).sum())
+        outs["lower"].append(obs[:, m].mean(dim=1) - margin(n, rows) * sd / math.sqrt(n))
         outs["bnd"].append(bnd[:, m].mean(dim=1))
         outs["tol"].append(tol[:, m].mean(dim=1))
         outs["dead"].append(dead[:, m].any(dim=1))
@@ -414,5 +431,5 @@ def _grouped(obs, bnd, tol, applies, reasons, dead, trace):
 
 __all__ = [
     "Assumption", "CheckResult", "Example", "Provenance", "RESULTS", "Result", "Role", "Sides", "Unavailable",
-    "applicable", "candidates", "check", "compare", "example", "examples", "get", "names", "register", "tolerance", "why_not_applicable",
+    "applicable", "candidates", "check", "compare", "example", "examples", "get", "margin", "names", "register", "tolerance", "why_not_applicable",
 ]

@@ -374,8 +374,9 @@ def _minibatch_noise(trace, problem) -> torch.Tensor:
     return ((g - A.grads(trace, problem)) ** 2).sum(-1)
 
 
-def _l1_sides(trace, problem) -> Sides:
+def _l1_sides(trace, problem, noisy: bool = False) -> Sides:
     """Row n+1: f(x_{n+1}) - f* against the L1 right side at step n with (eta_n, c_{n+1}).
+    ``noisy``: the in-expectation form, with the run's own ||g_n - grad f(x_n)||^2 as the sample of sigma_n^2.
 
     Scale: the magnitudes of the right side's terms and of f(x) - f* (subopt_magnitude), plus the
     first-order effect of the run's rounding of the vectors the sides are built from: x_n, x_{n+1}
@@ -387,15 +388,30 @@ def _l1_sides(trace, problem) -> Sides:
     d, dmag = d[:T], dmag[:T]
     f = A.rows(trace, "subopt")
     gs, ds = (g * g).sum(-1), (d * d).sum(-1)
-    bnd = l1_rhs(f[:T], gs, (g * d).sum(-1), ds, eta, c, L)
+    sigma_sq = _minibatch_noise(trace, problem) if noisy else 0.0
+    bnd = l1_rhs(f[:T], gs, (g * d).sum(-1), ds, eta, c, L, sigma_sq)
     gn, dn, ce = gs.sqrt(), ds.sqrt(), c * eta
     fmag = A.subopt_magnitude(trace, problem)
-    terms = ce * (1 + L * ce / 2) * gs + c * (1 + L * ce) * gn * dn + L * c * c * ds / 2
+    terms = ce * (1 + L * ce / 2) * gs + c * (1 + L * ce) * gn * dn + L * c * c * ds / 2 + L * ce * ce * sigma_sq / 2
     rounding = ((gn + L * _norm(x[1:] - x[:-1])) * (xn[1:] + xn[:-1])
                 + (c * (1 + L * ce) * gn + L * c * c * dn) * dmag
                 + ce * gn * _grad_error_size(trace, problem)[:T])
     obs, bnd, scale = _at_iterates(f[1:], bnd, fmag[1:] + fmag[:-1] + terms + rounding)
     return Sides(obs, bnd, scale=scale, terms=6, undefined=NO_STEP)
+
+
+def _l1_expected_sides(trace, problem) -> Sides:
+    """Row n+1: f(x_{n+1}) - sum_{k<=n} (rhs_k - f(x_k)) against f(x_0) - f*: L1 with the run's own
+    ||g_k - grad f(x_k)||^2 as sigma_k^2, summed over the steps 0..n (its f(x_k) telescope). The bound
+    is the run's start; scale: both ends' f terms and the steps' scales summed, n+1 steps of 6 terms."""
+    one = _l1_sides(trace, problem, noisy=True)
+    f = A.rows(trace, "subopt")
+    T = A.steps(trace)
+    fmag = A.subopt_magnitude(trace, problem)
+    step = one.bound[1:] - f[:T]  # rhs_k - f(x_k), the guaranteed change at step k
+    obs, bnd = _at_iterates(f[1:] - torch.cumsum(step, 0), f[:1].expand_as(step))
+    scale, terms = _at_iterates(torch.cumsum(one.scale[1:], 0) + fmag[:1], 6 * (A.step_index(trace) + 1).expand_as(step), first=0.0)
+    return Sides(obs, bnd, scale=scale, terms=terms.clamp(min=1), undefined=NO_STEP)
 
 
 def _constant_spa(trace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -571,6 +587,14 @@ L2_EXPECTED = _R(
               "Lambda_k = f(z_k) + eta L^2 ||z_k - x_k||^2/(2 eps c), A = 1 - eps/2 - L eta/2 - L^2 eta^2 (1-c)^2/(2 eps c^2)",
     optimizers=FORMS, sides=_l2_summed_sides, assumptions=CONSTANT_PROOF,
     notes="sigma_k^2 is sampled by the run's own ||g_k - grad f(x_k)||^2; checked on the mean over seeds.")
+L1_EXPECTED = _R(
+    "l1_expected", title="One-step inequality (L1) in expectation with stochastic gradients, summed over the steps",
+    provenance=Provenance.DERIVED, source=f"{DOC}#l1-in-expectation", kind="lyapunov", requires=frozenset({"smooth"}),
+    oracle="stochastic", in_expectation=True,
+    statement="E[f(x_{n+1}) - sum_{k<=n} (rhs_k - f(x_k))] <= f(x_0), rhs_k = f(x_k) - c eta (1 - Lc eta/2)||grad f(x_k)||^2 "
+              "+ c (1 - Lc eta) <grad f(x_k), z_k - x_k> + (L c^2/2)||z_k - x_k||^2 + (L c^2 eta^2/2) sigma_k^2, (eta, c) = (eta_k, c_{k+1})",
+    optimizers=FORMS, sides=_l1_expected_sides, assumptions=(NO_NESTEROV, NO_WEIGHT_DECAY, SPA_FORM),
+    notes="sigma_k^2 is sampled by the run's own ||g_k - grad f(x_k)||^2; checked summed over the steps on the mean over seeds.")
 SQRT2 = _R(
     "sqrt2_gap", title="SGD+M within a factor sqrt(2) of SGD (eps = 1 route)",
     provenance=Provenance.UNVERIFIED, source=f"{DOC}#sqrt2", iterate="average", requires=frozenset({"smooth"}),
@@ -615,4 +639,8 @@ example(Example(("spa.rate_expected",), "least_squares", "sgd_momentum",
 # L2 in expectation, telescoped over the steps: 16 seeds per group (docs/theory/spa_momentum.md#l2-in-expectation).
 example(Example(("spa.l2_expected",), "least_squares", "sgd_momentum",
                 hp=lambda pb, D: {"lr": _groups(0.2, 0.05, size=16) / pb.L, "momentum": _groups(0.5, 0.9, size=16)},
+                T=100, runs=32, batch_size=4))
+# L1 in expectation, summed over the steps: 16 seeds per group (docs/theory/spa_momentum.md#l1-in-expectation).
+example(Example(("spa.l1_expected",), "least_squares", "sgd_momentum",
+                hp=lambda pb, D: {"lr": _groups(0.05, 0.2, size=16) / pb.L, "momentum": _groups(0.5, 0.3, size=16)},
                 T=100, runs=32, batch_size=4))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ratecheck.experiments.trace import Trace
-from ratecheck.theory.base import Assumption, Result, Sides, check, compare, depth, tolerance
+from ratecheck.theory.base import FAMILY_ALPHA, Assumption, Result, Sides, check, compare, depth, margin, tolerance
 
 inf, nan = math.inf, math.nan
 U = {torch.float64: 2.0**-53, torch.float32: 2.0**-24}
@@ -136,6 +136,35 @@ def test_in_expectation_groups_need_two_runs_for_a_standard_error():
     c = check(_result(lambda t, p: Sides(torch.zeros(3, 3), torch.ones(3, 3)), in_expectation=True), tr, _Pb)
     assert c.units == "groups" and c.checked.tolist() == [True, False]
     assert c.reasons[1] == "one run per group: no standard error"
+
+
+def test_margin_is_the_t_quantile_with_a_bonferroni_split_over_the_rows():
+    from scipy.stats import t as student_t
+
+    assert margin(16, 100) == pytest.approx(student_t.isf(FAMILY_ALPHA / 100, 15))
+    assert margin(16, 1) > 3.0 and margin(8, 100) > margin(16, 100) > margin(16, 10)
+    assert margin(1, 100) == inf
+
+
+def test_in_expectation_false_alarms_stay_below_the_family_level_and_a_shift_is_caught():
+    """Normal per-run differences with mean 0 on 100 rows, 400 groups of 16 seeds: the former 3 SE
+    per row flags most groups, the margin at most a few (FAMILY_ALPHA = 0.00135: about 0.5 of 400);
+    a mean of +2 standard deviations on one row is flagged in most groups."""
+    G, n, T = 400, 16, 100
+    gen = torch.Generator().manual_seed(0)
+    diff = torch.randn(T, G * n, generator=gen, dtype=torch.float64)
+    hp = {"lr": torch.arange(G, dtype=torch.float64).repeat_interleave(n)}
+    tr = _trace(T, G * n, hp=hp)
+    big = torch.full((T, G * n), 1e3, dtype=torch.float64)  # the bound: every row informative
+    c = check(_result(lambda t, p: Sides(big + diff, big), in_expectation=True), tr, _Pb)
+    assert int(c.violated.sum()) <= 3
+    d = (diff.reshape(T, G, n))
+    old = (d.mean(-1) - 3.0 * d.std(-1) / n**0.5 > 0).any(0)
+    assert int(old.sum()) > G / 3
+    shifted = diff.clone()
+    shifted[50] += 2.0
+    c = check(_result(lambda t, p: Sides(big + shifted, big), in_expectation=True), tr, _Pb)
+    assert int(c.violated.sum()) > G / 2
 
 
 @pytest.mark.parametrize("kind", ["bound", "identity"])

@@ -1,7 +1,8 @@
 """Issue 11 (theory coverage, part 2), arXiv 2010.00406: the rate of SGD+M in expectation with
 sigma^2 observed from the run's own minibatches (docs/theory/spa_momentum.md#rate-in-expectation) and
-L2 in expectation telescoped over the steps (#l2-in-expectation); the per-step L1/L2 in expectation
-are proved there but not registered (false alarms at 3 SE)."""
+L2 in expectation telescoped over the steps (#l2-in-expectation) and L1 in expectation summed over
+the steps (#l1-in-expectation); the per-step L1/L2 in expectation are proved there but not registered
+(false alarms with 16 seeds, docs/theory/README.md#in-expectation)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ratecheck.theory.base import EXAMPLES, RESULTS, Role, why_not_applicable
 F64 = torch.float64
 KEY = "spa.rate_expected"
 L2E = "spa.l2_expected"
+L1E = "spa.l1_expected"
 
 
 def _run(name="least_squares", opt="sgd_momentum", lr=0.05, momentum=0.5, B=16, T=60, batch=4, **extra):
@@ -34,7 +36,8 @@ def _run(name="least_squares", opt="sgd_momentum", lr=0.05, momentum=0.5, B=16, 
 
 def test_registered_stochastic_spa_results():
     stoch = {k for k, r in RESULTS.items() if k.startswith("spa.") and r.oracle == "stochastic"}
-    assert stoch == {KEY, L2E}
+    assert stoch == {KEY, L2E, L1E}
+    assert RESULTS.get(L1E).in_expectation and all(e.batch_size and e.runs >= 16 for e in EXAMPLES if L1E in e.results)
     assert RESULTS.get(L2E).in_expectation and {a.name for a in RESULTS.get(L2E).assumptions} == {a.name for a in P.CONSTANT_PROOF}
     assert all(e.batch_size and e.runs >= 16 for e in EXAMPLES if L2E in e.results)
     r = RESULTS.get(KEY)
@@ -67,14 +70,16 @@ def test_bound_uses_full_gradients_and_the_runs_own_minibatch_noise():
 
 
 def test_noise_term_is_needed():
-    # near the noise floor the deterministic rate (sigma = 0) fails on the mean; the sigma form holds
-    p, tr = _run(opt="sgd", lr=0.5, B=16, T=100, batch=1)
+    # near the noise floor the deterministic rate (sigma = 0) fails on the mean; the sigma form holds.
+    # Its excess is mild (largest t of the mean 4.8 with 16 seeds, 6.1 with 64): 64 seeds, so that it
+    # clears the margin for 100 rows (5.94 with 16 seeds, 4.53 with 64; docs/theory/README.md#in-expectation)
+    p, tr = _run(opt="sgd", lr=0.5, B=64, T=100, batch=1)
     r = RESULTS.get(KEY)
     c = check(r, tr, p)
     assert c.all_hold
     no_noise = dataclasses.replace(r, sides=lambda t, pb: dataclasses.replace(
         r.sides(t, pb), bound=P.rate_bound(t["subopt"][0].to(F64), torch.arange(1, 101, dtype=F64)[:, None],
-                                           torch.full((16,), 0.5 / pb.L, dtype=F64), torch.ones(16, dtype=F64), pb.L)))
+                                           torch.full((64,), 0.5 / pb.L, dtype=F64), torch.ones(64, dtype=F64), pb.L)))
     assert bool(check(no_noise, tr, p).violated.any())
 
 
@@ -127,8 +132,9 @@ def test_l2_expected_is_the_sum_of_the_noisy_steps():
 
 
 def test_l2_expected_noise_term_is_needed():
-    """Near the noise floor the sigma = 0 form fails on the mean over seeds; the stated form holds."""
-    p, tr = _run(opt="sgd", lr=0.5, B=16, T=100, batch=1)
+    """Near the noise floor the sigma = 0 form fails on the mean over seeds; the stated form holds.
+    64 seeds: the excess is mild (largest t 4.5 with 16 seeds, 5.6 with 64; margin 5.94 and 4.53)."""
+    p, tr = _run(opt="sgd", lr=0.5, B=64, T=100, batch=1)
     r = RESULTS.get(L2E)
     assert check(r, tr, p).all_hold
     no_noise = dataclasses.replace(r, sides=lambda t, pb: dataclasses.replace(
@@ -142,3 +148,29 @@ def _noise_sum(trace, problem):
     L = problem.L
     noise = L * eta**2 / 2 * (1 + L * eta * (1 - c) ** 2 / c) * P._minibatch_noise(trace, problem)
     return torch.cat([torch.full_like(noise[:1], float("nan")), torch.cumsum(noise, 0)])
+
+
+def test_l1_expected_sides_sum_the_one_step_change_with_the_runs_own_noise():
+    """sgd (c = 1, d = 0): rhs_k - f(x_k) = -eta (1 - L eta/2) ||grad f(x_k)||^2 + L eta^2 ||g_k - grad f(x_k)||^2 / 2."""
+    p, tr = _run(opt="sgd", lr=0.3, B=8, T=30, batch=2)
+    s = RESULTS.get(L1E).sides(tr, p)
+    x = tr.iterates["x"].to(F64)
+    T, B, L, eta = 30, 8, p.L, 0.3 / p.L
+    full = torch.stack([p.grad(x[t]) for t in range(T)])
+    mini = torch.stack([p.component_grad(x[t], p.sample_indices(torch.arange(B), t, 2)) for t in range(T)])
+    change = -eta * (1 - L * eta / 2) * (full**2).sum(-1) + L * eta**2 / 2 * ((mini - full) ** 2).sum(-1)
+    f = tr["subopt"].to(F64)
+    assert torch.allclose(s.observed[1:], f[1:T + 1] - torch.cumsum(change, 0), rtol=1e-10)
+    assert torch.allclose(s.bound[1:], f[:1].expand(T, B), rtol=1e-12)
+    assert s.observed[0].isnan().all()
+
+
+def test_l1_expected_noise_term_is_needed():
+    """Near the noise floor the sigma = 0 form fails on the mean over seeds; the stated form holds.
+    64 seeds: the excess is mild (largest t 4.9 with 16 seeds, 6.4 with 64; margin 5.94 and 4.53)."""
+    p, tr = _run(opt="sgd", lr=0.5, B=64, T=100, batch=1)
+    r = RESULTS.get(L1E)
+    assert check(r, tr, p).all_hold
+    no_noise = dataclasses.replace(r, sides=lambda t, pb: dataclasses.replace(
+        r.sides(t, pb), observed=r.sides(t, pb).observed + _noise_sum(t, pb)))  # sgd: L1's noise term is L2's
+    assert bool(check(no_noise, tr, p).violated.any())
