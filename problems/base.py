@@ -198,6 +198,12 @@ class Problem:
             raise RatecheckError(f"batch_size={batch_size} is out of range; allowed: >= 1")
         return sample_indices(seeds, step, batch_size, self.n)
 
+    @property
+    def coordinate_scale(self) -> np.ndarray | None:
+        """A per-coordinate gradient scale [d] (> 0) fixed by the problem, not by any sample, for a
+        diagonal preconditioner (``psgd`` with precond='problem'); None: the problem has none."""
+        return None
+
     # -- helpers ------------------------------------------------------------------------------
     def x_star_tensor(self, like: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(self.x_star, device=like.device, dtype=like.dtype)

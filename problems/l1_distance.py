@@ -18,6 +18,11 @@ class WeightedL1(Problem):
     def _data(self):
         return {"w": self.params["w"], "t": self.x_star}
 
+    @property
+    def coordinate_scale(self) -> np.ndarray:
+        """The weights w: every subgradient has |g_j| <= w_j (= w_j off the kinks)."""
+        return np.asarray(self.params["w"], dtype=np.float64)
+
     def _value(self, x: torch.Tensor) -> torch.Tensor:
         t = self.tensors(x)
         return ((x - t["t"]).abs() * t["w"]).sum(dim=-1)

@@ -221,6 +221,13 @@ class LinearModel(Problem):
         t = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(1, self.d)
         return self._grad(t)[0].numpy().copy()
 
+    @property
+    def coordinate_scale(self) -> np.ndarray | None:
+        """sqrt((1/n) sum_i A_ij^2) for coordinate (k, j) of W: the size of that coordinate of a
+        one-sample gradient loss'(z_i) A_ij for a unit loss derivative; None if a feature column is 0."""
+        rms = np.sqrt(np.mean(self.A * self.A, axis=0))
+        return np.tile(rms, self.K) if bool((rms > 0).all()) else None
+
     def row_norms(self) -> np.ndarray:
         return np.linalg.norm(self.A, axis=1)
 

@@ -31,7 +31,7 @@ class Paper:
 
 PAPERS: tuple[Paper, ...] = (
     Paper("linear_decay_refinement", "Optimal linear decay learning rate schedules and further refinements", "2310.07831",
-          ("sgd",), "torch (torch.optim.SGD + lr_scheduler)", "schedules", "01_linear_decay_refinement", "linear_decay_refinement"),
+          ("sgd", "psgd"), "torch (torch.optim.SGD + lr_scheduler)", "schedules", "01_linear_decay_refinement", "linear_decay_refinement"),
     Paper("dadaptation", "Learning-Rate-Free Learning by D-Adaptation", "2301.07733",
           ("dadapt_da", "dadapt_adagrad", "dadapt_gd", "dadapt_sgd_code", "dadapt_adam_code", "dadapt_adagrad_code"),
           "dadaptation==3.2", "dadaptation", "02_dadaptation", "dadaptation"),

@@ -457,30 +457,57 @@ NOTE = "docs/references/linear_decay_refinement.md"
 MAX_ROWS = 200  # per-step bounds cost O(T^2); longer runs are checked at log-spaced rows (A.sparse_rows)
 
 
+def precond_scale(trace) -> torch.Tensor | None:
+    """a [B, d] of a ``psgd`` run (A = diag(a)), from its recorded init arguments (``a``, or the
+    problem's ``coordinate_scale`` with precond='problem'); None for any other optimizer."""
+    if A.optimizer(trace) != "psgd":
+        return None
+    key = "coordinate_scale" if A.option(trace, "precond", "given") == "problem" else "a"
+    return torch.broadcast_to(torch.as_tensor(A.init_args(trace)[key], dtype=F64), A.x0(trace).shape)
+
+
+def metric_norm(trace, g: torch.Tensor) -> torch.Tensor:
+    """||g|| of gradients g [..., B, d] in the run's metric [..., B]: ||g||_{A^{-1}} = sqrt(sum_i g_i^2 / a_i)
+    for ``psgd`` (SGD in the coordinates A^{1/2} x), the Euclidean norm otherwise."""
+    a = precond_scale(trace)
+    g = g.to(F64).cpu()
+    return torch.linalg.vector_norm(g, dim=-1) if a is None else torch.sqrt((g * g / a).sum(-1))
+
+
 def last_grad_norm(trace, problem) -> torch.Tensor:
-    """||grad f(x_T)|| at the last iterate [B]: from the kept iterates, else the global Lipschitz G, else NaN.
+    """||grad f(x_T)|| at the last iterate [B] (in the run's metric, ``metric_norm``): from the kept
+    iterates, else the global Lipschitz G (G / sqrt(min_i a_i) for psgd), else NaN.
 
     The runner takes no gradient at x_T; any upper bound on ||g_T|| keeps the bounds valid.
     """
     try:
         xT = A.iterates(trace)[A.steps(trace)]
-        return torch.linalg.vector_norm(problem.grad(xT), dim=-1).to(F64).cpu()
+        return metric_norm(trace, problem.grad(xT))
     except A.Unavailable:
         pass
     if problem.G is not None and getattr(problem, "G_scope", "global") == "global":
-        return torch.full((trace.batch,), float(problem.G), dtype=F64)
+        a = precond_scale(trace)
+        G = torch.full((trace.batch,), float(problem.G), dtype=F64)
+        return G if a is None else G / torch.sqrt(a.amin(-1))
     return torch.full((trace.batch,), math.nan, dtype=F64)
 
 
 def run_arrays(trace, problem) -> dict:
     """What the bounds need from a run, time on dim 0: T, steps [T, B], gnorm [T+1, B] (the last
-    from ``last_grad_norm``), D [B], subopt and dist [T+1, B]."""
+    from ``last_grad_norm``), D [B], subopt and dist [T+1, B]. For ``psgd`` the norms are those of
+    its metric: gnorm = ||g_t||_{A^{-1}} (recorded ``dual_norm``) and D = ||x_0 - x*||_A."""
     T = A.steps(trace)
+    a = precond_scale(trace)
+    if a is None:
+        g, D = A.col(trace, "grad_norm"), A.D(trace)
+    else:
+        x0 = A.x0(trace)
+        g, D = A.col(trace, "dual_norm"), torch.sqrt((a * (x0 - problem.x_star_tensor(x0)) ** 2).sum(-1))
     return {
         "T": T,
         "steps": A.col(trace, "lr"),
-        "gnorm": torch.cat([A.col(trace, "grad_norm"), last_grad_norm(trace, problem)[None]], 0),
-        "D": A.D(trace),
+        "gnorm": torch.cat([g, last_grad_norm(trace, problem)[None]], 0),
+        "D": D,
         "dist": A.rows(trace, "dist"),
         "subopt": A.rows(trace, "subopt"),
     }
@@ -607,7 +634,7 @@ def _thm_b_expected_sides(trace, problem) -> Sides:
     before any sample). Row T uses ||grad f(x_T)|| (``last_grad_norm``)."""
     a = run_arrays(trace, problem)
     x0 = A.x0(trace)
-    g0 = torch.linalg.vector_norm(problem.grad(x0).to(F64), dim=-1).cpu()
+    g0 = metric_norm(trace, problem.grad(x0))
     g0 = torch.where(g0 > 0, g0, 1.0)  # x_0 = x*: any positive constant
     bnd = A.nan_rows(trace)
     for n in A.sparse_rows(trace, 6):
@@ -651,10 +678,11 @@ def _refined_sides(trace, problem) -> Sides:
 
 
 def recorded_refinement(trace) -> tuple[torch.Tensor, torch.Tensor]:
-    """(w [T, B], ok [B]): the weights Ghat_t^power the run's refined schedule was built from, rebuilt
-    from its recorded init arguments (norms of an earlier run, power, tau, nvals, trim), and whether
-    the run's steps are lr * that schedule on its own grid (nvals = T, so no resampling: steps
-    lr w_t w_{t+1:n} / max exactly, with w_{T-1} the last weight and lr_{T-1} = 0)."""
+    """(w [nvals, B], ok [B]): the weights Ghat_t^power the run's refined schedule was built from, on
+    the refinement's grid of nvals points, rebuilt from its recorded init arguments (norms of an
+    earlier run, power, tau, nvals, trim), and whether the run's steps are lr * that schedule
+    resampled to T (with nvals = T no resampling: steps lr w_t w_{t+1:n} / max exactly, with
+    w_{T-1} the last weight; either way lr_{T-1} = 0)."""
     from ratecheck.optimizers import get as get_opt
     from ratecheck.optimizers.refine import refined_schedule as build, smooth_norms
 
@@ -668,8 +696,6 @@ def recorded_refinement(trace) -> tuple[torch.Tensor, torch.Tensor]:
     norms = torch.as_tensor(args["norms"], dtype=F64)
     norms = norms.expand(B, -1) if norms.ndim == 1 else norms
     ghat = smooth_norms(norms, **p)
-    if ghat.shape[-1] != T:
-        return torch.full((T, B), math.nan, dtype=F64), no
     steps = build(norms, power=power, length=T, **p)
     lr = A.hp(trace, "lr")
     tol = 64 * A.unit_roundoff(trace)
@@ -677,16 +703,37 @@ def recorded_refinement(trace) -> tuple[torch.Tensor, torch.Tensor]:
     return (ghat**power).T.contiguous(), ok
 
 
+def transfer_weighting(w, steps, D) -> tuple[torch.Tensor, torch.Tensor]:
+    """(w [n+1, ...], eta [...]) producing ``steps`` [n, ...] (>= 0) of a refined schedule that was
+    resampled from the refinement's grid of m != n + 1 points (so it is no weight-derived schedule
+    of the refinement's weights ``w`` [m, ...]): among the weightings that produce the steps, the one
+    minimising (B) for the norms Ghat_t = w_t^{-1/2} of w resampled to n + 1 points (w itself would
+    be that minimiser if it produced the steps). Chosen without this run's norms; (B) holds for
+    every weighting that produces the steps. [DERIVED] docs/theory/linear_decay_refinement.md#refined-transfer
+    """
+    from ratecheck.optimizers.refine import _resample
+
+    w, steps, D = _t(w), _t(steps), _t(D)
+    n = steps.shape[0]
+    flat = w.reshape(w.shape[0], -1).T.numpy()
+    wn = torch.as_tensor(np.stack([_resample(r, n + 1) for r in flat], -1), dtype=F64).reshape((n + 1,) + w.shape[1:])
+    _, eta = bound_weighted_best(steps, D, wn**-0.5, return_eta=True)
+    return weights_from_schedule(steps, eta)[0], eta
+
+
 def _refined_transfer_sides(trace, problem) -> Sides:
-    """Rows T-1 and T (the last step is 0): (B) with the recorded refinement's weights, the OGD step
-    its steps imply, and this run's norms G_0..G_{T-1}."""
+    """Rows T-1 and T (the last step is 0): (B) with the weighting ``transfer_weighting`` of the
+    recorded refinement (its own weights when nvals = T) and this run's norms G_0..G_{T-1}."""
     a = run_arrays(trace, problem)
     T = a["T"]
     w, _ = recorded_refinement(trace)
-    b = bound_weighted(w, weights_eta(w, A.hp(trace, "lr")), a["D"], a["gnorm"][:-1])
+    on_grid = w.shape[0] == T
+    w, eta = (w, weights_eta(w, A.hp(trace, "lr"))) if on_grid else transfer_weighting(w, a["steps"][:-1], a["D"])
+    b = bound_weighted(w, eta, a["D"], a["gnorm"][:-1])
     bnd = A.nan_rows(trace)
     bnd[T - 1] = bnd[T] = b
-    return _bound_sides(trace, problem, bnd, "(B) with the refinement's weights bounds the end of the schedule (rows T-1, T)")
+    why = "" if on_grid else "; the schedule was resampled (nvals != T): the weighting of its steps best for the refinement's norms"
+    return _bound_sides(trace, problem, bnd, "(B) with the refinement's weights bounds the end of the schedule (rows T-1, T)" + why)
 
 
 LINEAR = Assumption("schedule = 'linear'", lambda tr, pb: torch.tensor(A.option(tr, "schedule") == "linear"))
@@ -694,13 +741,16 @@ LINEAR_STEPS = Assumption("lr_k = lr (T-k)/T (min_factor = 0, schedule horizon =
 # A refined schedule is built from an earlier run's norms, which (experiments: same seeds) saw
 # the same samples: its steps are not independent of this run's noise, as the proofs in
 # expectation need.
+REFINED_RECORDED = Assumption("steps = lr * refined_schedule(recorded init norms) resampled to T",
+                              lambda tr, pb: recorded_refinement(tr)[1])
 STEPS_FIXED = Assumption("steps independent of the samples (schedule != 'refined')",
                          lambda tr, pb: torch.tensor(A.option(tr, "schedule") != "refined"))
 
 
 def _R(**kw) -> Result:
     kw.setdefault("requires", frozenset({"convex"}))
-    return register(Result(paper=PAPER, arxiv=ARXIV, optimizers=("sgd",), **kw))
+    kw.setdefault("optimizers", ("sgd",))
+    return register(Result(paper=PAPER, arxiv=ARXIV, **kw))
 
 
 _R(key="schedules.sgd_one_step", title="SGD one-step distance inequality (regret step)",
@@ -755,11 +805,42 @@ _R(key="schedules.refined_transfer",
    statement="lr_t = lr s_t, s = refined_schedule(Ghat) with Ghat the (smoothed) norms of an EARLIER run, w_t = Ghat_t^power: "
              "f(x_T) - f* <= (1/(2 w_{0:n})) (D^2/eta + eta sum_{t<=n} w_t^2 ||g_t||^2), eta = lr w_{0:n}/max_t w_t w_{t+1:n}, "
              "n = T-1; at eta = D/sqrt(w_{0:n}) and power -2: (D/sqrt(sum Ghat^-2)) (1 + rho)/2, rho = sum w_t^2 ||g_t||^2/w_{0:n}",
-   assumptions=(NO_WD, Assumption("steps = lr * refined_schedule(recorded init norms, nvals = T)",
-                                  lambda tr, pb: recorded_refinement(tr)[1])),
+   assumptions=(NO_WD, REFINED_RECORDED),
    notes="Deterministic gradients (pathwise). The schedule's init arguments are read from trace.meta['init_args'] "
-         "(recorded by runner.run); nvals = T keeps the weights on the run's grid (the default nvals = 10000 resamples "
-         "the schedule, whose weights are then those of schedules.thm_b).")
+         "(recorded by runner.run). nvals = T keeps the weights on the run's grid; otherwise (sweeps: nvals = 10000) the "
+         "schedule was resampled and the weighting is transfer_weighting: the one producing the steps that is best for "
+         "the refinement's norms, fixed by the earlier run.")
+
+# -- the per-coordinate form: psgd, SGD with a fixed diagonal preconditioner A = diag(a) ---------------
+# SGD in the coordinates y = A^{1/2} x: every bound above holds with D_A = ||x_0 - x*||_A and the
+# norms ||g_t||_{A^{-1}} (run_arrays reads them for psgd). docs/theory/linear_decay_refinement.md#preconditioned
+PRE = "; A = diag(a) fixed before the run, D_A = ||x_0 - x*||_A, ||g||_{A^-1}^2 = sum_i g_i^2 / a_i"
+_R(key="schedules.precond_thm_b", title="Preconditioned SGD: (B) in the A-norm, best weighting",
+   provenance="DERIVED", source=f"{DOC}#preconditioned", sides=_thm_b_sides, optimizers=("psgd",),
+   statement="x_{t+1} = x_t - lr_t A^{-1} g_t: f(x_n) - f* <= min_w (1/(2 w_{0:n})) (D_A^2/eta + eta sum w_t^2 ||g_t||_{A^-1}^2) "
+             "over w with lr_t = eta w_t w_{t+1:n}/w_{0:n}" + PRE,
+   assumptions=(NO_WD,))
+_R(key="schedules.precond_thm_b_expected", title="Preconditioned SGD: (B) in the A-norm, stochastic gradients",
+   provenance="DERIVED", source=f"{DOC}#preconditioned", sides=_thm_b_expected_sides, optimizers=("psgd",),
+   oracle="stochastic", in_expectation=True,
+   statement="E[f(x_n) - f*] <= (1/(2 w_{0:n})) (D_A^2/eta + eta sum_{t<=n} w_t^2 E||g_t||_{A^-1}^2), w, eta fixed in advance "
+             "(noise_free_weighting for the constant norm ||grad f(x_0)||_{A^-1})" + PRE,
+   assumptions=(NO_WD, STEPS_FIXED))
+_R(key="schedules.precond_linear_decay", title="Preconditioned SGD, linear decay: D_A G_A / sqrt(T+1), G_A^2 = mean_t ||g_t||_{A^-1}^2",
+   provenance="DERIVED", source=f"{DOC}#preconditioned", sides=_linear_expected_sides, optimizers=("psgd",),
+   statement="lr_k = eta (T-k)/(T+1): f(x_T) - f* <= D_A^2/(2 eta (T+1)) + eta G_A^2/2, G_A^2 = (1/(T+1)) sum_{t<=T} ||g_t||_{A^-1}^2" + PRE,
+   assumptions=(NO_WD, LINEAR, LINEAR_STEPS))
+_R(key="schedules.precond_linear_decay_expected", title="Preconditioned SGD, linear decay, stochastic gradients",
+   provenance="DERIVED", source=f"{DOC}#preconditioned", sides=_linear_expected_sides, optimizers=("psgd",),
+   oracle="stochastic", in_expectation=True,
+   statement="lr_k = eta (T-k)/(T+1): E[f(x_T) - f*] <= D_A^2/(2 eta (T+1)) + eta G_A^2/2, G_A^2 = (1/(T+1)) sum_{t<=T} E||g_t||_{A^-1}^2" + PRE,
+   assumptions=(NO_WD, LINEAR, LINEAR_STEPS))
+_R(key="schedules.precond_refined_transfer",
+   title="Preconditioned SGD refined from an earlier run's norms (l2 or l1): (B) in the A-norm with the refinement's weights",
+   provenance="DERIVED", source=f"{DOC}#preconditioned", sides=_refined_transfer_sides, optimizers=("psgd",),
+   statement="as schedules.refined_transfer with D_A and this run's ||g_t||_{A^-1}; any norms of the earlier run "
+             "(the authors' l1 norms with power -1 included: the weights need only be positive)" + PRE,
+   assumptions=(NO_WD, REFINED_RECORDED))
 
 
 # -- examples: small runs on which each result is checked (tests/theory/test_every_result.py) ------
@@ -817,3 +898,35 @@ example(Example(results=("schedules.thm_b_expected", "schedules.linear_decay_exp
                 options={"schedule": "linear"}, hp=_eta_star(60), T=60, runs=8, batch_size=4))
 example(Example(results=("schedules.thm_b_expected",), problem="least_squares", optimizer="sgd",
                 options={"schedule": "cosine"}, hp=lambda pb, D: {"lr": 0.5 / float(pb.L), "T": 60}, T=60, runs=8, batch_size=4))
+
+
+def _psgd_refined_from_l1(T: int, nvals: int | None = None, given: bool = False):
+    """hp for psgd(schedule='refined'): the l1 norms ||g_t||_1 of a first linear-decay psgd run from other
+    starts (seed 1), weights power -1 (the authors' Adam pipeline), tau = 0.1; a = the problem's
+    coordinate_scale (precond='problem'), or ``given``: a = linspace(0.5, 2, d) passed as a=."""
+
+    def hp(pb, D):
+        from ratecheck.experiments.runner import run
+        from ratecheck.optimizers import get as get_opt
+
+        lr = D / (float(pb.G) * math.sqrt(T + 1))
+        a = {"a": torch.linspace(0.5, 2.0, pb.d, dtype=F64)} if given else {}
+        first = run(pb, get_opt("psgd", schedule="linear", precond="given" if given else "problem"), pb.x0(4, seed=1), T,
+                    hp={"lr": lr, "T": T, **a})
+        return {"lr": lr, "T": T, "norms": first["grad_l1"][:T].T, "power": -1.0, "tau": 0.1, "nvals": nvals or T, **a}
+
+    return hp
+
+
+_PSGD = {"precond": "problem"}
+example(Example(results=("schedules.precond_thm_b", "schedules.precond_linear_decay"), problem="l1_distance", optimizer="psgd",
+                options={**_PSGD, "schedule": "linear"}, hp=_eta_star(60), T=60))
+example(Example(results=("schedules.precond_thm_b_expected", "schedules.precond_linear_decay_expected"), problem="lad",
+                optimizer="psgd", options={**_PSGD, "schedule": "linear"}, hp=_eta_star(60), T=60, runs=8, batch_size=4))
+example(Example(results=("schedules.precond_refined_transfer",), problem="l1_distance", optimizer="psgd",
+                options={**_PSGD, "schedule": "refined"}, hp=_psgd_refined_from_l1(40), T=40))
+example(Example(results=("schedules.precond_refined_transfer", "schedules.precond_thm_b"), problem="max_affine", optimizer="psgd",
+                options={"schedule": "refined"},
+                hp=_psgd_refined_from_l1(40, nvals=400, given=True), T=40))
+example(Example(results=("schedules.refined_transfer",), problem="l1_distance", optimizer="sgd",
+                options={"schedule": "refined"}, hp=lambda pb, D: {**_refined_second_run(40)(pb, D), "nvals": 400}, T=40))

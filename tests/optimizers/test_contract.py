@@ -54,6 +54,8 @@ EXTRA_CONFIGS = [
     ("heavy_ball-momentum_schedule", "heavy_ball", {"schedule": "cosine"},
      lambda b: {"T": 45, "momentum_schedule": torch.linspace(1.0, 0.5, 45)}),
     ("spa-c_schedule", "spa", {}, lambda b: {"c_schedule": torch.linspace(1.0, 2.0, 45)}),
+    ("psgd-a-per-run", "psgd", {"schedule": "linear"},
+     lambda b: {"T": 45, "a": 0.5 + torch.arange(b * PROBLEM.d, dtype=torch.float64).reshape(b, PROBLEM.d) / (b * PROBLEM.d)}),
 ]
 
 CONFIGS = [pytest.param(n, {}, None, id=n) for n in names()] + [

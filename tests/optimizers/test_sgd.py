@@ -156,3 +156,61 @@ def test_bad_input_names_parameter_and_range(options, hp, match):
 def test_unknown_schedule_kind():
     with pytest.raises(ValueError, match="unknown schedule 'exp'; known schedules: .*linear"):
         get("sgd", schedule="exp")
+
+
+# -- psgd: SGD with a fixed diagonal preconditioner --------------------------------------------------
+
+
+@pytest.mark.parametrize("wd", [0.0, 0.02])
+def test_psgd_matches_plain_loop(problem, wd):
+    """float64: psgd (per-run a [B, d], linear schedule) against x <- x - lr (1 - k/T) (g + wd x) / a,
+    run by run; its dual_norm and grad_l1 against the same loop's gradients."""
+    B = 3
+    x0 = problem.x0(B, seed=4)
+    a = 0.5 + torch.rand(B, problem.d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lr = torch.tensor([0.01, 0.03, 0.1], dtype=torch.float64)
+    xs, info = trajectory(get("psgd", schedule="linear"), problem, x0, T, lr=lr, a=a, T=T, weight_decay=wd)
+    for b in range(B):
+        x = x0[b : b + 1].clone()
+        for k in range(T):
+            g = problem.grad(x)
+            assert torch.allclose(info["dual_norm"][k, b], torch.sqrt((g * g / a[b]).sum()), rtol=TOL, atol=0)
+            assert torch.allclose(info["grad_l1"][k, b], g.abs().sum(), rtol=TOL, atol=0)
+            x = x - lr[b] * (1.0 - k / T) * (g + wd * x) / a[b]
+            assert rel_err(xs[k + 1, b], x[0]) < TOL
+    assert not torch.equal(xs[-1], xs[0])
+
+
+def test_psgd_problem_scale_and_scalar_a():
+    """precond='problem' uses the problem's coordinate_scale (l1_distance: its weights w); a scalar a
+    is SGD with lr / a."""
+    pb = get_problem("l1_distance", d=6, seed=2)
+    x0 = pb.x0(2, seed=1)
+    opt = get("psgd", precond="problem")
+    assert opt.problem_kwargs == ("coordinate_scale",)
+    xs, _ = trajectory(opt, pb, x0, 20, lr=0.05, coordinate_scale=pb.coordinate_scale)
+    xw, _ = trajectory(get("psgd"), pb, x0, 20, lr=0.05, a=torch.as_tensor(pb.coordinate_scale))
+    assert torch.equal(xs, xw)
+    xa, _ = trajectory(get("psgd"), pb, x0, 20, lr=0.1, a=2.0)
+    xg, _ = trajectory(get("sgd"), pb, x0, 20, lr=0.05)
+    assert rel_err(xa, xg) < TOL
+
+
+@pytest.mark.parametrize(
+    "options,hp,match",
+    [
+        ({}, {"lr": 0.1}, r"psgd needs a= \(or precond='problem'\); allowed: a scalar, \[3\] or \[2, 3\]"),
+        ({}, {"lr": 0.1, "a": torch.ones(4)}, r"a has shape \(4,\); allowed: a scalar, \[3\] or \[2, 3\]"),
+        ({}, {"lr": 0.1, "a": torch.tensor([1.0, 0.0, 1.0])}, r"psgd: a entry=0.0 is out of range; allowed: finite values > 0"),
+        ({"precond": "problem"}, {"lr": 0.1, "coordinate_scale": None}, "the problem has no coordinate_scale"),
+        ({"precond": "problem"}, {"lr": 0.1, "a": 1.0}, r"a= is not accepted with precond='problem'"),
+    ],
+)
+def test_psgd_bad_input(options, hp, match):
+    with pytest.raises(ValueError, match=match):
+        get("psgd", **options).init(torch.zeros(2, 3), **hp)
+
+
+def test_psgd_unknown_precond():
+    with pytest.raises(ValueError, match="unknown precond 'adam'"):
+        get("psgd", precond="adam")

@@ -1,6 +1,6 @@
 """Issue 11 (theory coverage, part 2), arXiv 2310.07831: (B) and the linear-decay corollary in
-expectation for stochastic SGD, and no per-coordinate result (no library optimizer runs a fixed
-diagonal preconditioner). docs/theory/linear_decay_refinement.md#theorem-b-in-expectation."""
+expectation for stochastic SGD, and the per-coordinate form for psgd (a fixed diagonal
+preconditioner). docs/theory/linear_decay_refinement.md#theorem-b-in-expectation, #preconditioned."""
 
 from __future__ import annotations
 
@@ -48,11 +48,27 @@ def test_new_results_are_stochastic_derived_theorems_with_examples():
         assert why_not_applicable(r, "sgd", p, False) == "needs a stochastic oracle"
 
 
-def test_no_per_coordinate_result_is_registered():
-    # note §8's form needs a FIXED diagonal preconditioner; no library optimizer runs one.
+def test_per_coordinate_results_are_psgd_only():
+    # note §8's form needs a FIXED diagonal preconditioner: psgd's a, fixed before the run.
     for key, r in RESULTS.items():
         if key.startswith("schedules."):
-            assert r.optimizers == ("sgd",), key
+            assert r.optimizers == (("psgd",) if key.startswith("schedules.precond_") else ("sgd",)), key
+
+
+def test_psgd_with_unit_a_is_sgd_for_the_bounds():
+    # a = 1: D_A = D, ||g||_{A^-1} = ||g||; the A-norm (B) equals the Euclidean one on the same steps.
+    p = get_problem("l1_distance", d=8)
+    hp = {"lr": 0.05, "T": 30}
+    tr_p = run(p, get_opt("psgd", schedule="linear"), p.x0(3, seed=1), 30, hp={**hp, "a": 1.0}, keep_iterates=True)
+    tr_s = run(p, get_opt("sgd", schedule="linear"), p.x0(3, seed=1), 30, hp=hp, keep_iterates=True)
+    cp, cs = check(R("schedules.precond_thm_b"), tr_p, p), check(R("schedules.thm_b"), tr_s, p)
+    assert bool(cp.checked.all()) and cp.all_hold
+    torch.testing.assert_close(cp.bound, cs.bound, rtol=1e-10, atol=0.0, equal_nan=True)
+    # a scaled coordinate changes D_A and the dual norms: the bound moves
+    tr_a = run(p, get_opt("psgd", schedule="linear"), p.x0(3, seed=1), 30,
+               hp={**hp, "a": torch.linspace(0.5, 2.0, 8, dtype=F64)}, keep_iterates=True)
+    ca = check(R("schedules.precond_thm_b"), tr_a, p)
+    assert ca.all_hold and not torch.allclose(ca.bound.nan_to_num(0.0), cs.bound.nan_to_num(0.0))
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 30])
@@ -184,9 +200,15 @@ def test_refined_transfer_reads_the_recorded_norms_and_needs_them():
     tr.meta["init_args"] = {**tr.meta["init_args"], "norms": tr.meta["init_args"]["norms"].flip(-1)}
     c = check(R("schedules.refined_transfer"), tr, p)
     assert not bool(c.checked.any()) and c.reasons[0].startswith("assumption false: steps = lr * refined_schedule")
-    # the default nvals resamples the schedule: the weights are not on the run's grid
+    # the default nvals resamples the schedule: checked with transfer_weighting (the weighting of the
+    # steps best for the refinement's norms), which produces the steps exactly
     p, tr = _second_run(nvals=10_000)
-    assert not bool(check(R("schedules.refined_transfer"), tr, p).checked.any())
+    c = check(R("schedules.refined_transfer"), tr, p)
+    assert c.all_hold and bool(c.checked.all())
+    w, _ = S.recorded_refinement(tr)
+    steps = tr["lr"][:39].to(F64)
+    ww, eta = S.transfer_weighting(w, steps, S.run_arrays(tr, p)["D"])
+    torch.testing.assert_close(S.schedule_from_weights(ww, eta), steps, rtol=1e-9, atol=0.0)
     del tr.meta["init_args"]
     with pytest.raises(Exception, match="init arguments were not recorded"):
         check(R("schedules.refined_transfer"), tr, p)
