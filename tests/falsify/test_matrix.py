@@ -1,17 +1,18 @@
 """Full budgets (-m heavy): planted false bounds over every assertable result, and no false alarm.
 
 Per result 10 s for the planted copy (bound - 0.2 |bound|) and 10 s for the result as registered,
-on one core: about 25 minutes in all. Issue 12 asks for >= 90% of the planted copies found; the
-measured fraction is lower (docs/falsify.md#acceptance lists every miss with its best ratio), so this
-test guards the measured level against regressions, and requires no violation of a registered
-result other than the ones investigated and explained (calibrate.INVESTIGATED).
+on one core: about 35 minutes for the 103 results. Issue 12 asks for >= 90% of the planted copies
+of the theorems' bounds found (``calibrate.is_bound``: role theorem, kind bound / invariant /
+lyapunov); the measured fraction is lower (docs/falsify.md#acceptance lists every miss with its best
+ratio), so this test guards the measured level against regressions, and requires no violation of a
+registered result other than the ones investigated and explained (calibrate.INVESTIGATED).
 """
 
 import pytest
 
-from ratecheck.falsify.calibrate import INVESTIGATED, calibrate, summary
+from ratecheck.falsify.calibrate import INVESTIGATED, calibrate, is_bound, summary
 
-MEASURED_FLOOR = 0.6  # found fraction measured 2026-12-06 (docs/falsify.md#acceptance), minus slack for timing
+MEASURED_FLOOR = 0.6  # found fraction of the theorem bounds measured 2026-12-06 (docs/falsify.md#acceptance), minus slack for timing
 
 
 @pytest.mark.heavy
@@ -19,4 +20,5 @@ def test_planted_false_bounds_found_and_no_false_alarm():
     rows = calibrate(budget=10.0)
     print(summary(rows))
     assert not [r["result"] for r in rows if r["true_violated"] and r["result"] not in INVESTIGATED]
-    assert sum(r["planted_found"] for r in rows) >= MEASURED_FLOOR * len(rows), summary(rows)
+    bounds = [r for r in rows if is_bound(r["result"])]
+    assert sum(r["planted_found"] for r in bounds) >= MEASURED_FLOOR * len(bounds), summary(rows)
