@@ -250,9 +250,17 @@ def freeze(new: State, old: State, mask: torch.Tensor, keys: tuple[str, ...] | N
     """Per run: keep the ``old`` value where ``mask`` [B] is True, in every per-run tensor entry
     of ``new`` (or only in ``keys``), recursing into nested states (a wrapped base optimizer's
     state). Used by ``step`` for diverged runs, and by methods that hold a run still (a zero
-    first gradient, an undefined step)."""
+    first gradient, an undefined step).
+
+    On the CPU in eager mode a mask with no True entry returns ``new`` unchanged without the
+    ``torch.where`` passes (one [B, d] pass per entry, the largest cost of an eager step): reading
+    a CPU tensor is no device sync, and ``where`` with an all-False mask returns ``new``'s values
+    exactly. On other devices and under ``torch.compile`` (which fuses the ``where`` into the
+    step's loops) the mask is never read on the host."""
     B = mask.shape[0]
     out = dict(new)
+    if mask.device.type == "cpu" and not torch.compiler.is_compiling() and not bool(mask.any()):
+        return out
     for key in keys if keys is not None else tuple(new):
         val, prev = new[key], old.get(key)
         if val is prev:  # carried over unchanged (x0, schedule tables): nothing to restore
