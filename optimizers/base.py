@@ -272,6 +272,21 @@ def freeze(new: State, old: State, mask: torch.Tensor, keys: tuple[str, ...] | N
     return out
 
 
+class DecayPaths(TypedDict):
+    """Which weight-decay branches a batch's step takes, decided once at init (``decay_paths``)."""
+
+    coupled_wd: bool  # some run adds wd * x to the gradient
+    decoupled_wd: bool  # some run shrinks x by its decoupled decay
+
+
+def decay_paths(hp: Mapping[str, torch.Tensor], decouple: str) -> DecayPaths:
+    """The decay branches of a batch whose hyper-parameters are ``weight_decay`` and the 0/1 flag
+    ``decouple``: read on the host once in ``_init`` so that a step skips the [B, d] passes of a
+    branch no run takes (decay 0 adds exactly nothing there)."""
+    wd, dec = hp["weight_decay"] != 0, hp[decouple] != 0
+    return {"coupled_wd": bool((wd & ~dec).any()), "decoupled_wd": bool((wd & dec).any())}
+
+
 def stable_pow(x: torch.Tensor, p: float | torch.Tensor) -> torch.Tensor:
     """x ** p elementwise, with a result that does not depend on the batch layout.
 

@@ -27,7 +27,7 @@ import torch
 
 from ratecheck.errors import unknown
 
-from .base import BaseState, Optimizer, dot, freeze, nonneg, per_run, positive, register, unit
+from .base import BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register, unit
 from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
                      growth_hp, inv_sqrt_or_zero, raise_d, raise_d_capped, ratio)
 
@@ -361,7 +361,7 @@ class DAdaptSGDCode(Optimizer):
         return new, info
 
 
-class DAdaptAdamCodeState(BaseState):
+class DAdaptAdamCodeState(BaseState, DecayPaths):
     s: Tensor
     m: Tensor
     v: Tensor
@@ -422,7 +422,7 @@ class DAdaptAdamCode(Optimizer):
         check_flags(self, hp, ("decouple", "use_bias_correction"))
         z = torch.zeros_like(x0[:, 0])
         zx = torch.zeros_like(x0)
-        return {"s": zx, "m": zx, "v": zx, "d": hp["d0"].clone(), "numerator": z, "t": z}
+        return {"s": zx, "m": zx, "v": zx, "d": hp["d0"].clone(), "numerator": z, "t": z, **decay_paths(hp, "decouple")}
 
     def _step(self, state, grad, loss):
         hp, x, d = state["hp"], state["x"], state["d"]
@@ -431,7 +431,8 @@ class DAdaptAdamCode(Optimizer):
         sb2 = torch.sqrt(hp["beta2"])
         dlr = d * hp["lr"] * bias_correction(hp, state["t"])
         wd = per_run(hp["weight_decay"])
-        grad = torch.where(decouple, grad, grad + wd * x)
+        if state["coupled_wd"]:
+            grad = torch.where(decouple, grad, grad + wd * x)
         ip = dot(grad, state["s"] / (torch.sqrt(state["v"]) + per_run(hp["eps"])))
         m = b1 * state["m"] + per_run(dlr * (1 - hp["beta1"])) * grad
         v = b2 * state["v"] + (1 - b2) * grad * grad
@@ -439,10 +440,12 @@ class DAdaptAdamCode(Optimizer):
         s_l1 = s.abs().sum(dim=-1)
         numerator = sb2 * state["numerator"] + (1 - sb2) * (dlr * ip)
         d_hat = ratio(numerator, (1 - sb2) * s_l1)
-        x_new = torch.where(decouple, x - per_run(hp["weight_decay"] * dlr) * x, x)
-        x_new = x_new - m / (torch.sqrt(v) + per_run(hp["eps"]))
+        if state["decoupled_wd"]:
+            x = torch.where(decouple, x - per_run(hp["weight_decay"] * dlr) * x, x)
+        x_new = x - m / (torch.sqrt(v) + per_run(hp["eps"]))
         new = {"x": x_new, "s": s, "m": m, "v": v, "d": raise_d_capped(d, d_hat, hp["growth_rate"]),
-               "numerator": numerator, "t": state["t"] + 1}
+               "numerator": numerator, "t": state["t"] + 1,
+               "coupled_wd": state["coupled_wd"], "decoupled_wd": state["decoupled_wd"]}
         new = freeze(new, state, s_l1 == 0)
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": dlr, "numerator": new["numerator"], "s_l1": s_l1}
         return new, info

@@ -22,7 +22,7 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, BaseState, Optimizer, nonneg, per_run, positive, register, stable_pow, unit
+from .base import HP, BaseState, DecayPaths, Optimizer, decay_paths, nonneg, per_run, positive, register, stable_pow, unit
 
 _FLAG = HP(0.0, 0.0, 1.0, doc="0 or 1")
 
@@ -42,13 +42,9 @@ def _denominator(nu: torch.Tensor, eps: torch.Tensor, eps_zero: bool) -> tuple[t
 
 
 def _paths(hp: dict[str, torch.Tensor]) -> dict[str, bool]:
-    """The step's branches, decided once at init (a host read is fine there) so that a batch
-    without coupled decay, decoupled decay or eps = 0 does no pass for them: ``coupled_wd``
-    (some run adds wd * x to the gradient), ``decoupled_wd`` (some run shrinks by lr' * wd),
+    """The step's branches, decided once at init: the decay branches (``decay_paths``) and
     ``eps_zero`` (some run needs the zero-denominator guard)."""
-    wd, dec = hp["weight_decay"] != 0, hp["decouple_decay"] != 0
-    return {"coupled_wd": bool((wd & ~dec).any()), "decoupled_wd": bool((wd & dec).any()),
-            "eps_zero": bool((hp["eps"] == 0).any())}
+    return {**decay_paths(hp, "decouple_decay"), "eps_zero": bool((hp["eps"] == 0).any())}
 
 
 def _paths_of(state: dict) -> dict[str, bool]:
@@ -63,10 +59,8 @@ def _effective_lr(lr: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
 Tensor = torch.Tensor
 
 
-class PathsState(BaseState):
-    coupled_wd: bool  # the branches of the step, decided once at init (``_paths``)
-    decoupled_wd: bool
-    eps_zero: bool
+class PathsState(BaseState, DecayPaths):
+    eps_zero: bool  # the step's branches are decided once at init (``_paths``)
 
 
 class MADGRADState(PathsState):
