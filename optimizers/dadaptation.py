@@ -452,6 +452,8 @@ class DAdaptAdamCode(Optimizer):
 
 
 class DAdaptAdaGradCodeState(BaseState):
+    any_momentum: bool  # some run has momentum > 0 (decided once at init)
+    any_no_momentum: bool  # some run has momentum = 0
     x0: Tensor
     s: Tensor
     alpha: Tensor
@@ -505,8 +507,10 @@ class DAdaptAdaGradCode(Optimizer):
     def _init(self, x0, hp, **extra):
         super()._init(x0, hp, **extra)
         z = torch.zeros_like(x0[:, 0])
+        mom = hp["momentum"]
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "alpha": torch.full_like(x0, 1e-6),
-                "d": hp["d0"].clone(), "s_weighted_sq": z, "s_l1": z, "g_weighted_sq": z}
+                "d": hp["d0"].clone(), "s_weighted_sq": z, "s_l1": z, "g_weighted_sq": z,
+                "any_momentum": bool((mom > 0).any()), "any_no_momentum": bool((mom == 0).any())}
 
     def _step(self, state, grad, loss):
         hp, x, d = state["hp"], state["x"], state["d"]
@@ -527,9 +531,15 @@ class DAdaptAdaGradCode(Optimizer):
         z = state["x0"] - s / A
         mom = per_run(hp["momentum"])
         ck = 1 - mom
-        x_new = torch.where(mom == 0, z, (1 - ck) * x + ck * z)
+        any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
+        if any_m:
+            averaged = (1 - ck) * x + ck * z
+            x_new = torch.where(mom == 0, z, averaged) if any_no_m else averaged
+        else:
+            x_new = z
         new = {"x": x_new, "x0": state["x0"], "s": s, "alpha": alpha, "d": raise_d_capped(d, d_hat, hp["growth_rate"]),
-               "s_weighted_sq": s_weighted_sq, "s_l1": s_l1, "g_weighted_sq": g_weighted_sq}
+               "s_weighted_sq": s_weighted_sq, "s_l1": s_l1, "g_weighted_sq": g_weighted_sq,
+               "any_momentum": any_m, "any_no_momentum": any_no_m}
         new = freeze(new, state, s_l1 == 0)
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": dlr, "s_l1": new["s_l1"],
                 "s_weighted_sq": new["s_weighted_sq"], "g_weighted_sq": new["g_weighted_sq"]}
