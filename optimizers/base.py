@@ -250,9 +250,17 @@ def freeze(new: State, old: State, mask: torch.Tensor, keys: tuple[str, ...] | N
     """Per run: keep the ``old`` value where ``mask`` [B] is True, in every per-run tensor entry
     of ``new`` (or only in ``keys``), recursing into nested states (a wrapped base optimizer's
     state). Used by ``step`` for diverged runs, and by methods that hold a run still (a zero
-    first gradient, an undefined step)."""
+    first gradient, an undefined step).
+
+    On the CPU in eager mode a mask with no True entry returns ``new`` unchanged without the
+    ``torch.where`` passes (one [B, d] pass per entry, the largest cost of an eager step): reading
+    a CPU tensor is no device sync, and ``where`` with an all-False mask returns ``new``'s values
+    exactly. On other devices and under ``torch.compile`` (which fuses the ``where`` into the
+    step's loops) the mask is never read on the host."""
     B = mask.shape[0]
     out = dict(new)
+    if mask.device.type == "cpu" and not torch.compiler.is_compiling() and not bool(mask.any()):
+        return out
     for key in keys if keys is not None else tuple(new):
         val, prev = new[key], old.get(key)
         if val is prev:  # carried over unchanged (x0, schedule tables): nothing to restore
@@ -262,6 +270,21 @@ def freeze(new: State, old: State, mask: torch.Tensor, keys: tuple[str, ...] | N
         elif isinstance(val, torch.Tensor) and isinstance(prev, torch.Tensor) and val.ndim >= 1 and val.shape[0] == B:
             out[key] = torch.where(mask.view(B, *([1] * (val.ndim - 1))), prev, val)
     return out
+
+
+class DecayPaths(TypedDict):
+    """Which weight-decay branches a batch's step takes, decided once at init (``decay_paths``)."""
+
+    coupled_wd: bool  # some run adds wd * x to the gradient
+    decoupled_wd: bool  # some run shrinks x by its decoupled decay
+
+
+def decay_paths(hp: Mapping[str, torch.Tensor], decouple: str) -> DecayPaths:
+    """The decay branches of a batch whose hyper-parameters are ``weight_decay`` and the 0/1 flag
+    ``decouple``: read on the host once in ``_init`` so that a step skips the [B, d] passes of a
+    branch no run takes (decay 0 adds exactly nothing there)."""
+    wd, dec = hp["weight_decay"] != 0, hp[decouple] != 0
+    return {"coupled_wd": bool((wd & ~dec).any()), "decoupled_wd": bool((wd & dec).any())}
 
 
 def stable_pow(x: torch.Tensor, p: float | torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ import torch
 
 from ratecheck.errors import unknown
 
-from .base import BaseState, Optimizer, dot, freeze, nonneg, per_run, positive, register, unit
+from .base import BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register, unit
 from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
                      growth_hp, inv_sqrt_or_zero, raise_d, raise_d_capped, ratio)
 
@@ -361,7 +361,7 @@ class DAdaptSGDCode(Optimizer):
         return new, info
 
 
-class DAdaptAdamCodeState(BaseState):
+class DAdaptAdamCodeState(BaseState, DecayPaths):
     s: Tensor
     m: Tensor
     v: Tensor
@@ -422,7 +422,7 @@ class DAdaptAdamCode(Optimizer):
         check_flags(self, hp, ("decouple", "use_bias_correction"))
         z = torch.zeros_like(x0[:, 0])
         zx = torch.zeros_like(x0)
-        return {"s": zx, "m": zx, "v": zx, "d": hp["d0"].clone(), "numerator": z, "t": z}
+        return {"s": zx, "m": zx, "v": zx, "d": hp["d0"].clone(), "numerator": z, "t": z, **decay_paths(hp, "decouple")}
 
     def _step(self, state, grad, loss):
         hp, x, d = state["hp"], state["x"], state["d"]
@@ -431,7 +431,8 @@ class DAdaptAdamCode(Optimizer):
         sb2 = torch.sqrt(hp["beta2"])
         dlr = d * hp["lr"] * bias_correction(hp, state["t"])
         wd = per_run(hp["weight_decay"])
-        grad = torch.where(decouple, grad, grad + wd * x)
+        if state["coupled_wd"]:
+            grad = torch.where(decouple, grad, grad + wd * x)
         ip = dot(grad, state["s"] / (torch.sqrt(state["v"]) + per_run(hp["eps"])))
         m = b1 * state["m"] + per_run(dlr * (1 - hp["beta1"])) * grad
         v = b2 * state["v"] + (1 - b2) * grad * grad
@@ -439,16 +440,20 @@ class DAdaptAdamCode(Optimizer):
         s_l1 = s.abs().sum(dim=-1)
         numerator = sb2 * state["numerator"] + (1 - sb2) * (dlr * ip)
         d_hat = ratio(numerator, (1 - sb2) * s_l1)
-        x_new = torch.where(decouple, x - per_run(hp["weight_decay"] * dlr) * x, x)
-        x_new = x_new - m / (torch.sqrt(v) + per_run(hp["eps"]))
+        if state["decoupled_wd"]:
+            x = torch.where(decouple, x - per_run(hp["weight_decay"] * dlr) * x, x)
+        x_new = x - m / (torch.sqrt(v) + per_run(hp["eps"]))
         new = {"x": x_new, "s": s, "m": m, "v": v, "d": raise_d_capped(d, d_hat, hp["growth_rate"]),
-               "numerator": numerator, "t": state["t"] + 1}
+               "numerator": numerator, "t": state["t"] + 1,
+               "coupled_wd": state["coupled_wd"], "decoupled_wd": state["decoupled_wd"]}
         new = freeze(new, state, s_l1 == 0)
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": dlr, "numerator": new["numerator"], "s_l1": s_l1}
         return new, info
 
 
 class DAdaptAdaGradCodeState(BaseState):
+    any_momentum: bool  # some run has momentum > 0 (decided once at init)
+    any_no_momentum: bool  # some run has momentum = 0
     x0: Tensor
     s: Tensor
     alpha: Tensor
@@ -502,8 +507,10 @@ class DAdaptAdaGradCode(Optimizer):
     def _init(self, x0, hp, **extra):
         super()._init(x0, hp, **extra)
         z = torch.zeros_like(x0[:, 0])
+        mom = hp["momentum"]
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "alpha": torch.full_like(x0, 1e-6),
-                "d": hp["d0"].clone(), "s_weighted_sq": z, "s_l1": z, "g_weighted_sq": z}
+                "d": hp["d0"].clone(), "s_weighted_sq": z, "s_l1": z, "g_weighted_sq": z,
+                "any_momentum": bool((mom > 0).any()), "any_no_momentum": bool((mom == 0).any())}
 
     def _step(self, state, grad, loss):
         hp, x, d = state["hp"], state["x"], state["d"]
@@ -524,9 +531,15 @@ class DAdaptAdaGradCode(Optimizer):
         z = state["x0"] - s / A
         mom = per_run(hp["momentum"])
         ck = 1 - mom
-        x_new = torch.where(mom == 0, z, (1 - ck) * x + ck * z)
+        any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
+        if any_m:
+            averaged = (1 - ck) * x + ck * z
+            x_new = torch.where(mom == 0, z, averaged) if any_no_m else averaged
+        else:
+            x_new = z
         new = {"x": x_new, "x0": state["x0"], "s": s, "alpha": alpha, "d": raise_d_capped(d, d_hat, hp["growth_rate"]),
-               "s_weighted_sq": s_weighted_sq, "s_l1": s_l1, "g_weighted_sq": g_weighted_sq}
+               "s_weighted_sq": s_weighted_sq, "s_l1": s_l1, "g_weighted_sq": g_weighted_sq,
+               "any_momentum": any_m, "any_no_momentum": any_no_m}
         new = freeze(new, state, s_l1 == 0)
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "lr": dlr, "s_l1": new["s_l1"],
                 "s_weighted_sq": new["s_weighted_sq"], "g_weighted_sq": new["g_weighted_sq"]}

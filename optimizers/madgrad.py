@@ -22,7 +22,7 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, BaseState, Optimizer, nonneg, per_run, positive, register, stable_pow, unit
+from .base import HP, BaseState, DecayPaths, Optimizer, decay_paths, nonneg, per_run, positive, register, stable_pow, unit
 
 _FLAG = HP(0.0, 0.0, 1.0, doc="0 or 1")
 
@@ -33,11 +33,22 @@ def _check_flag(opt: Optimizer, name: str, v: torch.Tensor) -> None:
         raise out_of_range(f"{opt.name}: {name}", v[~ok][0].item(), "0 (off) or 1 (on)")
 
 
-def _denominator(nu: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _denominator(nu: torch.Tensor, eps: torch.Tensor, eps_zero: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(raw, guarded): raw = nu^(1/3) + eps; guarded replaces exact zeros (eps = 0, coordinate
-    never touched) by +inf so those coordinates do not move, as the authors' code does."""
+    never touched) by +inf so those coordinates do not move, as the authors' code does. Without
+    a run with eps = 0 (``eps_zero`` False) raw > 0 or NaN everywhere and the guard is skipped."""
     raw = stable_pow(nu, 1 / 3) + per_run(eps)
-    return raw, torch.where(raw == 0, torch.full_like(raw, math.inf), raw)
+    return raw, (torch.where(raw == 0, torch.full_like(raw, math.inf), raw) if eps_zero else raw)
+
+
+def _paths(hp: dict[str, torch.Tensor]) -> dict[str, bool]:
+    """The step's branches, decided once at init: the decay branches (``decay_paths``) and
+    ``eps_zero`` (some run needs the zero-denominator guard)."""
+    return {**decay_paths(hp, "decouple_decay"), "eps_zero": bool((hp["eps"] == 0).any())}
+
+
+def _paths_of(state: dict) -> dict[str, bool]:
+    return {k: state[k] for k in ("coupled_wd", "decoupled_wd", "eps_zero")}
 
 
 def _effective_lr(lr: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -48,13 +59,17 @@ def _effective_lr(lr: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
 Tensor = torch.Tensor
 
 
-class MADGRADState(BaseState):
+class PathsState(BaseState, DecayPaths):
+    eps_zero: bool  # the step's branches are decided once at init (``_paths``)
+
+
+class MADGRADState(PathsState):
     x0: Tensor
     s: Tensor
     nu: Tensor
 
 
-class MirrorMADGRADState(BaseState):
+class MirrorMADGRADState(PathsState):
     z: Tensor
     v: Tensor
 
@@ -123,7 +138,7 @@ class MADGRAD(Optimizer):
     def _init(self, x0, hp, **extra):
         super()._init(x0, hp, **extra)
         _check_flag(self, "decouple_decay", hp["decouple_decay"])
-        return {"x0": x0.clone(), "s": torch.zeros_like(x0), "nu": torch.zeros_like(x0)}
+        return {"x0": x0.clone(), "s": torch.zeros_like(x0), "nu": torch.zeros_like(x0), **_paths(hp)}
 
     def _step(self, state, grad, loss):
         hp = state["hp"]
@@ -133,16 +148,18 @@ class MADGRAD(Optimizer):
         lr_eff = _effective_lr(hp["lr"], eps)
         lam = lr_eff * (k + 1) ** 0.5
         c = 1 - mom
-        g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x)
+        g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x) if state["coupled_wd"] else grad
         nu = state["nu"] + per_run(lam) * g * g
         s = state["s"] + per_run(lam) * g
-        raw, den = _denominator(nu, eps)
+        raw, den = _denominator(nu, eps, state["eps_zero"])
         z = x0 - s / den
         x_new = x * per_run(1 - c) + per_run(c) * z
-        shrink = per_run(torch.where(decouple, lr_eff * wd, torch.zeros_like(wd))) * x
-        x_new = x_new - shrink
-        # With momentum 0 the code re-derives x0 from p, so decoupled decay moves it too.
-        x0_new = torch.where(per_run(mom == 0), x0 - shrink, x0)
+        x0_new = x0
+        if state["decoupled_wd"]:
+            shrink = per_run(torch.where(decouple, lr_eff * wd, torch.zeros_like(wd))) * x
+            x_new = x_new - shrink
+            # With momentum 0 the code re-derives x0 from p, so decoupled decay moves it too.
+            x0_new = torch.where(per_run(mom == 0), x0 - shrink, x0)
         info = {
             "lr": hp["lr"],
             "lr_eff": lr_eff,
@@ -150,7 +167,7 @@ class MADGRAD(Optimizer):
             "denom_min": raw.amin(dim=-1),
             "denom_max": raw.amax(dim=-1),
         }
-        return {"x": x_new, "x0": x0_new, "s": s, "nu": nu}, info
+        return {"x": x_new, "x0": x0_new, "s": s, "nu": nu, **_paths_of(state)}, info
 
 
 @register("mirror_madgrad")
@@ -189,7 +206,7 @@ class MirrorMADGRAD(Optimizer):
     def _init(self, x0, hp, **extra):
         super()._init(x0, hp, **extra)
         _check_flag(self, "decouple_decay", hp["decouple_decay"])
-        return {"z": x0.clone(), "v": torch.zeros_like(x0)}
+        return {"z": x0.clone(), "v": torch.zeros_like(x0), **_paths(hp)}
 
     def _step(self, state, grad, loss):
         hp = state["hp"]
@@ -200,10 +217,11 @@ class MirrorMADGRAD(Optimizer):
         ratio = (k / (k + 1)) ** 0.5
         mult = (k + 1) ** (1 / 3)
         c = 1 - mom
-        z = torch.where(per_run(decouple), z + per_run(-lr_eff * wd) * z, z)
-        g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x)
+        if state["decoupled_wd"]:
+            z = torch.where(per_run(decouple), z + per_run(-lr_eff * wd) * z, z)
+        g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x) if state["coupled_wd"] else grad
         v = state["v"] * ratio + g * g
-        raw, den = _denominator(v, eps)
+        raw, den = _denominator(v, eps, state["eps_zero"])
         z = z + per_run(-lr_eff * mult) * (g / den)
         x_new = x * per_run(1 - c) + per_run(c) * z
         info = {
@@ -213,7 +231,7 @@ class MirrorMADGRAD(Optimizer):
             "denom_min": raw.amin(dim=-1),
             "denom_max": raw.amax(dim=-1),
         }
-        return {"x": x_new, "z": z, "v": v}, info
+        return {"x": x_new, "z": z, "v": v, **_paths_of(state)}, info
 
 
 _AVERAGING = ("lambda", "constant")

@@ -23,7 +23,7 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, BaseState, Optimizer, dot, freeze, nonneg, per_run, positive, register, unit
+from .base import HP, BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register, unit
 from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
                      growth_hp, inv_sqrt_or_zero, raise_d, ratio)
 
@@ -32,7 +32,9 @@ Tensor = torch.Tensor
 __all__ = ["ProdigyAdamCode", "ProdigyGD", "ProdigyDA", "DAdaptResetting"]
 
 
-class ProdigyAdamState(BaseState):
+class ProdigyAdamState(BaseState, DecayPaths):
+    any_momentum: bool  # some run has beta1 > 0 (decided at init, as the decay branches)
+    any_no_momentum: bool  # some run has beta1 = 0
     x0s: Tensor
     s: Tensor
     m: Tensor
@@ -116,8 +118,10 @@ class ProdigyAdamCode(Optimizer):
         z = torch.zeros_like(x0[:, 0])
         zx = torch.zeros_like(x0)
         x0s = x0[:, :: self.slice_p].clone()
+        b1 = hp["beta1"]
         return {"x0s": x0s, "s": torch.zeros_like(x0s), "m": zx, "v": zx, "d": hp["d0"].clone(),
-                "d_max": hp["d0"].clone(), "numerator": z, "t": z}
+                "d_max": hp["d0"].clone(), "numerator": z, "t": z, **decay_paths(hp, "decouple"),
+                "any_momentum": bool((b1 > 0).any()), "any_no_momentum": bool((b1 == 0).any())}
 
     def _step(self, state, grad, loss):
         hp, x, d = state["hp"], state["x"], state["d"]
@@ -125,7 +129,8 @@ class ProdigyAdamCode(Optimizer):
         d0 = hp["d0"]
         dlr = d * hp["lr"] * bias_correction(hp, state["t"])
         wd = per_run(hp["weight_decay"])
-        grad = torch.where(per_run(hp["decouple"]) == 1, grad, grad + wd * x)
+        if state["coupled_wd"]:
+            grad = torch.where(per_run(hp["decouple"]) == 1, grad, grad + wd * x)
         g_s = grad[:, ::p]
         numerator = hp["beta3"] * state["numerator"] + (d / d0) * dlr * dot(g_s, state["x0s"] - x[:, ::p])
         m = per_run(hp["beta1"]) * state["m"] + per_run(d * (1 - hp["beta1"])) * grad
@@ -139,12 +144,15 @@ class ProdigyAdamCode(Optimizer):
         d_max = torch.where(defined, torch.maximum(state["d_max"], d_hat), state["d_max"])
         d_next = torch.where(defined, torch.minimum(d_max, torch.where(defined, first, d) * hp["growth_rate"]), d)
         denom = torch.sqrt(v) + per_run(d_next * hp["eps"])
-        x_new = torch.where(per_run(hp["decouple"]) == 1, x - per_run(hp["weight_decay"] * dlr) * x, x)
-        with_m = x_new - per_run(dlr) * (m / denom)
-        without_m = x_new - per_run(dlr * d_next) * (grad / denom)
-        x_new = torch.where(per_run(hp["beta1"]) > 0, with_m, without_m)
+        if state["decoupled_wd"]:
+            x = torch.where(per_run(hp["decouple"]) == 1, x - per_run(hp["weight_decay"] * dlr) * x, x)
+        any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
+        with_m = x - per_run(dlr) * (m / denom) if any_m else None
+        without_m = x - per_run(dlr * d_next) * (grad / denom) if any_no_m else None
+        x_new = torch.where(per_run(hp["beta1"]) > 0, with_m, without_m) if any_m and any_no_m else with_m if any_m else without_m
         new = {"x": x_new, "x0s": state["x0s"], "s": s, "m": m, "v": v, "d": d_next, "d_max": d_max,
-               "numerator": numerator, "t": state["t"] + 1}
+               "numerator": numerator, "t": state["t"] + 1, "coupled_wd": state["coupled_wd"],
+               "decoupled_wd": state["decoupled_wd"], "any_momentum": any_m, "any_no_momentum": any_no_m}
         new = freeze(new, state, s_l1 == 0, ("x", "d", "d_max", "numerator", "t"))
         info = {"d": d, "d_next": new["d"], "d_hat": d_hat, "d_max": new["d_max"], "lr": dlr,
                 "numerator": new["numerator"], "s_l1": s_l1}
