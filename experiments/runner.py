@@ -74,8 +74,6 @@ def run(
         seeds = torch.arange(B) if seeds is None else seeds
         seeds = seeds.to(device=dev, dtype=torch.int64)
     x_star = problem.x_star_tensor(x0)
-    x_star_rows = x_star.expand_as(x0).contiguous()  # no broadcast in the per-step subtraction
-    diff = torch.empty_like(x0)  # x_t - x*, overwritten each step (no allocation)
     if checkpoints is None:
         cp_list = list(range(T + 1))
     else:
@@ -98,7 +96,7 @@ def run(
     for t in range(T + 1):
         x = state["x"]
         x_sum.add_(x)
-        dist.append(torch.linalg.vector_norm(torch.sub(x, x_star_rows, out=diff), dim=-1))
+        dist.append(torch.linalg.vector_norm(x - x_star, dim=-1))
         div.append(state["diverged"])
         if keep_iterates:
             iters.append(x.clone())
