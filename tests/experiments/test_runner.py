@@ -140,3 +140,27 @@ def test_diverged_run_is_flagged_and_kept():
     tr = run(p, optimizers.get("sgd"), x0, 5, hp={"lr": torch.tensor([0.1, math.inf])})
     assert tr["diverged"][-1].tolist() == [0.0, 1.0]
     assert torch.isfinite(tr["subopt"][:, 1]).all()  # frozen at its last finite state
+
+
+@pytest.mark.parametrize("pname,params,bs", [("l1_distance", {"d": 7}, None), ("least_squares", {}, 4)])
+def test_recorded_quantities_bit_identical_to_direct_evaluation(pname, params, bs):
+    """float64: every per-step record equals the quantity evaluated directly at the kept x_t, bit
+    for bit (dist = ||x_t - x*||, loss = the oracle's value at x_t, grad_norm = ||g_t||), so the
+    recording's buffers and fused oracle change no value the theory reads."""
+    prob, opt = problems.get(pname, **params), optimizers.get("sgd")
+    x0 = prob.x0(5, seed=3, dtype=torch.float64)
+    T = 12
+    tr = run(prob, opt, x0, T, hp={"lr": 0.01}, seeds=torch.arange(5), batch_size=bs, keep_iterates=True)
+    xs = tr.iterates["x"]
+    x_star = prob.x_star_tensor(x0)
+    assert torch.equal(tr["dist"], torch.stack([torch.linalg.vector_norm(x - x_star, dim=-1) for x in xs]))
+    for t in range(T):
+        if bs is None:
+            loss, g = prob.value_and_grad(xs[t])
+            assert torch.equal(tr["subopt"][t], loss - prob.f_star), t  # f(x_t): the loss is taken at x_t
+        else:
+            idx = prob.sample_indices(torch.arange(5), t, bs)
+            loss, g = prob.component_value(xs[t], idx), prob.component_grad(xs[t], idx)
+        assert torch.equal(tr["loss"][t], loss), t
+        assert torch.equal(tr["grad_norm"][t], torch.linalg.vector_norm(g, dim=-1)), t
+    assert tr["loss"][T].isnan().all() and tr["grad_norm"][T].isnan().all()
