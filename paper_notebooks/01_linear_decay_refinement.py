@@ -332,6 +332,42 @@ for name in ("l1_distance", "lad"):
 display(pd.DataFrame(pre))
 
 # %% [markdown]
+# ## 7. Stochastic gradients: (B), linear decay and Theorem 10 in expectation
+#
+# Least absolute deviations with minibatch gradients (batch 4), 16 seeds per setting, constant steps
+# and linear decay at eta* = D / (G sqrt(T+1)). `schedules.thm_b_expected`,
+# `schedules.linear_decay_expected` and `schedules.thm10_expected` [DERIVED] bound E[f(x_T) - f*] by
+# the deterministic forms with ||g_t||^2 replaced by its mean over seeds
+# (docs/theory/linear_decay_refinement.md#theorem-b-in-expectation); `psgd` with the problem's
+# diagonal preconditioner is checked by their A-norm forms. Each panel: the mean over seeds of
+# f(x_t) - f* with the band of margin(n, R) standard errors (the Student-t quantile with a Bonferroni
+# split over the rows, docs/theory/README.md#in-expectation) against the mean bound (dashed). The
+# verdicts are the check table's rows, not the picture.
+
+# %%
+from ratecheck.figures.style import subplots
+
+lad = problems.get("lad")
+N_SEEDS = 16
+x0 = lad.x0(1, seed=0).expand(N_SEEDS, -1).clone()  # one start, so the seeds differ by their minibatches only
+D = float((x0[0] - lad.x_star_tensor(x0)[0]).norm())
+eta = D / (lad.G * math.sqrt(T + 1))
+stoch = [("sgd/constant", "sgd", {"schedule": "constant"}, "schedules.thm10_expected"),
+         ("sgd/linear", "sgd", {"schedule": "linear"}, "schedules.linear_decay_expected"),
+         ("sgd/linear", "sgd", {"schedule": "linear"}, "schedules.thm_b_expected"),
+         ("psgd/linear", "psgd", {"schedule": "linear", "precond": "problem"}, "schedules.precond_linear_decay_expected")]
+fig, axes = subplots(len(stoch), ncols=2, size=(4.0, 3.0))
+traces = {}
+for ax, (label, name, kw, key) in zip(axes, stoch):
+    if label not in traces:
+        traces[label] = run(lad, optimizers.get(name, **kw), x0, T, hp={"lr": eta * T / (T + 1), "T": T},
+                            batch_size=4, seeds=torch.arange(N_SEEDS))
+        nb.check_trace(ROWS, traces[label], lad, f"{label} x{N_SEEDS} seeds", prefix="schedules.", stochastic=True)
+    nb.mean_over_seeds(ax, key, traces[label], lad, title=f"lad, {label}: {key}")
+    ax.set_yscale("log")
+fig.tight_layout()
+
+# %% [markdown]
 # ## Check table
 #
 # One row per (run, result registered for the run's optimizer; `optimizer` is the run's label),
