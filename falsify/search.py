@@ -130,7 +130,7 @@ class _Search:
         self._log()
 
     def _confirmed(self, inst: Instance) -> bool:
-        """An in-expectation check is a 3-standard-error test; maximising over many groups of seeds
+        """An in-expectation check is a one-sided test at margin(n, R) standard errors; maximising over many groups of seeds
         selects its false positives, so a violation counts only if CONFIRM_SEEDS fresh seeds agree."""
         _, _, c = inst.with_fresh_seeds(CONFIRM_SEEDS).replay()
         return bool(c.violated.any())

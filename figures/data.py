@@ -131,7 +131,7 @@ def bounds_curve(cell, row: dict, trace_name: str) -> bool:
     that quantity's rate panel).
 
     Per-run results: their observed side equals the stored trace at every common finite row.
-    Results in expectation store mean - 3 SE per grid point, not the per-run values, so they are
+    Results in expectation store mean - margin(n, R) SE per grid point, not the per-run values, so they are
     matched by their statement instead: ``E[f(x_n) - f*] <= ...`` with the iterate of the panel."""
     a, key = cell.arrays, row["key"]
     steps, obs = a[f"result/{key}/steps"], a[f"result/{key}/observed"]

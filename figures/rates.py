@@ -90,7 +90,7 @@ def _ratio_panel(ax, c, rows, mask) -> None:
         line(ax, s[k], data.positive(med)[k], label=f"{r['key']} [{r['provenance']}]", **st)
         ax.fill_between(s[k], data.positive(lo)[k], data.positive(hi)[k], color=st["color"], alpha=BAND_ALPHA, linewidth=0)
         drawn += [med[k], lo[k], hi[k]]
-        # A ratio <= 0 holds with room to spare (for results in expectation: mean - 3 SE <= 0)
+        # A ratio <= 0 holds with room to spare (for results in expectation: mean - margin SE <= 0)
         # and has no place on a log axis: a mark on the bottom edge.
         low = k & (med <= 0)
         if low.any():

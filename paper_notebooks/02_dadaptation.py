@@ -230,7 +230,7 @@ plt.show()
 # %% [markdown]
 # Lemma 5 in expectation on the same minibatch runs (`dadaptation.L5_expected` [DERIVED]): the sum
 # sum_k d_k (f(x_k) - f*) (mean over the 8 seeds, 10-90% band) against the mean of its bound
-# D ||s_{n+1}|| - sum_k d_k gamma_k <g_k, s_k>. The check compares the mean minus 3 standard errors.
+# D ||s_{n+1}|| - sum_k d_k gamma_k <g_k, s_k>. The check compares the mean minus margin(n, R) standard errors.
 
 # %%
 obs = torch.cumsum(tr_sto["d"][:T].double() * tr_sto["subopt"][:T].double(), 0)

@@ -283,7 +283,8 @@ fig.tight_layout()
 # separate runs over a grid, or the best scale in hindsight: docs/theory/mechanic.md#best-scale.
 # Left: the deterministic quadratic runs of section 2 (η = 1): the average's gap, the bound
 # (dashed) and its two parts. Right: least squares with minibatch 8, 16 seeds, η = 0.5
-# (`mechanic.best_scale_bound_expected`): mean over seeds with a band of 3 standard errors,
+# (`mechanic.best_scale_bound_expected`): mean over seeds with a band of
+# margin(n, R) standard errors (docs/theory/README.md#in-expectation),
 # and the mean bound (dashed).
 
 # %%

@@ -210,8 +210,8 @@ for ax, (name, pull) in zip(axes, pulls.items()):
 # f(x_K) − f*, and the closed form `madgrad.closed_form_expected` with G = 10 ≥ every
 # sampled coordinate), and MirrorMADGRAD's one-step inequality of section 5 in expectation
 # (`madgrad.mirror_lyapunov_expected`, observed f_k + Ψ_k against Ψ'_{k−1} + ½‖g_k‖²_{η_k}). Each panel: the mean over seeds of the observed side with a band of
-# 3 standard errors, and the mean bound (dashed). The check compares the mean minus 3
-# standard errors of observed − bound with the mean bound (docs/theory/README.md#tolerance).
+# margin(n, R) standard errors, and the mean bound (dashed). The check compares the mean minus margin(n, R)
+# standard errors of observed − bound with the mean bound (docs/theory/README.md#in-expectation).
 
 # %%
 lad = problems.get("lad")

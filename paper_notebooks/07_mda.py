@@ -193,9 +193,9 @@ fig.tight_layout()
 # `mda.bound_expected` states E[Σ_k w_k (f(x_k) − f*)]/S_K ≤ E[B_K]/S_K with B_K built from
 # the sampled gradients (for the λ-average the left side is E[f(x_K) − f*]; for c = 0.1 it is
 # the weighted sum of `mda.momentum_bound`). Each panel: the mean over seeds of the observed
-# side with a band of 3 standard errors, and the mean bound (dashed). The check compares the
-# mean minus 3 standard errors of observed − bound with the mean bound
-# (docs/theory/README.md#tolerance).
+# side with a band of margin(n, R) standard errors, and the mean bound (dashed). The check compares
+# the mean minus margin(n, R) standard errors of observed − bound with the mean bound
+# (docs/theory/README.md#in-expectation).
 
 # %%
 lad = problems.get("lad")

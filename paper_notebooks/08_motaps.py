@@ -229,7 +229,7 @@ for row, (prob, (_, _, scale)) in enumerate(PROBS.items()):
 # r_t ≥ 0 satisfies V_{t+1} + γ(2 − γ) r_t²/q_t ≤ V_t + [epoch end] (2nγ(τ − ᾱ)(τ − f*) − nγ(2 − γ)(τ − ᾱ)²),
 # a decrease wherever τ lies between f* and ᾱ. Pathwise: every run and step with r_t ≥ 0 is in the
 # check table. Drawn on `lad` for two (γ, λ) settings: the mean over seeds of the left side (solid,
-# ±3 standard errors of left − right) against the right side (dashed), rows with r_t < 0 left out.
+# ± margin(n, R) standard errors of left − right) against the right side (dashed), rows with r_t < 0 left out.
 
 # %%
 mot_pb = problems.get("lad")
@@ -252,7 +252,7 @@ fig.tight_layout()
 # r_t < 0 can add to V and E_k the epoch ends' target error (≤ 0 for TAPS), both computed from the run.
 # Without r_t < 0 steps and with τ = f* it is the clean O(1/T) rate V_0 / (γ(2 − γ) T); the paper's own
 # handling of r_t < 0 is unknown. Drawn on the interpolating `least_squares_interp` for TAPS and MOTAPS
-# (γ = 1): the mean over seeds of the average positive residual (solid, ±3 standard errors of observed − bound)
+# (γ = 1): the mean over seeds of the average positive residual (solid, ± margin(n, R) standard errors of observed − bound)
 # against the mean bound (dashed).
 
 # %%
