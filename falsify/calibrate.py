@@ -32,6 +32,7 @@ PLANTED_TRUE: dict[str, str] = {
     "dadaptation.T18": "docs/theory/dadaptation.md#planted-rates",
     "dadaptation.alg2_weighted_bound": "docs/theory/dadaptation.md#planted-rates",
     "momo.polyak_smooth": "docs/theory/momo.md#sps-max-planted",
+    "prodigy.da_rate": "docs/theory/prodigy.md#da-rate-planted",
 }
 
 
