@@ -47,3 +47,24 @@ def test_summary_reports_proven_copies_apart():
     assert "0/2 found (0%), 0/1 (0%) of those whose planted copy is not proven true" in text
     assert "planted copy proven true: 1 momo.polyak_smooth (docs/theory/momo.md#sps-max-planted)" in text
     assert "misses: dadaptation.L9" in text
+
+
+def test_sharp_lemma_inequalities_on_random_points():
+    """The algebra of docs/theory/dadaptation.md#planted-rates on random admissible points: for D >= d > 0,
+    c >= 0, 0 <= P <= c d^2 and 0 <= y <= d + sqrt(d^2 + P): D y - y^2/2 + P/2 <= M D d, M = max(1 + sqrt(1+c), (1+c)/2),
+    and M/(2+c) <= (1+sqrt3)/4 for c >= 2; Algorithm 2: D y - y^2/2 + d^2 <= 3 D d for 0 <= y <= 3d."""
+    g = torch.Generator().manual_seed(0)
+    n = 200_000
+    u = lambda: torch.rand(n, generator=g, dtype=torch.float64)
+    D = 10 ** (4 * u() - 2)
+    d = D * u().clamp(min=1e-12)
+    c = torch.where(u() < 0.5, 10 * u(), 10 ** (6 * u()))
+    P = c * d * d * u()
+    y = (d + torch.sqrt(d * d + P)) * u()
+    M = torch.maximum(1 + torch.sqrt(1 + c), (1 + c) / 2)
+    assert bool((D * y - y * y / 2 + P / 2 <= M * D * d * (1 + 1e-12)).all())
+    c2 = 2 + 10 ** (6 * u() - 3)
+    M2 = torch.maximum(1 + torch.sqrt(1 + c2), (1 + c2) / 2)
+    assert bool((M2 / (2 + c2) <= (1 + 3**0.5) / 4 + 1e-15).all())
+    y3 = 3 * d * u()
+    assert bool((D * y3 - y3 * y3 / 2 + d * d <= 3 * D * d * (1 + 1e-12)).all())
