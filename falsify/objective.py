@@ -21,7 +21,9 @@ point and hyper-parameters on one problem instance, inside the ranges the theore
 - other positive hyper-parameters: times exp(z), z in [-3, 3], clipped into the declared range;
   ones in [0, 1) (momentum, betas): logit shifted by z; a hyper-parameter that is 0, a flag in
   [0, 1], an unbounded one (lb, tau0) or an infinite one keeps the example's value (assumptions
-  such as "beta = 0" name them).
+  such as "beta = 0" name them);
+- hyper-parameters the example derives (``Example.derived``, e.g. a tuned step gamma*(D, G)):
+  recomputed per candidate from its own D and hyper-parameters, never varied.
 """
 
 from __future__ import annotations
@@ -127,10 +129,11 @@ class Space:
         if "T" in hp and hp["T"] == ex.T:
             hp["T"] = T
         opt = optimizers.get(ex.optimizer, **ex.options)
+        derived = set(ex.derived(problem, torch.tensor([R], dtype=F64), hp)) if ex.derived is not None else set()
         varied = []
         for k, v in hp.items():
             spec = opt.hyperparams.get(k)
-            if spec is None:
+            if spec is None or k in derived:
                 continue
             vals = torch.as_tensor(v, dtype=F64).reshape(-1)
             flag = spec.low == 0.0 and spec.high == 1.0 and not spec.high_open
@@ -190,6 +193,8 @@ class Space:
             # per-run settings of the example (a tensor [runs, ...]): candidate b takes row b mod runs
             if k not in self.varied and isinstance(v, torch.Tensor) and v.ndim >= 1 and v.shape[0] == runs and runs > 1:
                 hp[k] = v[idx % runs]
+        if self.tpl.example.derived is not None:  # prescribed from each candidate's own D and hyper-parameters
+            hp.update(self.tpl.example.derived(self.problem, D, hp))
         g = self.tpl.group
         if g > 1:
             x0 = x0.repeat_interleave(g, dim=0)

@@ -158,7 +158,10 @@ class Example:
     erratum: to fail) and to catch a planted violation just above the tolerance.
 
     ``hp``: a dict, or ``hp(problem, D) -> dict`` with D = ||x_0 - x*|| of the first run (for
-    hyper-parameters stated relative to D); ``batch_size``: None for the deterministic oracle.
+    hyper-parameters stated relative to D); ``derived``: ``derived(problem, D, hp) -> dict``, the
+    hyper-parameters a result prescribes from each run's own D [runs] and its other hyper-parameters
+    (a tuned step such as MADGRAD's gamma*), applied after ``hp`` and re-applied per candidate by the
+    falsify search (which does not vary them); ``batch_size``: None for the deterministic oracle.
     """
 
     results: tuple[str, ...]
@@ -172,6 +175,7 @@ class Example:
     seed: int = 0
     x0_scale: float = 1.0
     batch_size: int | None = None
+    derived: Callable | None = None
 
 
 EXAMPLES: list[Example] = []

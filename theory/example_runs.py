@@ -23,6 +23,8 @@ def _run(ex: Example, dtype: torch.dtype):
     x0 = pb.x0(ex.runs, scale=ex.x0_scale, seed=ex.seed, dtype=torch.float64)
     D = float(torch.linalg.vector_norm(x0[0] - pb.x_star_tensor(x0)))
     hp = ex.hp(pb, D) if callable(ex.hp) else dict(ex.hp)
+    if ex.derived is not None:
+        hp.update(ex.derived(pb, pb.dist_to_opt(x0), hp))
     opt = get_opt(ex.optimizer, **ex.options)
     tr = run(pb, opt, x0.to(dtype), ex.T, hp=hp, batch_size=ex.batch_size,
              seeds=torch.arange(ex.runs) if ex.batch_size else None, keep_iterates=True)
