@@ -1,8 +1,11 @@
 """Run one (problem, optimizer) batch: all runs as one tensor, recording a Trace.
 
 The hot loop is oracle -> optimizer.step -> record, with no host sync. Per-step scalars
-([B] tensors) are kept in Python lists and stacked once at the end, which costs less than
-writing a row of a preallocated tensor per quantity per step (one kernel each).
+([B] tensors: the loss, the optimizer's info, the distance and gradient norms) are kept in
+Python lists and stacked into a block every ``CHUNK`` steps, which costs less than writing a
+row of a preallocated tensor per quantity per step (one kernel each, measured slower). The
+deterministic oracle is ``problem.value_grad_dist``: the distance to x* comes with f and the
+gradient (the weighted l1 distance reduces its own residual x - x*).
 
 Quantities that need a full pass over the objective beyond what the oracle computed
 (f at the average iterate, and f at the last iterate under a stochastic oracle) are computed
@@ -24,6 +27,8 @@ from ratecheck.problems.base import Problem
 
 from . import memory
 from .trace import Trace
+
+CHUNK = 32  # steps per block of recorded rows
 
 
 def run(
@@ -82,51 +87,63 @@ def run(
             raise RatecheckError(f"checkpoints must lie in [0, {T}]; got {cp_list[:3]}...{cp_list[-3:]}")
     cp_set = set(cp_list)
 
-    f_rows: list[torch.Tensor] = []  # f(x_t) at every step, deterministic oracle only
+    # Per-step [B] rows, stacked into one block per quantity every CHUNK steps: a run keeps a
+    # few dozen small tensors alive instead of one per quantity and step.
+    rows: dict[str, list[torch.Tensor]] = {"dist": [], "grad_norm": [], "loss": [], "diverged": []}
+    dist, gnorm, losses, div = rows.values()
+    infos: list[dict[str, torch.Tensor]] = []
+    blocks: dict[str, list[torch.Tensor]] = {}
+
+    def flush() -> None:
+        for name, r in rows.items():
+            if r:
+                blocks.setdefault(name, []).append(torch.stack(r))
+                r.clear()
+        for k in infos[0] if infos else ():
+            if k != "diverged":
+                blocks.setdefault(k, []).append(torch.stack([i[k].expand(B) if i[k].ndim == 0 else i[k] for i in infos]))
+        infos.clear()
+
     cp_x: list[torch.Tensor] = []  # x_t at checkpoints (stochastic oracle: f evaluated after the loop)
     cp_avg: list[torch.Tensor] = []  # the average iterate at checkpoints
-    dist: list[torch.Tensor] = []
-    gnorm: list[torch.Tensor] = []
-    losses: list[torch.Tensor] = []
-    div: list[torch.Tensor] = []
-    info_rows: dict[str, list[torch.Tensor]] = {}
-    iters: list[torch.Tensor] = []
-
+    iters: list[torch.Tensor] = []  # iterates are copied where kept: a step may reuse its input's memory
     x_sum = torch.zeros_like(x0)
     for t in range(T + 1):
         x = state["x"]
         x_sum.add_(x)
-        dist.append(torch.linalg.vector_norm(x - x_star, dim=-1))
         div.append(state["diverged"])
         if keep_iterates:
             iters.append(x.clone())
-        if not stochastic:
-            # One fused oracle call per step (value and gradient share their data pass); at
-            # t = T only the value is needed.
-            fx, g_det = problem.value_and_grad(x) if t < T else (problem.value(x), None)
-            f_rows.append(fx)
         if t in cp_set:
             # Objective-only quantities are evaluated after the loop, all checkpoints in a few
             # large calls: per-call overhead, not arithmetic, dominates small batches.
             if stochastic:
-                cp_x.append(x)
+                cp_x.append(x.clone())
             cp_avg.append(x_sum / (t + 1))
         if t == T:
+            dist.append(torch.linalg.vector_norm(x - x_star, dim=-1))
+            if not stochastic:
+                losses.append(problem.value(x))  # f(x_T): the subopt row T
             break
         if stochastic:
             idx = problem.sample_indices(seeds, t, batch_size)
             loss = problem.component_value(x, idx)
             g = problem.component_grad(x, idx)
-            losses.append(loss)
+            dist.append(torch.linalg.vector_norm(x - x_star, dim=-1))
         else:
-            loss, g, idx = fx, g_det, None
+            # One fused oracle call (value, gradient and distance share their data pass).
+            loss, g, dx = problem.value_grad_dist(x, x_star)
+            idx = None
+            dist.append(dx)
+        losses.append(loss)
         gnorm.append(torch.linalg.vector_norm(g, dim=-1))
         state, info = step(state, g, loss, idx)
-        for k, v in info.items():
-            if k != "diverged":
-                info_rows.setdefault(k, []).append(v)
+        infos.append(info)
+        if len(infos) == CHUNK:
+            flush()
         if on_step is not None:
             on_step(t)
+    flush()
 
     cp = torch.tensor(cp_list, dtype=torch.long)
     cp_dev = cp.to(dev)
@@ -137,27 +154,27 @@ def run(
         out[cp_dev] = rows.to(dt)
         return out
 
-    def per_step(rows: list[torch.Tensor]) -> torch.Tensor:
+    def per_step(name: str) -> torch.Tensor:
         # Rows for t = 0..T-1; row T (no step taken) is NaN.
-        return torch.cat([torch.stack(rows).to(dt), nan_row])
+        return torch.cat([*blocks[name], nan_row]).to(dt)
 
     f_star = torch.tensor(problem.f_star, device=dev, dtype=dt)
     avg = torch.stack(cp_avg)  # [K, B, d]
     rec: dict[str, torch.Tensor] = {}
     if stochastic:
         rec["subopt"] = sparse(_values(problem, torch.stack(cp_x))) - f_star
-        rec["loss"] = per_step(losses)
+        rec["loss"] = per_step("loss")
     else:
-        fx_all = torch.stack(f_rows).to(dt)
+        fx_all = torch.cat(blocks["loss"]).to(dt)
         rec["subopt"] = fx_all - f_star
         rec["loss"] = torch.cat([fx_all[:-1], nan_row])
-    rec["dist"] = torch.stack(dist).to(dt)
+    rec["dist"] = torch.cat(blocks["dist"]).to(dt)
     rec["subopt_avg"] = sparse(_values(problem, avg)) - f_star
     rec["dist_avg"] = sparse(torch.linalg.vector_norm(avg - x_star, dim=-1))
-    rec["diverged"] = torch.stack(div).to(dt)
-    rec["grad_norm"] = per_step(gnorm)
-    for k, rows in info_rows.items():
-        rec[k] = per_step([r.expand(B) if r.ndim == 0 else r for r in rows])
+    rec["diverged"] = torch.cat(blocks["diverged"]).to(dt)
+    for name in blocks:  # grad_norm, then the optimizer's info entries in their order
+        if name not in rec:
+            rec[name] = per_step(name)
 
     meta = {
         "problem": problem.name,
