@@ -1,5 +1,7 @@
 """`ratecheck bench` smoke test: the columns the issue's targets are read from, and bad input."""
 
+import torch
+
 from ratecheck.cli import main
 
 
@@ -17,3 +19,16 @@ def test_bench_bad_count_is_one_line_exit_2(capsys):
     assert main(["bench", "--repeats", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--repeats=0" in err[0] and "allowed" in err[0]
+
+
+def test_runner_overhead_bench_runs_and_rejects_bad_numbers(capsys):
+    threads = torch.get_num_threads()
+    try:
+        assert main(["bench", "--runner", "-B", "2", "-T", "4", "--checkpoints", "3", "--repeats", "1", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "thread_time" in out and "l1_distance" in out and "worst record/bare" in out
+    assert main(["bench", "--runner", "--threads", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--threads=0 is out of range; allowed: integers >= 1" in err
