@@ -22,7 +22,7 @@ import torch
 
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers.base import Optimizer
-from ratecheck.optimizers.compiled import compiled_step
+from ratecheck.optimizers.compiled import _own_code, _records_autograd
 from ratecheck.problems.base import Problem
 
 from . import memory
@@ -54,8 +54,9 @@ def run(
     ``checkpoints``: steps in [0, T] where the objective-only quantities (``subopt_avg``,
     ``dist_avg``, and ``subopt`` under a stochastic oracle) are evaluated; their other rows hold
     NaN. None: every step. ``on_step(t)`` is called after each step (a progress hook; it must
-    not read device tensors). ``compile``: the optimizer's step through ``torch.compile``
-    (``ratecheck.optimizers.compiled``: equal to eager up to round-off, compiled once per run).
+    not read device tensors). ``compile``: each iteration (oracle, step and the per-step
+    norms) as one ``torch.compile``d function (``compiled_iteration``; equal to eager up to
+    round-off).
     """
     if T < 1:
         raise RatecheckError(f"T={T} is out of range; allowed: integers >= 1")
@@ -71,7 +72,7 @@ def run(
         dev, T=T, B=B, d=d, checkpoints=n_cp, keep_iterates=keep_iterates,
     )
     state = optimizer.init(x0, **hp)
-    step = compiled_step(optimizer) if compile else optimizer.step
+    iterate = compiled_iteration(problem, optimizer, batch_size) if compile else iteration
     stochastic = batch_size is not None
     if stochastic:
         if not problem.is_finite_sum:
@@ -125,19 +126,10 @@ def run(
             if not stochastic:
                 losses.append(problem.value(x))  # f(x_T): the subopt row T
             break
-        if stochastic:
-            idx = problem.sample_indices(seeds, t, batch_size)
-            loss = problem.component_value(x, idx)
-            g = problem.component_grad(x, idx)
-            dist.append(torch.linalg.vector_norm(x - x_star, dim=-1))
-        else:
-            # One fused oracle call (value, gradient and distance share their data pass).
-            loss, g, dx = problem.value_grad_dist(x, x_star)
-            idx = None
-            dist.append(dx)
+        state, info, loss, dx, gn = iterate(problem, optimizer, state, x_star, seeds, t, batch_size)
+        dist.append(dx)
         losses.append(loss)
-        gnorm.append(torch.linalg.vector_norm(g, dim=-1))
-        state, info = step(state, g, loss, idx)
+        gnorm.append(gn)
         infos.append(info)
         if len(infos) == CHUNK:
             flush()
@@ -195,6 +187,50 @@ def run(
     data = {k: v.cpu() for k, v in rec.items()}
     it = {"x": torch.stack(iters).cpu()} if keep_iterates else {}
     return Trace(torch.arange(T + 1), data, meta, it)
+
+
+def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch.Tensor, seeds: torch.Tensor | None,
+              t: int, batch_size: int | None) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of the loop at x_t = state["x"]: the oracle (deterministic when ``batch_size``
+    is None: ``value_grad_dist``, whose distance comes with f and the gradient; else a minibatch
+    drawn per run from ``seeds`` at step t), the optimizer's step and the two per-step norms.
+    Returns (state, info, loss, ||x_t - x*||, ||g_t||)."""
+    x = state["x"]
+    if batch_size is None:
+        loss, g, dist = problem.value_grad_dist(x, x_star)
+        idx = None
+    else:
+        idx = problem.sample_indices(seeds, t, batch_size)
+        loss, g = problem.component_value(x, idx), problem.component_grad(x, idx)
+        dist = torch.linalg.vector_norm(x - x_star, dim=-1)
+    gnorm = torch.linalg.vector_norm(g, dim=-1)
+    state, info = optimizer.step(state, g, loss, idx)
+    return state, info, loss, dist, gnorm
+
+
+def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int | None) -> Callable[..., Any]:
+    """``iteration`` through ``torch.compile`` (``run(compile=True)``, ``--compile``, spec
+    ``compile = true``): inductor fuses the oracle's elementwise work, the step and the norms
+    into a few loops. Compiled once per (optimizer instance, problem, oracle kind), with a code
+    object of its own (dynamo's graph cache and recompile limit are per code object; see
+    ``ratecheck.optimizers.compiled``); the step counters t and k recompile once, at the second
+    step, and then stay symbolic. Equal to eager up to round-off (tests/experiments/
+    test_runner.py: relative 1e-12 in float64). It pays on problems whose oracle is large
+    (``ratecheck bench --compile``); on a tiny problem the compiled call's own overhead is larger
+    than the eager iteration. Under autograd (an input that requires grad) the eager iteration
+    runs."""
+    cache = optimizer.__dict__.setdefault("_compiled_iterations", {})
+    key = (id(problem), batch_size is None)
+    if key not in cache:
+        cache[key] = (problem, torch.compile(_own_code(iteration)))  # the problem kept alive: its id stays its own
+    fn = cache[key][1]
+
+    def iterate(problem, optimizer, state, x_star, seeds, t, batch_size):
+        if _records_autograd(state, x_star):
+            return iteration(problem, optimizer, state, x_star, seeds, t, batch_size)
+        return fn(problem, optimizer, state, x_star, seeds, t, batch_size)
+
+    return iterate
 
 
 def _values(problem: Problem, xs: torch.Tensor) -> torch.Tensor:
