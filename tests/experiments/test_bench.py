@@ -32,3 +32,13 @@ def test_runner_overhead_bench_runs_and_rejects_bad_numbers(capsys):
     assert main(["bench", "--runner", "--threads", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--threads=0 is out of range; allowed: integers >= 1" in err
+
+
+def test_bench_compile_runs_oracle_and_step_as_one_compiled_function(monkeypatch, capsys):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn: (compiled.append(fn.__name__), fn)[1])
+    args = ["bench", "--n", "20", "--d", "8", "--batch", "4", "--steps", "3", "--repeats", "1", "--loop-runs", "1",
+            "--methods", "sgd", "--compile"]
+    assert main(args) == 0
+    assert "iteration" in compiled and "step" in compiled  # full run: oracle + step; step/pass: the step
+    assert "compiled (full: oracle + step" in capsys.readouterr().out
