@@ -141,9 +141,9 @@ def run(
     cp_dev = cp.to(dev)
     nan_row = torch.full((1, B), float("nan"), device=dev, dtype=dt)
 
-    def sparse(rows: torch.Tensor) -> torch.Tensor:
+    def sparse(values: torch.Tensor) -> torch.Tensor:
         out = torch.full((T + 1, B), float("nan"), device=dev, dtype=dt)
-        out[cp_dev] = rows.to(dt)
+        out[cp_dev] = values.to(dt)
         return out
 
     def per_step(name: str) -> torch.Tensor:
