@@ -3,9 +3,9 @@
 ``runner.run`` keeps, for B runs of T steps in dtype of s bytes (d coordinates):
 
 - the per-step records: one [B] row per step and quantity (distance, divergence flag, f(x_t)
-  or the minibatch loss, gradient norm, every optimizer info entry), stacked at the end (the
-  stack holds a second copy while the list is alive) — about 2 (T+1) B s bytes per quantity,
-  plus the Python/tensor overhead of each row (``ROW_OVERHEAD`` bytes);
+  or the minibatch loss, gradient norm, every optimizer info entry), stacked into blocks of
+  ``runner.CHUNK`` rows and joined at the end (a second copy while the blocks are alive) —
+  about 2 (T+1) B s bytes per quantity;
 - the average iterate at each of the K checkpoints, and under a stochastic oracle the iterate
   too: [K, B, d] each (K = T+1 when every step is recorded), stacked once more at the end;
 - with ``keep_iterates``, every iterate: [T+1, B, d], stacked once more at the end.
@@ -22,13 +22,11 @@ import torch
 
 from ratecheck.errors import RatecheckError
 
-ROW_OVERHEAD = 400  # bytes per small tensor kept in a Python list (object, storage, list slot)
-
 
 def run_bytes(T: int, B: int, d: int, itemsize: int, *, quantities: int, checkpoints: int, stochastic: bool,
               keep_iterates: bool) -> int:
     """Peak bytes a run keeps (see the module docstring); ``quantities``: [B] rows per step."""
-    rows = (T + 1) * quantities * (2 * B * itemsize + ROW_OVERHEAD)
+    rows = (T + 1) * quantities * 2 * B * itemsize
     per_cp = 2 if stochastic else 1
     iterates = 2 * checkpoints * per_cp * B * d * itemsize
     if keep_iterates:

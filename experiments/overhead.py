@@ -4,7 +4,9 @@ For one problem and optimizer, ``bare`` runs T steps of oracle + ``optimizer.ste
 recorded; ``full`` is ``runner.run`` with log-spaced checkpoints (every per-step scalar recorded,
 objective-only quantities at checkpoints). Both run on the same x0, hyper-parameters and seeds,
 alternately ``repeats`` times; overhead = full / bare - 1, the median over the repeats of the
-ratio of adjacent timings (steadier than either timing on a shared CPU). The bare loop uses
+ratio of adjacent timings (steadier than either timing on a shared CPU). With one CPU thread
+the timings are the thread's CPU time (``time.thread_time``: time spent descheduled by other
+processes on a shared machine does not count); otherwise wall-clock time. The bare loop uses
 the fused oracle ``value_and_grad`` as the runner does. The problems are every problem of the
 demo spec (``specs/demo.toml``) with its oracle, each with SGD, plus two learning-rate-free rows.
 Target (issue 13 target 3): recording / bare <= 1.2 on every demo problem.
@@ -20,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ratecheck.device import resolve_device, resolve_dtype
+from ratecheck.errors import RatecheckError
 
 from . import spec as spec_mod
 from .runner import run
@@ -44,6 +47,11 @@ def cases() -> list[tuple]:
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
+
+
+def _clock(dev: torch.device):
+    """The thread's CPU time for one-thread CPU runs, else wall-clock time."""
+    return time.thread_time if dev.type == "cpu" and torch.get_num_threads() == 1 else time.perf_counter
 
 
 def bare_loop(problem, opt, x0, T, hp, seeds, batch_size) -> torch.Tensor:
@@ -78,20 +86,21 @@ def measure(problem_name, params, opt_name, options, hp, batch_size, *, B=64, T=
     bare_loop(problem, opt, x0, min(T, 20), dict(hp), seeds, batch_size)  # warm-up (caches, kernels)
     t_bare, t_full, t_book = [], [], []
     ends = torch.tensor([0, T])
+    clock = _clock(dev)
     for _ in range(repeats):
         _sync(dev)
-        t0 = time.perf_counter()
+        t0 = clock()
         bare_loop(problem, opt, x0, T, dict(hp), seeds, batch_size)
         _sync(dev)
-        t_bare.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        t_bare.append(clock() - t0)
+        t0 = clock()
         run(problem, opt, x0, T, hp=dict(hp), seeds=seeds, batch_size=batch_size, checkpoints=cp)
         _sync(dev)
-        t_full.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        t_full.append(clock() - t0)
+        t0 = clock()
         run(problem, opt, x0, T, hp=dict(hp), seeds=seeds, batch_size=batch_size, checkpoints=ends)
         _sync(dev)
-        t_book.append(time.perf_counter() - t0)
+        t_book.append(clock() - t0)
     med = statistics.median
     return {
         "problem": problem_name, "optimizer": opt_name, "oracle": "deterministic" if batch_size is None else f"minibatch {batch_size}",
@@ -110,11 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="float64")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's; 1 times CPU time)")
     a = p.parse_args(argv)
+    for name in ("B", "T", "checkpoints", "repeats", "threads"):
+        v = getattr(a, name)
+        if v is not None and v < 1:
+            raise RatecheckError(f"{'-' if len(name) == 1 else '--'}{name}={v} is out of range; allowed: integers >= 1")
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
     from ratecheck import optimizers, problems
 
     print(f"# runner overhead: B={a.B}, T={a.T}, checkpoints={a.checkpoints}, device={resolve_device(a.device)}, "
-          f"threads={torch.get_num_threads()}; median of {a.repeats} ratios")
+          f"threads={torch.get_num_threads()}, {_clock(resolve_device(a.device)).__name__}; median of {a.repeats} ratios")
     print(f"{'problem':<16}{'optimizer':<12}{'oracle':<14}{'bare s':>9}{'full s':>9}{'full/bare':>10}"
           f"{'record/bare':>12}{'target':>8}")
     worst = 0.0

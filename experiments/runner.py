@@ -1,8 +1,11 @@
 """Run one (problem, optimizer) batch: all runs as one tensor, recording a Trace.
 
 The hot loop is oracle -> optimizer.step -> record, with no host sync. Per-step scalars
-([B] tensors) are kept in Python lists and stacked once at the end, which costs less than
-writing a row of a preallocated tensor per quantity per step (one kernel each).
+([B] tensors: the loss, the optimizer's info, the distance and gradient norms) are kept in
+Python lists and stacked into a block every ``CHUNK`` steps, which costs less than writing a
+row of a preallocated tensor per quantity per step (one kernel each, measured slower). The
+deterministic oracle is ``problem.value_grad_dist``: the distance to x* comes with f and the
+gradient (the weighted l1 distance reduces its own residual x - x*).
 
 Quantities that need a full pass over the objective beyond what the oracle computed
 (f at the average iterate, and f at the last iterate under a stochastic oracle) are computed
@@ -19,11 +22,13 @@ import torch
 
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers.base import Optimizer
-from ratecheck.optimizers.compiled import compiled_step
+from ratecheck.optimizers.compiled import _own_code, _records_autograd
 from ratecheck.problems.base import Problem
 
 from . import memory
 from .trace import Trace
+
+CHUNK = 32  # steps per block of recorded rows
 
 
 def run(
@@ -49,8 +54,9 @@ def run(
     ``checkpoints``: steps in [0, T] where the objective-only quantities (``subopt_avg``,
     ``dist_avg``, and ``subopt`` under a stochastic oracle) are evaluated; their other rows hold
     NaN. None: every step. ``on_step(t)`` is called after each step (a progress hook; it must
-    not read device tensors). ``compile``: the optimizer's step through ``torch.compile``
-    (``ratecheck.optimizers.compiled``: equal to eager up to round-off, compiled once per run).
+    not read device tensors). ``compile``: each iteration (oracle, step and the per-step
+    norms) as one ``torch.compile``d function (``compiled_iteration``; equal to eager up to
+    round-off).
     """
     if T < 1:
         raise RatecheckError(f"T={T} is out of range; allowed: integers >= 1")
@@ -66,7 +72,7 @@ def run(
         dev, T=T, B=B, d=d, checkpoints=n_cp, keep_iterates=keep_iterates,
     )
     state = optimizer.init(x0, **hp)
-    step = compiled_step(optimizer) if compile else optimizer.step
+    iterate = compiled_iteration(problem, optimizer, batch_size) if compile else iteration
     stochastic = batch_size is not None
     if stochastic:
         if not problem.is_finite_sum:
@@ -82,82 +88,85 @@ def run(
             raise RatecheckError(f"checkpoints must lie in [0, {T}]; got {cp_list[:3]}...{cp_list[-3:]}")
     cp_set = set(cp_list)
 
-    f_rows: list[torch.Tensor] = []  # f(x_t) at every step, deterministic oracle only
+    # Per-step [B] rows, stacked into one block per quantity every CHUNK steps: a run keeps a
+    # few dozen small tensors alive instead of one per quantity and step.
+    rows: dict[str, list[torch.Tensor]] = {"dist": [], "grad_norm": [], "loss": [], "diverged": []}
+    dist, gnorm, losses, div = rows.values()
+    infos: list[dict[str, torch.Tensor]] = []
+    blocks: dict[str, list[torch.Tensor]] = {}
+
+    def flush() -> None:
+        for name, r in rows.items():
+            if r:
+                blocks.setdefault(name, []).append(torch.stack(r))
+                r.clear()
+        for k in infos[0] if infos else ():
+            if k != "diverged":
+                blocks.setdefault(k, []).append(torch.stack([i[k].expand(B) if i[k].ndim == 0 else i[k] for i in infos]))
+        infos.clear()
+
     cp_x: list[torch.Tensor] = []  # x_t at checkpoints (stochastic oracle: f evaluated after the loop)
     cp_avg: list[torch.Tensor] = []  # the average iterate at checkpoints
-    dist: list[torch.Tensor] = []
-    gnorm: list[torch.Tensor] = []
-    losses: list[torch.Tensor] = []
-    div: list[torch.Tensor] = []
-    info_rows: dict[str, list[torch.Tensor]] = {}
-    iters: list[torch.Tensor] = []
-
+    iters: list[torch.Tensor] = []  # iterates are copied where kept: a step may reuse its input's memory
     x_sum = torch.zeros_like(x0)
     for t in range(T + 1):
         x = state["x"]
         x_sum.add_(x)
-        dist.append(torch.linalg.vector_norm(x - x_star, dim=-1))
         div.append(state["diverged"])
         if keep_iterates:
             iters.append(x.clone())
-        if not stochastic:
-            # One fused oracle call per step (value and gradient share their data pass); at
-            # t = T only the value is needed.
-            fx, g_det = problem.value_and_grad(x) if t < T else (problem.value(x), None)
-            f_rows.append(fx)
         if t in cp_set:
             # Objective-only quantities are evaluated after the loop, all checkpoints in a few
             # large calls: per-call overhead, not arithmetic, dominates small batches.
             if stochastic:
-                cp_x.append(x)
+                cp_x.append(x.clone())
             cp_avg.append(x_sum / (t + 1))
         if t == T:
+            dist.append(torch.linalg.vector_norm(x - x_star, dim=-1))
+            if not stochastic:
+                losses.append(problem.value(x))  # f(x_T): the subopt row T
             break
-        if stochastic:
-            idx = problem.sample_indices(seeds, t, batch_size)
-            loss = problem.component_value(x, idx)
-            g = problem.component_grad(x, idx)
-            losses.append(loss)
-        else:
-            loss, g, idx = fx, g_det, None
-        gnorm.append(torch.linalg.vector_norm(g, dim=-1))
-        state, info = step(state, g, loss, idx)
-        for k, v in info.items():
-            if k != "diverged":
-                info_rows.setdefault(k, []).append(v)
+        state, info, loss, dx, gn = iterate(problem, optimizer, state, x_star, seeds, t, batch_size)
+        dist.append(dx)
+        losses.append(loss)
+        gnorm.append(gn)
+        infos.append(info)
+        if len(infos) == CHUNK:
+            flush()
         if on_step is not None:
             on_step(t)
+    flush()
 
     cp = torch.tensor(cp_list, dtype=torch.long)
     cp_dev = cp.to(dev)
     nan_row = torch.full((1, B), float("nan"), device=dev, dtype=dt)
 
-    def sparse(rows: torch.Tensor) -> torch.Tensor:
+    def sparse(values: torch.Tensor) -> torch.Tensor:
         out = torch.full((T + 1, B), float("nan"), device=dev, dtype=dt)
-        out[cp_dev] = rows.to(dt)
+        out[cp_dev] = values.to(dt)
         return out
 
-    def per_step(rows: list[torch.Tensor]) -> torch.Tensor:
+    def per_step(name: str) -> torch.Tensor:
         # Rows for t = 0..T-1; row T (no step taken) is NaN.
-        return torch.cat([torch.stack(rows).to(dt), nan_row])
+        return torch.cat([*blocks[name], nan_row]).to(dt)
 
     f_star = torch.tensor(problem.f_star, device=dev, dtype=dt)
     avg = torch.stack(cp_avg)  # [K, B, d]
     rec: dict[str, torch.Tensor] = {}
     if stochastic:
         rec["subopt"] = sparse(_values(problem, torch.stack(cp_x))) - f_star
-        rec["loss"] = per_step(losses)
+        rec["loss"] = per_step("loss")
     else:
-        fx_all = torch.stack(f_rows).to(dt)
+        fx_all = torch.cat(blocks["loss"]).to(dt)
         rec["subopt"] = fx_all - f_star
         rec["loss"] = torch.cat([fx_all[:-1], nan_row])
-    rec["dist"] = torch.stack(dist).to(dt)
+    rec["dist"] = torch.cat(blocks["dist"]).to(dt)
     rec["subopt_avg"] = sparse(_values(problem, avg)) - f_star
     rec["dist_avg"] = sparse(torch.linalg.vector_norm(avg - x_star, dim=-1))
-    rec["diverged"] = torch.stack(div).to(dt)
-    rec["grad_norm"] = per_step(gnorm)
-    for k, rows in info_rows.items():
-        rec[k] = per_step([r.expand(B) if r.ndim == 0 else r for r in rows])
+    rec["diverged"] = torch.cat(blocks["diverged"]).to(dt)
+    for name in blocks:  # grad_norm, then the optimizer's info entries in their order
+        if name not in rec:
+            rec[name] = per_step(name)
 
     meta = {
         "problem": problem.name,
@@ -178,6 +187,50 @@ def run(
     data = {k: v.cpu() for k, v in rec.items()}
     it = {"x": torch.stack(iters).cpu()} if keep_iterates else {}
     return Trace(torch.arange(T + 1), data, meta, it)
+
+
+def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch.Tensor, seeds: torch.Tensor | None,
+              t: int, batch_size: int | None) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of the loop at x_t = state["x"]: the oracle (deterministic when ``batch_size``
+    is None: ``value_grad_dist``, whose distance comes with f and the gradient; else a minibatch
+    drawn per run from ``seeds`` at step t), the optimizer's step and the two per-step norms.
+    Returns (state, info, loss, ||x_t - x*||, ||g_t||)."""
+    x = state["x"]
+    if batch_size is None:
+        loss, g, dist = problem.value_grad_dist(x, x_star)
+        idx = None
+    else:
+        idx = problem.sample_indices(seeds, t, batch_size)
+        loss, g = problem.component_value(x, idx), problem.component_grad(x, idx)
+        dist = torch.linalg.vector_norm(x - x_star, dim=-1)
+    gnorm = torch.linalg.vector_norm(g, dim=-1)
+    state, info = optimizer.step(state, g, loss, idx)
+    return state, info, loss, dist, gnorm
+
+
+def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int | None) -> Callable[..., Any]:
+    """``iteration`` through ``torch.compile`` (``run(compile=True)``, ``--compile``, spec
+    ``compile = true``): inductor fuses the oracle's elementwise work, the step and the norms
+    into a few loops. Compiled once per (optimizer instance, problem, oracle kind), with a code
+    object of its own (dynamo's graph cache and recompile limit are per code object; see
+    ``ratecheck.optimizers.compiled``); the step counters t and k recompile once, at the second
+    step, and then stay symbolic. Equal to eager up to round-off (tests/experiments/
+    test_runner.py: relative 1e-12 in float64). It pays on problems whose oracle is large
+    (``ratecheck bench --compile``); on a tiny problem the compiled call's own overhead is larger
+    than the eager iteration. Under autograd (an input that requires grad) the eager iteration
+    runs."""
+    cache = optimizer.__dict__.setdefault("_compiled_iterations", {})
+    key = (id(problem), batch_size is None)
+    if key not in cache:
+        cache[key] = (problem, torch.compile(_own_code(iteration)))  # the problem kept alive: its id stays its own
+    fn = cache[key][1]
+
+    def iterate(problem, optimizer, state, x_star, seeds, t, batch_size):
+        if _records_autograd(state, x_star):
+            return iteration(problem, optimizer, state, x_star, seeds, t, batch_size)
+        return fn(problem, optimizer, state, x_star, seeds, t, batch_size)
+
+    return iterate
 
 
 def _values(problem: Problem, xs: torch.Tensor) -> torch.Tensor:

@@ -63,7 +63,7 @@ TOP_KEYS = {
     "results": '"auto" or a list of result keys',
     "exclude_results": "result keys not to evaluate (e.g. slow ones)",
     "max_batch": "runs per tensor batch",
-    "compile": "true: the optimizer step through torch.compile (equal to eager up to round-off)",
+    "compile": "true: each iteration (oracle + step) through torch.compile (equal to eager up to round-off)",
     "x0_scale": "distance scale of the start",
     "x0_seed": '"run" or an integer',
     "problem": "[[problem]] tables",

@@ -164,6 +164,17 @@ class Problem:
     def _value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._value(x), self._grad(x)
 
+    def value_grad_dist(self, x: torch.Tensor, x_star: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(f(x), a (sub)gradient, ||x - x*||) in one call, ``x_star = x_star_tensor(x)``: the
+        runner's deterministic oracle. The distance is ``vector_norm(x - x_star)`` bit for bit;
+        a problem whose oracle forms x - x* itself (the weighted l1 distance) overrides
+        ``_value_grad_dist`` to reduce that residual instead of forming it a second time."""
+        return self._value_grad_dist(self.check_x(x), x_star)
+
+    def _value_grad_dist(self, x: torch.Tensor, x_star: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        f, g = self._value_and_grad(x)
+        return f, g, torch.linalg.vector_norm(x - x_star, dim=-1)
+
     def _value(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -33,9 +33,17 @@ class WeightedL1(Problem):
         return torch.sign(x - t["t"]) * t["w"]
 
     def _value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._value_grad_residual(x)[:2]
+
+    def _value_grad_dist(self, x: torch.Tensor, x_star: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # The residual x - t is x - x* (t = x*, cast like x_star_tensor): its norm is the distance.
+        f, g, r = self._value_grad_residual(x)
+        return f, g, torch.linalg.vector_norm(r, dim=-1)
+
+    def _value_grad_residual(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         t = self.tensors(x)
         r = x - t["t"]
-        return (r.abs() * t["w"]).sum(dim=-1), torch.sign(r) * t["w"]
+        return (r.abs() * t["w"]).sum(dim=-1), torch.sign(r) * t["w"], r
 
 
 @register("l1_distance")

@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the spec's, auto)")
         sp.add_argument("--dtype", help="float64 | float32 | bfloat16 (default: the spec's)")
         sp.add_argument("--force", action="store_true", help="recompute cells already stored")
-        sp.add_argument("--compile", action="store_true", help="the optimizer step through torch.compile (slow to start)")
+        sp.add_argument("--compile", action="store_true", help="each iteration (oracle + step) through torch.compile (slow to start)")
         sp.add_argument("--out", default=out_default, help=f"parent folder of results folders (default: {out_default})")
         sp.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
         sp.add_argument("--wide", action="store_true", help="the check table with the reason and statement columns")

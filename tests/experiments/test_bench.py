@@ -1,5 +1,7 @@
 """`ratecheck bench` smoke test: the columns the issue's targets are read from, and bad input."""
 
+import torch
+
 from ratecheck.cli import main
 
 
@@ -17,3 +19,26 @@ def test_bench_bad_count_is_one_line_exit_2(capsys):
     assert main(["bench", "--repeats", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--repeats=0" in err[0] and "allowed" in err[0]
+
+
+def test_runner_overhead_bench_runs_and_rejects_bad_numbers(capsys):
+    threads = torch.get_num_threads()
+    try:
+        assert main(["bench", "--runner", "-B", "2", "-T", "4", "--checkpoints", "3", "--repeats", "1", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "thread_time" in out and "l1_distance" in out and "worst record/bare" in out
+    assert main(["bench", "--runner", "--threads", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--threads=0 is out of range; allowed: integers >= 1" in err
+
+
+def test_bench_compile_runs_oracle_and_step_as_one_compiled_function(monkeypatch, capsys):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn: (compiled.append(fn.__name__), fn)[1])
+    args = ["bench", "--n", "20", "--d", "8", "--batch", "4", "--steps", "3", "--repeats", "1", "--loop-runs", "1",
+            "--methods", "sgd", "--compile"]
+    assert main(args) == 0
+    assert "iteration" in compiled and "step" in compiled  # full run: oracle + step; step/pass: the step
+    assert "compiled (full: oracle + step" in capsys.readouterr().out
