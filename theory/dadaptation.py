@@ -1134,8 +1134,8 @@ example(Example(("dadaptation.gd_dhat_le_D", "dadaptation.gd_identity"), "lad", 
 example(Example(("dadaptation.gd_identity",), "l1_distance", "prodigy_gd",
                 hp=lambda pb, D: _d0s(1e-3, 1e-2, 0.1, 0.5)(pb, D, G=pb.G), T=150, runs=4))
 example(Example(("dadaptation.code_sgd_d_le_2D", "dadaptation.d_monotone"), "l1_distance", "dadapt_sgd_code",
-                hp=lambda pb, D: _d0s(1e-3, 1e-2, 0.1, 0.5)(pb, D, lr=torch.tensor([1.0, 10.0, 0.1, 1.0]),
-                                                        growth_rate=torch.tensor([math.inf, 1.02, math.inf, 2.0])),
+                hp=lambda pb, D: _d0s(1e-3, 1e-2, 0.1, 0.5)(pb, D, lr=torch.tensor([1.0, 10.0, 0.1, 1.0], dtype=torch.float64),
+                                                        growth_rate=torch.tensor([math.inf, 1.02, math.inf, 2.0], dtype=torch.float64)),
                 T=150, runs=4))
 example(Example(("dadaptation.T16_dhat_le_Dinf", "dadaptation.L17", "dadaptation.alg2_weighted_bound",
                  "dadaptation.T18", "dadaptation.d_monotone", "dadaptation.L13", "dadaptation.P14", "dadaptation.L15"),

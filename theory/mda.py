@@ -158,20 +158,20 @@ _R(
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
 
 example(Example(("mda.ftrl_identity", "mda.decaying_l2_form"), "huber", "mda",
-                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0]), "momentum": torch.tensor([0.9, 0.5, 0.0, 0.9])},
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=torch.float64), "momentum": torch.tensor([0.9, 0.5, 0.0, 0.9], dtype=torch.float64)},
                 T=100, runs=4))
 example(Example(("mda.ftrl_identity", "mda.decaying_l2_form"), "logistic", "mda", options={"averaging": "lambda"},
-                hp={"lr": torch.tensor([1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1])}, T=60, runs=8, batch_size=16))
+                hp={"lr": torch.tensor([1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1], dtype=torch.float64)}, T=60, runs=8, batch_size=16))
 example(Example(("mda.ftrl_identity", "mda.decaying_l2_form", "mda.primal_averaging_potential", "mda.observed_bound",
                  "mda.closed_form_bound"), "l1_distance", "mda", options={"averaging": "lambda"},
-                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0])}, T=150, runs=4))
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=torch.float64)}, T=150, runs=4))
 # ||g_k|| varies along the run here (constant on l1_distance, where both bounds coincide).
 example(Example(("mda.primal_averaging_potential", "mda.observed_bound", "mda.closed_form_bound"), "max_affine", "mda",
-                options={"averaging": "lambda"}, hp={"lr": torch.tensor([1e-3, 1e-2, 0.1, 1.0])}, T=150, runs=4))
+                options={"averaging": "lambda"}, hp={"lr": torch.tensor([1e-3, 1e-2, 0.1, 1.0], dtype=torch.float64)}, T=150, runs=4))
 example(Example(("mda.momentum_bound",), "l1_distance", "mda",
-                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1]), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0])}, T=150, runs=4))
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=torch.float64), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0], dtype=torch.float64)}, T=150, runs=4))
 example(Example(("mda.momentum_bound",), "max_affine", "mda",
-                hp={"lr": torch.tensor([1e-3, 1e-2, 0.1, 1.0]), "momentum": 0.9}, T=150, runs=4))
+                hp={"lr": torch.tensor([1e-3, 1e-2, 0.1, 1.0], dtype=torch.float64), "momentum": 0.9}, T=150, runs=4))
 example(Example(("mda.bound_expected",), "lad", "mda", hp={"lr": M.seed_groups(0.01, 0.1), "momentum": 0.9},
                 T=60, runs=16, batch_size=4))
 example(Example(("mda.bound_expected",), "lad", "mda", options={"averaging": "lambda"}, hp={"lr": M.seed_groups(0.01, 0.1)},

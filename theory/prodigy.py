@@ -682,38 +682,38 @@ _R(
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
 
-_D0 = lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 1.0]) * D}  # noqa: E731
+_D0 = lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 1.0], dtype=torch.float64) * D}  # noqa: E731
 
 example(Example(("prodigy.P0_dhat_le_D", "prodigy.P1", "prodigy.P2", "prodigy.P3", "prodigy.P4",
                  "prodigy.computable_bound", "prodigy.closed_form_bound"), "l1_distance", "prodigy_gd", hp=_D0, T=150, runs=4))
 example(Example(("prodigy.P0_dhat_le_D",), "l1_distance", "prodigy_da", hp=_D0, T=150, runs=4))
 example(Example(("prodigy.P1", "prodigy.P2", "prodigy.computable_bound"), "max_affine", "dadapt_gd", hp=_D0, T=150, runs=4))
 example(Example(("prodigy.IP_code_invariant",), "l1_distance", "prodigy_adam",
-                hp={"d0": 1e-3, "beta1": torch.tensor([0.0, 0.5, 0.9, 0.9]), "d_coef": torch.tensor([1.0, 2.0, 0.5, 1.0]),
-                    "use_bias_correction": torch.tensor([0.0, 1.0, 0.0, 1.0]),
-                    "safeguard_warmup": torch.tensor([0.0, 0.0, 1.0, 0.0]), "lr": torch.tensor([1.0, 1.0, 0.5, 3.0]),
-                    "growth_rate": torch.tensor([math.inf, 1.02, math.inf, 1.5]),
-                    "weight_decay": torch.tensor([0.0, 0.1, 0.0, 0.0])}, T=150, runs=4))
+                hp={"d0": 1e-3, "beta1": torch.tensor([0.0, 0.5, 0.9, 0.9], dtype=torch.float64), "d_coef": torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=torch.float64),
+                    "use_bias_correction": torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=torch.float64),
+                    "safeguard_warmup": torch.tensor([0.0, 0.0, 1.0, 0.0], dtype=torch.float64), "lr": torch.tensor([1.0, 1.0, 0.5, 3.0], dtype=torch.float64),
+                    "growth_rate": torch.tensor([math.inf, 1.02, math.inf, 1.5], dtype=torch.float64),
+                    "weight_decay": torch.tensor([0.0, 0.1, 0.0, 0.0], dtype=torch.float64)}, T=150, runs=4))
 # New coverage (issue 11): the GD rate, and I-P along stochastic runs (minibatch 8, 8 seeds).
 example(Example(("prodigy.gd_rate",), "l1_distance", "prodigy_gd",
-                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0]) * D}, T=200, runs=4))
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0], dtype=torch.float64) * D}, T=200, runs=4))
 example(Example(("prodigy.gd_rate",), "lad", "prodigy_gd",
-                hp=lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 0.9]) * D}, T=200, runs=4))
+                hp=lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 0.9], dtype=torch.float64) * D}, T=200, runs=4))
 example(Example(("prodigy.IP_sampled",), "least_squares", "prodigy_adam",
-                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4), "beta1": torch.tensor([0.9, 0.9, 0.0, 0.0] * 2),
-                    "use_bias_correction": torch.tensor([0.0] * 4 + [1.0] * 4)}, T=150, runs=8, batch_size=8))
+                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4, dtype=torch.float64), "beta1": torch.tensor([0.9, 0.9, 0.0, 0.0] * 2, dtype=torch.float64),
+                    "use_bias_correction": torch.tensor([0.0] * 4 + [1.0] * 4, dtype=torch.float64)}, T=150, runs=8, batch_size=8))
 example(Example(("prodigy.IP_sampled",), "hinge_svm", "prodigy_adam",
-                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4), "safeguard_warmup": torch.tensor([0.0] * 4 + [1.0] * 4)},
+                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4, dtype=torch.float64), "safeguard_warmup": torch.tensor([0.0] * 4 + [1.0] * 4, dtype=torch.float64)},
                 T=150, runs=8, batch_size=8))
 # New coverage (issue 11): the dual-averaging rate and D-Adaptation with Resetting.
 example(Example(("prodigy.da_computable_bound", "prodigy.da_rate"), "l1_distance", "prodigy_da",
-                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0]) * D}, T=200, runs=4))
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0], dtype=torch.float64) * D}, T=200, runs=4))
 example(Example(("prodigy.da_computable_bound", "prodigy.da_rate"), "max_affine", "prodigy_da",
-                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5]) * D}, T=200, runs=4))
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=torch.float64) * D}, T=200, runs=4))
 example(Example(("prodigy.da_l5_expected",), "lad", "prodigy_da", hp={"d0": 1e-2}, T=150, runs=8, batch_size=8))
 example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "l1_distance", "dadapt_resetting",
-                options={"G_term": True}, hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5]) * D}, T=200, runs=4))
+                options={"G_term": True}, hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=torch.float64) * D}, T=200, runs=4))
 example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "max_affine", "dadapt_resetting",
                 options={"G_term": True},
-                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5]) * D, "reset_factor": torch.tensor([2.0, 2.0, 4.0, 1.5])},
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=torch.float64) * D, "reset_factor": torch.tensor([2.0, 2.0, 4.0, 1.5], dtype=torch.float64)},
                 T=200, runs=4))
