@@ -93,6 +93,7 @@ def run(
     iters: list[torch.Tensor] = []
 
     x_sum = torch.zeros_like(x0)
+    spare = None
     for t in range(T + 1):
         x = state["x"]
         x_sum.add_(x)
@@ -121,7 +122,10 @@ def run(
         else:
             loss, g, idx = fx, g_det, None
         gnorm.append(torch.linalg.vector_norm(g, dim=-1))
-        state, info = step(state, g, loss, idx)
+        # The state from two steps back is donated: the step writes into its buffers (unless its
+        # x is kept for a checkpoint, as under a stochastic oracle).
+        new, info = step(state, g, loss, idx, out=spare)
+        spare, state = (None if stochastic and t in cp_set else state), new
         for k, v in info.items():
             if k != "diverged":
                 info_rows.setdefault(k, []).append(v)

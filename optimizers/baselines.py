@@ -74,6 +74,7 @@ class Adam(Scheduled):
     }
     state_type = AdamState
     info_type = LRInfo
+    donates = True
     example_hp = {"lr": 0.05, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 1e-3}
 
     def init(self, x0: torch.Tensor, **hp: Any):
@@ -94,7 +95,7 @@ class Adam(Scheduled):
         state["use_wd"] = bool((hp["weight_decay"] != 0).any())
         return state
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         hp = state["hp"]
         lr = self._at(state, "lr")
         b1, b2 = hp["beta1"], hp["beta2"]
@@ -103,12 +104,15 @@ class Adam(Scheduled):
         # beta^t as a running product: elementwise pow is not bit-reproducible across batch
         # layouts on CPU (vectorised body vs scalar tail), products are.
         p1, p2 = state["beta1_pow"] * b1, state["beta2_pow"] * b2
-        m = torch.lerp(state["m"], d, per_run(1.0 - b1))
-        v = state["v"] * per_run(b2) + per_run(1.0 - b2) * d * d
+        m = torch.lerp(state["m"], d, per_run(1.0 - b1), out=out.get("m"))
+        tmp = torch.mul(per_run(1.0 - b2), d, out=out.get("tmp"))
+        v = torch.mul(state["v"], per_run(b2), out=out.get("v")).addcmul_(d, tmp)  # b2 v + ((1 - b2) d) d
+        # tmp is dead: it becomes the denominator, then the direction (one scratch buffer per step)
+        denom = torch.sqrt(v, out=tmp).div_(per_run((1.0 - p2).sqrt())).add_(per_run(hp["eps"]))
+        direction = torch.div(m, denom, out=denom)
         step_size = lr / (1.0 - p1)
-        denom = v.sqrt() / per_run((1.0 - p2).sqrt()) + per_run(hp["eps"])
-        new = carry(state, x=x - per_run(step_size) * (m / denom), m=m, v=v, beta1_pow=p1, beta2_pow=p2)
-        return new, {"lr": lr}
+        x_new = torch.addcmul(x, direction, per_run(-step_size), out=out.get("x"))  # = x - step_size * direction
+        return carry(state, x=x_new, m=m, v=v, beta1_pow=p1, beta2_pow=p2), {"lr": lr}
 
 
 @register("adagrad")

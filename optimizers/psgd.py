@@ -73,13 +73,13 @@ class PSGD(SGD):
         state["a_inv"] = 1.0 / _check_scale(a, name, x0)
         return state
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         lr = self._at(state, "lr")
         x, a_inv = state["x"], state["a_inv"]
         info = {"lr": lr, "dual_norm": torch.sqrt((grad * grad * a_inv).sum(-1)), "grad_l1": grad.abs().sum(-1)}
         if state["use_wd"]:
             grad = grad + per_run(state["hp"]["weight_decay"]) * x
-        return carry(state, x=x - per_run(lr) * (a_inv * grad)), info
+        return carry(state, x=torch.addcmul(x, a_inv * grad, per_run(-lr), out=out.get("x"))), info  # x - lr A^-1 g
 
 
 def _check_scale(a: Any, name: str, x0: torch.Tensor) -> torch.Tensor:
