@@ -372,9 +372,21 @@ def norm(v: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(v, dim=-1)
 
 
-def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-run inner product: [B, d], [B, d] -> [B]."""
-    return (a * b).sum(dim=-1)
+def dot(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-run inner product: [B, d], [B, d] -> [B] (the products written into ``scratch`` if given)."""
+    return torch.mul(a, b, out=scratch).sum(dim=-1)
+
+
+def scaled_sum(a: torch.Tensor, x: torch.Tensor, b: torch.Tensor, y: torch.Tensor, y2: torch.Tensor | None = None,
+               out: torch.Tensor | None = None, scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """a * x + b * y (* y2), rounded as written: two products and a sum, never a fused
+    multiply-add (``addcmul`` rounds once fewer, and a chaotic run amplifies that last bit into
+    a different trajectory from the authors' code). Written into ``out``, the second product into
+    ``scratch``, when given (a donated buffer and the step's workspace, ``Optimizer.step``)."""
+    second = torch.mul(b, y, out=scratch)
+    if y2 is not None:
+        second.mul_(y2)
+    return torch.mul(a, x, out=out).add_(second)
 
 
 def per_run(v: torch.Tensor) -> torch.Tensor:

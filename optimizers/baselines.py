@@ -12,7 +12,7 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, BaseState, LRInfo, Optimizer, nonneg, per_run, positive, register, unit
+from .base import HP, BaseState, LRInfo, Optimizer, nonneg, per_run, positive, register, scaled_sum, unit
 from .schedules import Scheduled, ScheduledState, carry
 
 Tensor = torch.Tensor
@@ -105,13 +105,11 @@ class Adam(Scheduled):
         # layouts on CPU (vectorised body vs scalar tail), products are.
         p1, p2 = state["beta1_pow"] * b1, state["beta2_pow"] * b2
         m = torch.lerp(state["m"], d, per_run(1.0 - b1), out=out.get("m"))
-        tmp = torch.mul(per_run(1.0 - b2), d, out=out.get("tmp"))
-        v = torch.mul(state["v"], per_run(b2), out=out.get("v")).addcmul_(d, tmp)  # b2 v + ((1 - b2) d) d
-        # tmp is dead: it becomes the denominator, then the direction (one scratch buffer per step)
-        denom = torch.sqrt(v, out=tmp).div_(per_run((1.0 - p2).sqrt())).add_(per_run(hp["eps"]))
-        direction = torch.div(m, denom, out=denom)
-        step_size = lr / (1.0 - p1)
-        x_new = torch.addcmul(x, direction, per_run(-step_size), out=out.get("x"))  # = x - step_size * direction
+        v = scaled_sum(state["v"], per_run(b2), per_run(1.0 - b2), d, d, out=out.get("v"), scratch=out.get("tmp"))
+        # the workspace buffer holds the denominator, then the step
+        denom = torch.sqrt(v, out=out.get("tmp")).div_(per_run((1.0 - p2).sqrt())).add_(per_run(hp["eps"]))
+        step = torch.div(m, denom, out=denom).mul_(per_run(lr / (1.0 - p1)))
+        x_new = torch.sub(x, step, out=out.get("x"))
         return carry(state, x=x_new, m=m, v=v, beta1_pow=p1, beta2_pow=p2), {"lr": lr}
 
 

@@ -27,7 +27,8 @@ import torch
 
 from ratecheck.errors import unknown
 
-from .base import BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register, unit
+from .base import (BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register, scaled_sum,
+                   unit)
 from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
                      growth_hp, inv_sqrt_or_zero, raise_d, raise_d_capped, ratio)
 
@@ -415,6 +416,7 @@ class DAdaptAdamCode(Optimizer):
     }
     state_type = DAdaptAdamCodeState
     info_type = DAdaptAdamCodeInfo
+    donates = True
     example_hp = {"d0": 1e-3, "beta1": 0.9, "beta2": 0.99}
 
     def _init(self, x0, hp, **extra):
@@ -424,25 +426,30 @@ class DAdaptAdamCode(Optimizer):
         zx = torch.zeros_like(x0)
         return {"s": zx, "m": zx, "v": zx, "d": hp["d0"].clone(), "numerator": z, "t": z, **decay_paths(hp, "decouple")}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         hp, x, d = state["hp"], state["x"], state["d"]
         decouple = per_run(hp["decouple"]) == 1
         b1, b2 = per_run(hp["beta1"]), per_run(hp["beta2"])
         sb2 = torch.sqrt(hp["beta2"])
+        eps = per_run(hp["eps"])
         dlr = d * hp["lr"] * bias_correction(hp, state["t"])
         wd = per_run(hp["weight_decay"])
         if state["coupled_wd"]:
             grad = torch.where(decouple, grad, grad + wd * x)
-        ip = dot(grad, state["s"] / (torch.sqrt(state["v"]) + per_run(hp["eps"])))
-        m = b1 * state["m"] + per_run(dlr * (1 - hp["beta1"])) * grad
-        v = b2 * state["v"] + (1 - b2) * grad * grad
-        s = per_run(sb2) * state["s"] + per_run(dlr * (1 - sb2)) * grad
-        s_l1 = s.abs().sum(dim=-1)
+        # tmp holds each [B, d] temporary in turn: s / (sqrt(v) + eps), |s_{k+1}|, the direction
+        tmp = torch.sqrt(state["v"], out=out.get("tmp")).add_(eps)
+        ip = dot(grad, torch.div(state["s"], tmp, out=tmp), scratch=tmp)
+        scratch = out.get("tmp2")
+        m = scaled_sum(b1, state["m"], per_run(dlr * (1 - hp["beta1"])), grad, out=out.get("m"), scratch=scratch)
+        v = scaled_sum(b2, state["v"], 1 - b2, grad, grad, out=out.get("v"), scratch=scratch)
+        s = scaled_sum(per_run(sb2), state["s"], per_run(dlr * (1 - sb2)), grad, out=out.get("s"), scratch=scratch)
+        s_l1 = torch.abs(s, out=tmp).sum(dim=-1)
         numerator = sb2 * state["numerator"] + (1 - sb2) * (dlr * ip)
         d_hat = ratio(numerator, (1 - sb2) * s_l1)
         if state["decoupled_wd"]:
             x = torch.where(decouple, x - per_run(hp["weight_decay"] * dlr) * x, x)
-        x_new = x - m / (torch.sqrt(v) + per_run(hp["eps"]))
+        direction = torch.div(m, torch.sqrt(v, out=tmp).add_(eps), out=tmp)
+        x_new = torch.sub(x, direction, out=out.get("x"))  # x - m / (sqrt(v) + eps)
         new = {"x": x_new, "s": s, "m": m, "v": v, "d": raise_d_capped(d, d_hat, hp["growth_rate"]),
                "numerator": numerator, "t": state["t"] + 1,
                "coupled_wd": state["coupled_wd"], "decoupled_wd": state["decoupled_wd"]}

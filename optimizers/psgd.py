@@ -79,7 +79,8 @@ class PSGD(SGD):
         info = {"lr": lr, "dual_norm": torch.sqrt((grad * grad * a_inv).sum(-1)), "grad_l1": grad.abs().sum(-1)}
         if state["use_wd"]:
             grad = grad + per_run(state["hp"]["weight_decay"]) * x
-        return carry(state, x=torch.addcmul(x, a_inv * grad, per_run(-lr), out=out.get("x"))), info  # x - lr A^-1 g
+        step = torch.mul(a_inv, grad, out=out.get("tmp")).mul_(per_run(lr))
+        return carry(state, x=torch.sub(x, step, out=out.get("x"))), info
 
 
 def _check_scale(a: Any, name: str, x0: torch.Tensor) -> torch.Tensor:

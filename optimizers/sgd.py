@@ -51,4 +51,5 @@ class SGD(Scheduled):
         x = state["x"]
         if state["use_wd"]:
             grad = grad + per_run(state["hp"]["weight_decay"]) * x
-        return carry(state, x=torch.addcmul(x, grad, per_run(-lr), out=out.get("x"))), {"lr": lr}  # x - lr g
+        step = torch.mul(per_run(lr), grad, out=out.get("tmp"))
+        return carry(state, x=torch.sub(x, step, out=out.get("x"))), {"lr": lr}
