@@ -22,7 +22,8 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, BaseState, DecayPaths, Optimizer, decay_paths, nonneg, per_run, positive, register, stable_pow, unit
+from .base import (HP, BaseState, DecayPaths, Optimizer, decay_paths, nonneg, per_run, positive, register, scaled_sum, stable_pow,
+                   unit)
 
 _FLAG = HP(0.0, 0.0, 1.0, doc="0 or 1")
 
@@ -37,7 +38,7 @@ def _denominator(nu: torch.Tensor, eps: torch.Tensor, eps_zero: bool) -> tuple[t
     """(raw, guarded): raw = nu^(1/3) + eps; guarded replaces exact zeros (eps = 0, coordinate
     never touched) by +inf so those coordinates do not move, as the authors' code does. Without
     a run with eps = 0 (``eps_zero`` False) raw > 0 or NaN everywhere and the guard is skipped."""
-    raw = stable_pow(nu, 1 / 3) + per_run(eps)
+    raw = stable_pow(nu, 1 / 3).add_(per_run(eps))  # pow's output is fresh
     return raw, (torch.where(raw == 0, torch.full_like(raw, math.inf), raw) if eps_zero else raw)
 
 
@@ -133,6 +134,7 @@ class MADGRAD(Optimizer):
     }
     state_type = MADGRADState
     info_type = MADGRADInfo
+    donates = True
     example_hp = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3, "eps": 1e-6}
 
     def _init(self, x0, hp, **extra):
@@ -140,7 +142,7 @@ class MADGRAD(Optimizer):
         _check_flag(self, "decouple_decay", hp["decouple_decay"])
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "nu": torch.zeros_like(x0), **_paths(hp)}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         hp = state["hp"]
         x, x0, k = state["x"], state["x0"], state["k"]
         eps, wd, mom = hp["eps"], hp["weight_decay"], hp["momentum"]
@@ -149,11 +151,12 @@ class MADGRAD(Optimizer):
         lam = lr_eff * (k + 1) ** 0.5
         c = 1 - mom
         g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x) if state["coupled_wd"] else grad
-        nu = state["nu"] + per_run(lam) * g * g
-        s = state["s"] + per_run(lam) * g
+        tmp = torch.mul(per_run(lam), g, out=out.get("tmp"))  # the workspace: lam g, (lam g) g, then z
+        s = torch.add(state["s"], tmp, out=out.get("s"))
+        nu = torch.add(state["nu"], tmp.mul_(g), out=out.get("nu"))
         raw, den = _denominator(nu, eps, state["eps_zero"])
-        z = x0 - s / den
-        x_new = x * per_run(1 - c) + per_run(c) * z
+        z = torch.sub(x0, torch.div(s, den, out=tmp), out=tmp)
+        x_new = scaled_sum(x, per_run(1 - c), per_run(c), z, out=out.get("x"), scratch=tmp)
         x0_new = x0
         if state["decoupled_wd"]:
             shrink = per_run(torch.where(decouple, lr_eff * wd, torch.zeros_like(wd))) * x

@@ -70,11 +70,11 @@ def _check_flag(owner: str, name: str, value: Any) -> bool:
     return value
 
 
-def _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, use_fstar):
+def _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, use_fstar, scratch=None):
     """The truncated-model step shared by MoMo and MoMo-Adam; returns (tau, t1, h, nom, lb, lb_next)."""
     lr, wd, lb0 = hp["lr"], hp["weight_decay"], hp["lb"]
     c = 1 + lr * wd
-    x_dot_d = dot(x, d)
+    x_dot_d = dot(x, d, scratch)
     lb = state["lb"]
     if use_fstar:
         cap = c * f_avg + x_dot_d - c * gamma
@@ -168,6 +168,7 @@ class MomoAdam(Optimizer):
     needs_loss = True
     state_type = MomoAdamState
     info_type = MomoInfo
+    donates = True
     example_hp = {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "lb": 0.0}
     hyperparams = {
         "lr": nonneg(1e-2, "alpha: cap on the step, alpha / (1 - beta1^k)"),
@@ -195,26 +196,27 @@ class MomoAdam(Optimizer):
         return {"f_avg": z.clone(), "d": torch.zeros_like(x0), "v": torch.zeros_like(x0), "gamma": z.clone(),
                 "lb": hp["lb"].clone()}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         hp = state["hp"]
         b1, b2, eps = hp["beta1"], hp["beta2"], hp["eps"]
         lr, wd = hp["lr"], hp["weight_decay"]
         x = state["x"]
         k = state["k"] + 1
         loss = loss.to(x.dtype)
-        d = torch.addcmul(per_run(b1) * state["d"], per_run(1 - b1), grad)
-        v = torch.addcmul(per_run(b2) * state["v"], per_run(1 - b2) * grad, grad)
-        gamma = torch.addcmul(b1 * state["gamma"], 1 - b1, dot(x, grad))
+        tmp, tmp2 = out.get("tmp"), out.get("tmp2")  # the workspace, holding each [B, d] temporary in turn
+        d = torch.mul(per_run(b1), state["d"], out=out.get("d")).addcmul_(per_run(1 - b1), grad)
+        v = torch.mul(per_run(b2), state["v"], out=out.get("v")).addcmul_(torch.mul(per_run(1 - b2), grad, out=tmp), grad)
+        gamma = torch.addcmul(b1 * state["gamma"], 1 - b1, dot(x, grad, tmp))
         f_avg = (1 - b1) * loss + b1 * state["f_avg"]
         rho = 1 - b1**k
-        D = torch.sqrt(v / per_run(1 - b2**k)) + per_run(eps)
-        d_over_D = d / D
-        d_norm_sq = dot(d, d_over_D)
-        tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar)
+        D = torch.div(v, per_run(1 - b2**k), out=tmp).sqrt_().add_(per_run(eps))
+        d_norm_sq = dot(d, torch.div(d, D, out=tmp2), tmp2)
+        tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar, tmp2)
+        step = torch.mul(per_run(-tau), d, out=tmp2)
         if self.divide:
-            x_new = torch.addcdiv(x, per_run(-tau) * d, D) / per_run(1 + wd * lr)
+            x_new = torch.addcdiv(x, step, D, out=out.get("x")).div_(per_run(1 + wd * lr))
         else:
-            x_new = torch.addcdiv(x * per_run(1 - wd * lr), per_run(-tau) * d, D)
+            x_new = torch.mul(x, per_run(1 - wd * lr), out=out.get("x")).addcdiv_(step, D)
         new = {"x": x_new, "f_avg": f_avg, "d": d, "v": v, "gamma": gamma, "lb": lb_next}
         info = {"tau": tau, "t1": t1, "h": h, "nom": nom, "rho": rho, "lb": lb, "lb_next": lb_next,
                 "f_avg": f_avg, "d_norm_sq": d_norm_sq}
