@@ -385,8 +385,8 @@ def scaled_sum(a: torch.Tensor, x: torch.Tensor, b: torch.Tensor, y: torch.Tenso
     ``scratch``, when given (a donated buffer and the step's workspace, ``Optimizer.step``)."""
     second = torch.mul(b, y, out=scratch)
     if y2 is not None:
-        second.mul_(y2)
-    return torch.mul(a, x, out=out).add_(second)
+        second = torch.mul(second, y2, out=scratch)
+    return torch.add(torch.mul(a, x, out=out), second, out=out)
 
 
 def per_run(v: torch.Tensor) -> torch.Tensor:

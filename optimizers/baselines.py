@@ -106,9 +106,9 @@ class Adam(Scheduled):
         p1, p2 = state["beta1_pow"] * b1, state["beta2_pow"] * b2
         m = torch.lerp(state["m"], d, per_run(1.0 - b1), out=out.get("m"))
         v = scaled_sum(state["v"], per_run(b2), per_run(1.0 - b2), d, d, out=out.get("v"), scratch=out.get("tmp"))
-        # the workspace buffer holds the denominator, then the step
-        denom = torch.sqrt(v, out=out.get("tmp")).div_(per_run((1.0 - p2).sqrt())).add_(per_run(hp["eps"]))
-        step = torch.div(m, denom, out=denom).mul_(per_run(lr / (1.0 - p1)))
+        tmp = out.get("tmp")  # the workspace holds the denominator, then the step
+        denom = torch.add(torch.div(torch.sqrt(v, out=tmp), per_run((1.0 - p2).sqrt()), out=tmp), per_run(hp["eps"]), out=tmp)
+        step = torch.mul(torch.div(m, denom, out=tmp), per_run(lr / (1.0 - p1)), out=tmp)
         x_new = torch.sub(x, step, out=out.get("x"))
         return carry(state, x=x_new, m=m, v=v, beta1_pow=p1, beta2_pow=p2), {"lr": lr}
 

@@ -437,8 +437,8 @@ class DAdaptAdamCode(Optimizer):
         if state["coupled_wd"]:
             grad = torch.where(decouple, grad, grad + wd * x)
         # tmp holds each [B, d] temporary in turn: s / (sqrt(v) + eps), |s_{k+1}|, the direction
-        tmp = torch.sqrt(state["v"], out=out.get("tmp")).add_(eps)
-        ip = dot(grad, torch.div(state["s"], tmp, out=tmp), scratch=tmp)
+        tmp = out.get("tmp")
+        ip = dot(grad, torch.div(state["s"], torch.add(torch.sqrt(state["v"], out=tmp), eps, out=tmp), out=tmp), scratch=tmp)
         scratch = out.get("tmp2")
         m = scaled_sum(b1, state["m"], per_run(dlr * (1 - hp["beta1"])), grad, out=out.get("m"), scratch=scratch)
         v = scaled_sum(b2, state["v"], 1 - b2, grad, grad, out=out.get("v"), scratch=scratch)
@@ -448,7 +448,7 @@ class DAdaptAdamCode(Optimizer):
         d_hat = ratio(numerator, (1 - sb2) * s_l1)
         if state["decoupled_wd"]:
             x = torch.where(decouple, x - per_run(hp["weight_decay"] * dlr) * x, x)
-        direction = torch.div(m, torch.sqrt(v, out=tmp).add_(eps), out=tmp)
+        direction = torch.div(m, torch.add(torch.sqrt(v, out=tmp), eps, out=tmp), out=tmp)
         x_new = torch.sub(x, direction, out=out.get("x"))  # x - m / (sqrt(v) + eps)
         new = {"x": x_new, "s": s, "m": m, "v": v, "d": raise_d_capped(d, d_hat, hp["growth_rate"]),
                "numerator": numerator, "t": state["t"] + 1,

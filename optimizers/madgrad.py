@@ -38,7 +38,7 @@ def _denominator(nu: torch.Tensor, eps: torch.Tensor, eps_zero: bool) -> tuple[t
     """(raw, guarded): raw = nu^(1/3) + eps; guarded replaces exact zeros (eps = 0, coordinate
     never touched) by +inf so those coordinates do not move, as the authors' code does. Without
     a run with eps = 0 (``eps_zero`` False) raw > 0 or NaN everywhere and the guard is skipped."""
-    raw = stable_pow(nu, 1 / 3).add_(per_run(eps))  # pow's output is fresh
+    raw = stable_pow(nu, 1 / 3) + per_run(eps)
     return raw, (torch.where(raw == 0, torch.full_like(raw, math.inf), raw) if eps_zero else raw)
 
 
@@ -153,10 +153,10 @@ class MADGRAD(Optimizer):
         g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x) if state["coupled_wd"] else grad
         tmp = torch.mul(per_run(lam), g, out=out.get("tmp"))  # the workspace: lam g, (lam g) g, then z
         s = torch.add(state["s"], tmp, out=out.get("s"))
-        nu = torch.add(state["nu"], tmp.mul_(g), out=out.get("nu"))
+        nu = torch.add(state["nu"], torch.mul(tmp, g, out=out.get("tmp")), out=out.get("nu"))
         raw, den = _denominator(nu, eps, state["eps_zero"])
-        z = torch.sub(x0, torch.div(s, den, out=tmp), out=tmp)
-        x_new = scaled_sum(x, per_run(1 - c), per_run(c), z, out=out.get("x"), scratch=tmp)
+        z = torch.sub(x0, torch.div(s, den, out=out.get("tmp")), out=out.get("tmp"))
+        x_new = scaled_sum(x, per_run(1 - c), per_run(c), z, out=out.get("x"), scratch=out.get("tmp"))
         x0_new = x0
         if state["decoupled_wd"]:
             shrink = per_run(torch.where(decouple, lr_eff * wd, torch.zeros_like(wd))) * x

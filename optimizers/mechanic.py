@@ -218,12 +218,14 @@ class Mechanic(Optimizer):
         tmp, tmp2, x_out = out.get("tmp"), out.get("tmp2"), out.get("x")  # x's buffer holds the decay term first
         u = torch.sub(y, x, out=tmp)
 
-        delta = state["delta"] if self.store_delta else torch.sub(x, x_ref, out=tmp2).div_(per_run(S + eps))
+        delta = state["delta"] if self.store_delta else torch.div(torch.sub(x, x_ref, out=tmp2), per_run(S + eps), out=tmp2)
         # mechanic-pytorch evaluates the decay term at the parameters after the base step;
         # both JAX versions at x_t (docs/references/mechanic.md, section 3).
         point = y if self.variant == "pytorch" else x
-        decay = torch.mul(per_run(lam), point, out=x_out).mul_(per_run(S)).mul_(per_run(norm(grad))).div_(per_run(norm(point) + eps))
-        h = dot(delta, decay.add_(grad), decay)  # <delta, grad + decay>
+        decay = torch.mul(per_run(lam), point, out=x_out)
+        decay = torch.mul(torch.mul(decay, per_run(S), out=x_out), per_run(norm(grad)), out=x_out)
+        decay = torch.div(decay, per_run(norm(point) + eps), out=x_out)
+        h = dot(delta, torch.add(grad, decay, out=x_out), x_out)
         delta_new = torch.add(delta, u, out=out.get("delta") if self.store_delta else tmp2)
 
         hc = per_run(h)
@@ -240,7 +242,7 @@ class Mechanic(Optimizer):
         W = m_new * per_run(s_init) / n + r_wealth
         s_new = W / (torch.sqrt(v_new) + per_run(eps))
         S_new = s_new.sum(dim=-1)
-        x_new = torch.mul(delta_new, per_run(torch.clamp(S_new, min=0.0)), out=x_out).add_(x_ref)  # x_ref + delta S
+        x_new = torch.add(x_ref, torch.mul(delta_new, per_run(torch.clamp(S_new, min=0.0)), out=x_out), out=x_out)
 
         base_new = dict(base_new)
         base_new["x"] = x_new

@@ -204,19 +204,20 @@ class MomoAdam(Optimizer):
         k = state["k"] + 1
         loss = loss.to(x.dtype)
         tmp, tmp2 = out.get("tmp"), out.get("tmp2")  # the workspace, holding each [B, d] temporary in turn
-        d = torch.mul(per_run(b1), state["d"], out=out.get("d")).addcmul_(per_run(1 - b1), grad)
-        v = torch.mul(per_run(b2), state["v"], out=out.get("v")).addcmul_(torch.mul(per_run(1 - b2), grad, out=tmp), grad)
+        d = torch.addcmul(torch.mul(per_run(b1), state["d"], out=out.get("d")), per_run(1 - b1), grad, out=out.get("d"))
+        v = torch.addcmul(torch.mul(per_run(b2), state["v"], out=out.get("v")), torch.mul(per_run(1 - b2), grad, out=tmp), grad,
+                          out=out.get("v"))
         gamma = torch.addcmul(b1 * state["gamma"], 1 - b1, dot(x, grad, tmp))
         f_avg = (1 - b1) * loss + b1 * state["f_avg"]
         rho = 1 - b1**k
-        D = torch.div(v, per_run(1 - b2**k), out=tmp).sqrt_().add_(per_run(eps))
+        D = torch.add(torch.sqrt(torch.div(v, per_run(1 - b2**k), out=tmp), out=tmp), per_run(eps), out=tmp)
         d_norm_sq = dot(d, torch.div(d, D, out=tmp2), tmp2)
         tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar, tmp2)
         step = torch.mul(per_run(-tau), d, out=tmp2)
         if self.divide:
-            x_new = torch.addcdiv(x, step, D, out=out.get("x")).div_(per_run(1 + wd * lr))
+            x_new = torch.div(torch.addcdiv(x, step, D, out=out.get("x")), per_run(1 + wd * lr), out=out.get("x"))
         else:
-            x_new = torch.mul(x, per_run(1 - wd * lr), out=out.get("x")).addcdiv_(step, D)
+            x_new = torch.addcdiv(torch.mul(x, per_run(1 - wd * lr), out=out.get("x")), step, D, out=out.get("x"))
         new = {"x": x_new, "f_avg": f_avg, "d": d, "v": v, "gamma": gamma, "lb": lb_next}
         info = {"tau": tau, "t1": t1, "h": h, "nom": nom, "rho": rho, "lb": lb, "lb_next": lb_next,
                 "f_avg": f_avg, "d_norm_sq": d_norm_sq}

@@ -149,14 +149,14 @@ class ProdigyAdamCode(Optimizer):
         first = torch.where(d == d0, torch.maximum(d, d_hat), d)
         d_max = torch.where(defined, torch.maximum(state["d_max"], d_hat), state["d_max"])
         d_next = torch.where(defined, torch.minimum(d_max, torch.where(defined, first, d) * hp["growth_rate"]), d)
-        denom = torch.sqrt(v, out=tmp).add_(per_run(d_next * hp["eps"]))
+        denom = torch.add(torch.sqrt(v, out=tmp), per_run(d_next * hp["eps"]), out=tmp)
         if state["decoupled_wd"]:
             x = torch.where(per_run(hp["decouple"]) == 1, x - per_run(hp["weight_decay"] * dlr) * x, x)
         any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
         x_out = out.get("x") if any_m != any_no_m else None  # a mixed batch selects between two fresh tensors
 
         def update(direction: Tensor, size: Tensor) -> Tensor:  # x - size * (direction / denom)
-            return torch.sub(x, torch.div(direction, denom, out=tmp2).mul_(per_run(size)), out=x_out)
+            return torch.sub(x, torch.mul(torch.div(direction, denom, out=tmp2), per_run(size), out=tmp2), out=x_out)
 
         with_m = update(m, dlr) if any_m else None
         without_m = update(grad, dlr * d_next) if any_no_m else None

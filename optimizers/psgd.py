@@ -79,7 +79,7 @@ class PSGD(SGD):
         info = {"lr": lr, "dual_norm": torch.sqrt((grad * grad * a_inv).sum(-1)), "grad_l1": grad.abs().sum(-1)}
         if state["use_wd"]:
             grad = grad + per_run(state["hp"]["weight_decay"]) * x
-        step = torch.mul(a_inv, grad, out=out.get("tmp")).mul_(per_run(lr))
+        step = torch.mul(torch.mul(a_inv, grad, out=out.get("tmp")), per_run(lr), out=out.get("tmp"))
         return carry(state, x=torch.sub(x, step, out=out.get("x"))), info
 
 
