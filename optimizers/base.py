@@ -16,7 +16,11 @@ Rules every subclass follows (checked by tests/optimizers/test_contract.py):
   ``d_hat``, ...);
 - a run whose gradient, loss or new iterate is non-finite is frozen at its last finite state
   and flagged in ``state["diverged"]``; the other runs are untouched (done here, once, for
-  every method).
+  every method);
+- ``step`` never writes into its input state; a caller that no longer needs an older state may
+  donate it, ``step(state, grad, loss, out=older)`` (the runner donates the state from two
+  steps back), and a method with ``donates`` then writes its new [B, d] entries into the older
+  state's buffers: same bits, no fresh allocation. Without ``out`` every returned tensor is new.
 
 Subclasses declare ``hyperparams`` (name -> HP), their state and info as TypedDicts beside the
 class (``state_type``, a subclass of ``BaseState``, and ``info_type``), and implement ``_init``
