@@ -139,6 +139,7 @@ class Adagrad(Scheduled):
     }
     state_type = AdagradState
     info_type = LRInfo
+    donates = True
     example_hp = {"lr": 0.3, "lr_decay": 0.01, "weight_decay": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-8}
 
     def _init(self, x0, hp, **extra):
@@ -148,14 +149,16 @@ class Adagrad(Scheduled):
         state["use_wd"] = bool((hp["weight_decay"] != 0).any())
         return state
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         hp = state["hp"]
         x = state["x"]
         d = grad + per_run(hp["weight_decay"]) * x if state["use_wd"] else grad
         clr = self._at(state, "lr") / (1.0 + state["k"] * hp["lr_decay"])
-        s = state["sum"] + d * d
-        std = s.sqrt() + per_run(hp["eps"])
-        return carry(state, x=x - per_run(clr) * (d / std), sum=s), {"lr": clr}
+        tmp = out.get("tmp")  # the workspace: d^2, the denominator, the step
+        s = torch.add(state["sum"], torch.mul(d, d, out=tmp), out=out.get("sum"))
+        std = torch.add(torch.sqrt(s, out=tmp), per_run(hp["eps"]), out=tmp)
+        step = torch.mul(per_run(clr), torch.div(d, std, out=tmp), out=tmp)
+        return carry(state, x=torch.sub(x, step, out=out.get("x")), sum=s), {"lr": clr}
 
 
 @register("adagrad_norm")

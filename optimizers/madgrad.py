@@ -203,6 +203,7 @@ class MirrorMADGRAD(Optimizer):
         "decouple_decay": _FLAG,
     }
     state_type = MirrorMADGRADState
+    donates = True
     info_type = MADGRADInfo
     example_hp = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3, "eps": 0.0}
 
@@ -211,7 +212,7 @@ class MirrorMADGRAD(Optimizer):
         _check_flag(self, "decouple_decay", hp["decouple_decay"])
         return {"z": x0.clone(), "v": torch.zeros_like(x0), **_paths(hp)}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         hp = state["hp"]
         x, z, k = state["x"], state["z"], state["k"]
         eps, wd, mom = hp["eps"], hp["weight_decay"], hp["momentum"]
@@ -223,10 +224,11 @@ class MirrorMADGRAD(Optimizer):
         if state["decoupled_wd"]:
             z = torch.where(per_run(decouple), z + per_run(-lr_eff * wd) * z, z)
         g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x) if state["coupled_wd"] else grad
-        v = state["v"] * ratio + g * g
+        tmp = out.get("tmp")
+        v = scaled_sum(state["v"], ratio, g, g, out=out.get("v"), scratch=tmp)
         raw, den = _denominator(v, eps, state["eps_zero"])
-        z = z + per_run(-lr_eff * mult) * (g / den)
-        x_new = x * per_run(1 - c) + per_run(c) * z
+        z = torch.add(z, torch.mul(per_run(-lr_eff * mult), torch.div(g, den, out=tmp), out=tmp), out=out.get("z"))
+        x_new = scaled_sum(x, per_run(1 - c), per_run(c), z, out=out.get("x"), scratch=tmp)
         info = {
             "lr": hp["lr"],
             "lr_eff": lr_eff,

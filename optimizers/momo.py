@@ -106,6 +106,7 @@ class Momo(Optimizer):
     needs_loss = True
     state_type = MomoState
     info_type = MomoInfo
+    donates = True
     example_hp = {"lr": 1.0, "beta": 0.9, "lb": 0.0}
     hyperparams = {
         "lr": nonneg(1.0, "alpha: cap on the step, alpha / rho"),
@@ -128,13 +129,14 @@ class Momo(Optimizer):
         z = torch.zeros(B, device=x0.device, dtype=x0.dtype)
         return {"f_avg": z.clone(), "d": torch.zeros_like(x0), "gamma": z.clone(), "lb": hp["lb"].clone()}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         hp = state["hp"]
         beta = hp["beta"]
         x = state["x"]
         k = state["k"] + 1
         loss = loss.to(x.dtype)
-        gx = dot(x, grad)
+        tmp = out.get("tmp")
+        gx = dot(x, grad, tmp)
         f_avg, d, gamma = state["f_avg"], state["d"], state["gamma"]
         if k == 1 and not self.bias_correction:
             # momo-opt starts the EMAs at the first sample, then applies the EMA update once.
@@ -142,12 +144,13 @@ class Momo(Optimizer):
         # addcmul/addcdiv: the fused forms round like momo-opt's add_(alpha=)/addcdiv_, so the
         # cross-check agrees to the last bit (knife-edge branches of use_fstar then agree too).
         f_avg = beta * f_avg + (1 - beta) * loss
-        d = torch.addcmul(per_run(beta) * d, per_run(1 - beta), grad)
+        d = torch.addcmul(torch.mul(per_run(beta), d, out=out.get("d")), per_run(1 - beta), grad, out=out.get("d"))
         gamma = torch.addcmul(beta * gamma, 1 - beta, gx)
         rho = 1 - beta**k if self.bias_correction else torch.ones_like(beta)
-        d_norm_sq = dot(d, d)
-        tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar)
-        x_new = torch.addcmul(x, per_run(-tau), d) / per_run(1 + hp["lr"] * hp["weight_decay"])
+        d_norm_sq = dot(d, d, tmp)
+        tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar, tmp)
+        x_new = torch.div(torch.addcmul(x, per_run(-tau), d, out=out.get("x")), per_run(1 + hp["lr"] * hp["weight_decay"]),
+                          out=out.get("x"))
         new = {"x": x_new, "f_avg": f_avg, "d": d, "gamma": gamma, "lb": lb_next}
         info = {"tau": tau, "t1": t1, "h": h, "nom": nom, "rho": rho, "lb": lb, "lb_next": lb_next,
                 "f_avg": f_avg, "d_norm_sq": d_norm_sq}
