@@ -327,6 +327,7 @@ class DAdaptSGDCode(Optimizer):
     }
     state_type = DAdaptSGDCodeState
     info_type = DAdaptSGDCodeInfo
+    donates = True
     example_hp = {"lr": 1.0, "momentum": 0.5, "d0": 1e-3}
 
     def _init(self, x0, hp, **extra):
@@ -335,30 +336,32 @@ class DAdaptSGDCode(Optimizer):
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "d": hp["d0"].clone(), "numerator": z,
                 "g0_norm": z, "stopped": torch.zeros_like(z, dtype=torch.bool)}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         hp, x, d = state["hp"], state["x"], state["d"]
+        tmp, tmp2 = out.get("tmp"), out.get("tmp2")  # the workspace: tmp holds g + wd x, then z
         stopped = state["stopped"]
         if state["k"] == 0:
-            g0_norm = torch.sqrt(dot(grad, grad))
+            g0_norm = torch.sqrt(dot(grad, grad, tmp2))
             stopped = stopped | (g0_norm == 0)
         else:
             g0_norm = state["g0_norm"]
-        grad = grad + per_run(hp["weight_decay"]) * x
+        grad = torch.add(grad, torch.mul(per_run(hp["weight_decay"]), x, out=tmp), out=tmp)
         dlr = d * hp["lr"] / torch.where(g0_norm > 0, g0_norm, torch.ones_like(g0_norm))
-        numerator = state["numerator"] + dlr * dot(grad, state["s"])
-        s = state["s"] + per_run(dlr) * grad
-        s_norm = torch.sqrt(dot(s, s))
+        numerator = state["numerator"] + dlr * dot(grad, state["s"], tmp2)
+        s = torch.add(state["s"], torch.mul(per_run(dlr), grad, out=tmp2), out=out.get("s"))
+        s_norm = torch.sqrt(dot(s, s, tmp2))
         d_hat = ratio(2 * numerator, s_norm)
         ck = 1 - hp["momentum"]
-        z = state["x0"] - s
-        new = {"x": per_run(1 - ck) * x + per_run(ck) * z, "x0": state["x0"], "s": s,
+        z = torch.sub(state["x0"], s, out=tmp)
+        x_new = scaled_sum(per_run(1 - ck), x, per_run(ck), z, out=out.get("x"), scratch=tmp)
+        new = {"x": x_new, "x0": state["x0"], "s": s,
                "d": raise_d_capped(d, d_hat, hp["growth_rate"]), "numerator": numerator,
                "g0_norm": g0_norm, "stopped": stopped}
         # Zero ||s||: the package would divide by zero; nothing has moved yet, so keep the run.
         new = freeze(new, state, stopped | (s_norm == 0), tuple(k for k in new if k != "stopped"))
         info = {"d": d, "d_next": new["d"], "d_hat": torch.where(stopped, torch.full_like(d, math.nan), d_hat),
                 "lr": torch.where(stopped, torch.zeros_like(dlr), dlr), "numerator": new["numerator"],
-                "s_norm": torch.sqrt(dot(new["s"], new["s"])), "g0_norm": g0_norm}
+                "s_norm": torch.sqrt(dot(new["s"], new["s"], tmp2)), "g0_norm": g0_norm}
         return new, info
 
 
