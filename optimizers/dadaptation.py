@@ -512,6 +512,7 @@ class DAdaptAdaGradCode(Optimizer):
     }
     state_type = DAdaptAdaGradCodeState
     info_type = DAdaptAdaGradCodeInfo
+    donates = True
     example_hp = {"d0": 1e-3}
 
     def _init(self, x0, hp, **extra):
@@ -522,28 +523,33 @@ class DAdaptAdaGradCode(Optimizer):
                 "d": hp["d0"].clone(), "s_weighted_sq": z, "s_l1": z, "g_weighted_sq": z,
                 "any_momentum": bool((mom > 0).any()), "any_no_momentum": bool((mom == 0).any())}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out):
         hp, x, d = state["hp"], state["x"], state["d"]
+        any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
+        # The workspace (tmp, tmp2) and two donated buffers hold the temporaries: alpha's buffer
+        # holds sqrt(alpha_k) + eps until alpha_{k+1} is written, x's buffer holds A_{k+1} until
+        # x_{k+1} is; tmp holds g + wd x, then the terms of s_{k+1}, then z.
+        tmp, tmp2, x_out, a_out = out.get("tmp"), out.get("tmp2"), out.get("x"), out.get("alpha")
         eps = per_run(hp["eps"])
         dlr = d * hp["lr"]
-        grad = grad + per_run(hp["weight_decay"]) * x
+        grad = torch.add(grad, torch.mul(per_run(hp["weight_decay"]), x, out=tmp), out=tmp)
         s_old = state["s"]
-        old_w = (s_old * s_old / (torch.sqrt(state["alpha"]) + eps)).sum(dim=-1)
-        old_l1 = s_old.abs().sum(dim=-1)
-        alpha = state["alpha"] + grad * grad
-        A = torch.sqrt(alpha) + eps
-        g_w = (grad * grad / A).sum(dim=-1)
-        s = s_old + per_run(dlr) * grad
-        s_weighted_sq = state["s_weighted_sq"] + ((s * s / A).sum(dim=-1) - old_w)
-        s_l1 = state["s_l1"] + (s.abs().sum(dim=-1) - old_l1)
+        old_w = torch.div(torch.mul(s_old, s_old, out=tmp2), torch.add(torch.sqrt(state["alpha"], out=a_out), eps, out=a_out),
+                          out=tmp2).sum(dim=-1)
+        old_l1 = torch.abs(s_old, out=tmp2).sum(dim=-1)
+        alpha = torch.add(state["alpha"], torch.mul(grad, grad, out=tmp2), out=a_out)
+        A = torch.add(torch.sqrt(alpha, out=x_out), eps, out=x_out)
+        g_w = torch.div(torch.mul(grad, grad, out=tmp2), A, out=tmp2).sum(dim=-1)
+        s = torch.add(s_old, torch.mul(per_run(dlr), grad, out=tmp2), out=out.get("s"))
+        s_weighted_sq = state["s_weighted_sq"] + (torch.div(torch.mul(s, s, out=tmp), A, out=tmp).sum(dim=-1) - old_w)
+        s_l1 = state["s_l1"] + (torch.abs(s, out=tmp).sum(dim=-1) - old_l1)
         g_weighted_sq = state["g_weighted_sq"] + dlr * dlr * g_w
         d_hat = ratio(s_weighted_sq - g_weighted_sq, s_l1)
-        z = state["x0"] - s / A
+        z = torch.sub(state["x0"], torch.div(s, A, out=tmp), out=tmp if any_m else x_out)
         mom = per_run(hp["momentum"])
         ck = 1 - mom
-        any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
-        if any_m:
-            averaged = (1 - ck) * x + ck * z
+        if any_m:  # a mixed batch keeps z for the where: the product c z then gets a fresh tensor
+            averaged = scaled_sum(1 - ck, x, ck, z, out=x_out, scratch=None if any_no_m else tmp)
             x_new = torch.where(mom == 0, z, averaged) if any_no_m else averaged
         else:
             x_new = z
