@@ -37,6 +37,7 @@ import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar, TypedDict
 
 import torch
@@ -46,6 +47,7 @@ from ratecheck.registry import Registry
 
 State = dict[str, Any]
 Info = dict[str, torch.Tensor]
+NO_OUT: Mapping[str, torch.Tensor] = MappingProxyType({})  # ``_step``'s ``out`` when nothing is donated
 
 
 class BaseState(TypedDict):
@@ -129,7 +131,7 @@ class Optimizer:
     hyperparams: Mapping[str, HP] = {}
     needs_loss: bool = False  # step() requires loss (Polyak-type methods)
     needs_indices: bool = False  # step() requires the minibatch's sample indices (TAPS/MOTAPS)
-    donates: bool = False  # _step takes ``out`` (name -> donated [B, d] buffer) and writes into it
+    donates: bool = False  # _step(..., out=NO_OUT) takes name -> donated [B, d] buffer and writes into it
     # Declared beside each class: its state and what ``info`` holds besides "diverged".
     state_type: ClassVar[type] = BaseState
     info_type: ClassVar[type] = NoInfo
@@ -148,6 +150,8 @@ class Optimizer:
             raise TypeError(f"{cls.__name__}: declare info_type / state_type (TypedDicts), not info_keys / state_keys")
         cls.info_keys = typed_keys(cls.info_type)
         cls.state_keys = typed_keys(cls.state_type)
+        if cls.donates and "out" not in inspect.signature(cls._step).parameters:
+            cls.donates = False  # a subclass whose _step takes no ``out`` (a test's mutant) allocates
 
     def __new__(cls, *args: Any, **options: Any):
         # The constructor's keyword options (schedule, slice_p, variant, ...), recorded by the

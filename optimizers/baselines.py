@@ -12,7 +12,7 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, BaseState, LRInfo, Optimizer, nonneg, per_run, positive, register, scaled_sum, unit
+from .base import HP, NO_OUT, BaseState, LRInfo, Optimizer, nonneg, per_run, positive, register, scaled_sum, unit
 from .schedules import Scheduled, ScheduledState, carry
 
 Tensor = torch.Tensor
@@ -95,7 +95,7 @@ class Adam(Scheduled):
         state["use_wd"] = bool((hp["weight_decay"] != 0).any())
         return state
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         lr = self._at(state, "lr")
         b1, b2 = hp["beta1"], hp["beta2"]
@@ -149,7 +149,7 @@ class Adagrad(Scheduled):
         state["use_wd"] = bool((hp["weight_decay"] != 0).any())
         return state
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         x = state["x"]
         d = grad + per_run(hp["weight_decay"]) * x if state["use_wd"] else grad

@@ -27,8 +27,8 @@ import torch
 
 from ratecheck.errors import unknown
 
-from .base import (BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register, scaled_sum,
-                   unit)
+from .base import (NO_OUT, BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register,
+                   scaled_sum, unit)
 from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
                      growth_hp, inv_sqrt_or_zero, raise_d, raise_d_capped, ratio)
 
@@ -336,7 +336,7 @@ class DAdaptSGDCode(Optimizer):
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "d": hp["d0"].clone(), "numerator": z,
                 "g0_norm": z, "stopped": torch.zeros_like(z, dtype=torch.bool)}
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp, x, d = state["hp"], state["x"], state["d"]
         tmp, tmp2 = out.get("tmp"), out.get("tmp2")  # the workspace: tmp holds g + wd x, then z
         stopped = state["stopped"]
@@ -429,7 +429,7 @@ class DAdaptAdamCode(Optimizer):
         zx = torch.zeros_like(x0)
         return {"s": zx, "m": zx, "v": zx, "d": hp["d0"].clone(), "numerator": z, "t": z, **decay_paths(hp, "decouple")}
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp, x, d = state["hp"], state["x"], state["d"]
         decouple = per_run(hp["decouple"]) == 1
         b1, b2 = per_run(hp["beta1"]), per_run(hp["beta2"])
@@ -523,7 +523,7 @@ class DAdaptAdaGradCode(Optimizer):
                 "d": hp["d0"].clone(), "s_weighted_sq": z, "s_l1": z, "g_weighted_sq": z,
                 "any_momentum": bool((mom > 0).any()), "any_no_momentum": bool((mom == 0).any())}
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp, x, d = state["hp"], state["x"], state["d"]
         any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
         # The workspace (tmp, tmp2) and two donated buffers hold the temporaries: alpha's buffer

@@ -22,8 +22,8 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import (HP, BaseState, DecayPaths, Optimizer, decay_paths, nonneg, per_run, positive, register, scaled_sum, stable_pow,
-                   unit)
+from .base import (HP, NO_OUT, BaseState, DecayPaths, Optimizer, decay_paths, nonneg, per_run, positive, register, scaled_sum,
+                   stable_pow, unit)
 
 _FLAG = HP(0.0, 0.0, 1.0, doc="0 or 1")
 
@@ -142,7 +142,7 @@ class MADGRAD(Optimizer):
         _check_flag(self, "decouple_decay", hp["decouple_decay"])
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "nu": torch.zeros_like(x0), **_paths(hp)}
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         x, x0, k = state["x"], state["x0"], state["k"]
         eps, wd, mom = hp["eps"], hp["weight_decay"], hp["momentum"]
@@ -212,7 +212,7 @@ class MirrorMADGRAD(Optimizer):
         _check_flag(self, "decouple_decay", hp["decouple_decay"])
         return {"z": x0.clone(), "v": torch.zeros_like(x0), **_paths(hp)}
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         x, z, k = state["x"], state["z"], state["k"]
         eps, wd, mom = hp["eps"], hp["weight_decay"], hp["momentum"]

@@ -36,7 +36,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range, unknown
 
-from .base import HP, BaseState, Optimizer, dot, get, nonneg, norm, per_run, positive, register, typed_keys
+from .base import HP, NO_OUT, BaseState, Optimizer, dot, get, nonneg, norm, per_run, positive, register, typed_keys
 
 #: mechanic-pytorch 0.0.1's default betas; optax's ``1 - 0.1**i``, i = 1..6, are the same values.
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
@@ -200,7 +200,7 @@ class Mechanic(Optimizer):
         return state
 
     # -- step -------------------------------------------------------------------------------
-    def _step(self, state, grad, loss, out, idx=None):
+    def _step(self, state, grad, loss, idx=None, out=NO_OUT):
         hp = state["hp"]
         lam, s_init, eps = hp["s_decay"], hp["s_init"], hp["eps"]
         x, x_ref, betas = state["x"], state["x_ref"], state["betas"]

@@ -38,7 +38,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range
 
-from .base import HP, nonneg, per_run, positive, register, scaled_sum, unit
+from .base import HP, NO_OUT, nonneg, per_run, positive, register, scaled_sum, unit
 from .schedules import Scheduled, ScheduledState, carry
 
 Tensor = torch.Tensor
@@ -233,7 +233,7 @@ class SGDMomentum(Scheduled):
         state["zero_momentum"] = bool((hp["momentum"] == 0).any()) or "momentum" in state["schedules"]
         return state
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         lr, mu = self._at(state, "lr"), self._at(state, "momentum")
         x = state["x"]
         d = grad + per_run(state["hp"]["weight_decay"]) * x if state["use_wd"] else grad

@@ -35,7 +35,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range
 
-from .base import HP, BaseState, Optimizer, dot, nonneg, per_run, register, unit
+from .base import HP, NO_OUT, BaseState, Optimizer, dot, nonneg, per_run, register, unit
 
 _REFERENCE = "Schaipp et al., MoMo, arXiv 2305.07583; code: momo-opt 0.1.0 (fabian-sp/MoMo)"
 Tensor = torch.Tensor
@@ -129,7 +129,7 @@ class Momo(Optimizer):
         z = torch.zeros(B, device=x0.device, dtype=x0.dtype)
         return {"f_avg": z.clone(), "d": torch.zeros_like(x0), "gamma": z.clone(), "lb": hp["lb"].clone()}
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         beta = hp["beta"]
         x = state["x"]
@@ -199,7 +199,7 @@ class MomoAdam(Optimizer):
         return {"f_avg": z.clone(), "d": torch.zeros_like(x0), "v": torch.zeros_like(x0), "gamma": z.clone(),
                 "lb": hp["lb"].clone()}
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         b1, b2, eps = hp["beta1"], hp["beta2"], hp["eps"]
         lr, wd = hp["lr"], hp["weight_decay"]

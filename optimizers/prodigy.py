@@ -23,7 +23,7 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import (HP, BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register,
+from .base import (HP, NO_OUT, BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register,
                    scaled_sum, unit)
 from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
                      growth_hp, inv_sqrt_or_zero, raise_d, ratio)
@@ -125,7 +125,7 @@ class ProdigyAdamCode(Optimizer):
                 "d_max": hp["d0"].clone(), "numerator": z, "t": z, **decay_paths(hp, "decouple"),
                 "any_momentum": bool((b1 > 0).any()), "any_no_momentum": bool((b1 == 0).any())}
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp, x, d = state["hp"], state["x"], state["d"]
         p = self.slice_p
         d0 = hp["d0"]

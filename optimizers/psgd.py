@@ -8,7 +8,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range, unknown
 
-from .base import LRInfo, per_run
+from .base import NO_OUT, LRInfo, per_run
 from .base import register as register_optimizer
 from .schedules import carry
 from .sgd import SGD, SGDState
@@ -73,7 +73,7 @@ class PSGD(SGD):
         state["a_inv"] = 1.0 / _check_scale(a, name, x0)
         return state
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         lr = self._at(state, "lr")
         x, a_inv = state["x"], state["a_inv"]
         info = {"lr": lr, "dual_norm": torch.sqrt((grad * grad * a_inv).sum(-1)), "grad_l1": grad.abs().sum(-1)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import LRInfo, nonneg, per_run, positive, register
+from .base import NO_OUT, LRInfo, nonneg, per_run, positive, register
 from .schedules import Scheduled, ScheduledState, carry
 
 
@@ -46,7 +46,7 @@ class SGD(Scheduled):
         state["use_wd"] = bool((hp["weight_decay"] != 0).any())
         return state
 
-    def _step(self, state, grad, loss, out):
+    def _step(self, state, grad, loss, out=NO_OUT):
         lr = self._at(state, "lr")
         x = state["x"]
         if state["use_wd"]:
