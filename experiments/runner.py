@@ -109,6 +109,7 @@ def run(
     cp_avg: list[torch.Tensor] = []  # the average iterate at checkpoints
     iters: list[torch.Tensor] = []  # iterates are copied where kept: a step may reuse its input's memory
     x_sum = torch.zeros_like(x0)
+    spare = None
     for t in range(T + 1):
         x = state["x"]
         x_sum.add_(x)
@@ -126,7 +127,10 @@ def run(
             if not stochastic:
                 losses.append(problem.value(x))  # f(x_T): the subopt row T
             break
-        state, info, loss, dx, gn = iterate(problem, optimizer, state, x_star, seeds, t, batch_size)
+        # The state from two steps back is donated: the step may write into its buffers (every
+        # iterate kept above is a copy).
+        new, info, loss, dx, gn = iterate(problem, optimizer, state, x_star, seeds, t, batch_size, out=spare)
+        spare, state = state, new
         dist.append(dx)
         losses.append(loss)
         gnorm.append(gn)
@@ -190,11 +194,11 @@ def run(
 
 
 def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch.Tensor, seeds: torch.Tensor | None,
-              t: int, batch_size: int | None) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+              t: int, batch_size: int | None, out: dict | None = None) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of the loop at x_t = state["x"]: the oracle (deterministic when ``batch_size``
     is None: ``value_grad_dist``, whose distance comes with f and the gradient; else a minibatch
-    drawn per run from ``seeds`` at step t), the optimizer's step and the two per-step norms.
-    Returns (state, info, loss, ||x_t - x*||, ||g_t||)."""
+    drawn per run from ``seeds`` at step t), the optimizer's step (``out``: an older state it may
+    write into, ``Optimizer.step``) and the two per-step norms. Returns (state, info, loss, ||x_t - x*||, ||g_t||)."""
     x = state["x"]
     if batch_size is None:
         loss, g, dist = problem.value_grad_dist(x, x_star)
@@ -204,7 +208,7 @@ def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch
         loss, g = problem.component_value(x, idx), problem.component_grad(x, idx)
         dist = torch.linalg.vector_norm(x - x_star, dim=-1)
     gnorm = torch.linalg.vector_norm(g, dim=-1)
-    state, info = optimizer.step(state, g, loss, idx)
+    state, info = optimizer.step(state, g, loss, idx, out=out)
     return state, info, loss, dist, gnorm
 
 
@@ -225,7 +229,7 @@ def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int |
         cache[key] = (problem, torch.compile(_own_code(iteration)))  # the problem kept alive: its id stays its own
     fn = cache[key][1]
 
-    def iterate(problem, optimizer, state, x_star, seeds, t, batch_size):
+    def iterate(problem, optimizer, state, x_star, seeds, t, batch_size, out=None):  # a compiled step allocates: no donation
         if _records_autograd(state, x_star):
             return iteration(problem, optimizer, state, x_star, seeds, t, batch_size)
         return fn(problem, optimizer, state, x_star, seeds, t, batch_size)

@@ -12,7 +12,7 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, BaseState, LRInfo, Optimizer, nonneg, per_run, positive, register, unit
+from .base import HP, NO_OUT, BaseState, LRInfo, Optimizer, nonneg, per_run, positive, register, scaled_sum, unit
 from .schedules import Scheduled, ScheduledState, carry
 
 Tensor = torch.Tensor
@@ -74,6 +74,7 @@ class Adam(Scheduled):
     }
     state_type = AdamState
     info_type = LRInfo
+    donates = True
     example_hp = {"lr": 0.05, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 1e-3}
 
     def init(self, x0: torch.Tensor, **hp: Any):
@@ -94,7 +95,7 @@ class Adam(Scheduled):
         state["use_wd"] = bool((hp["weight_decay"] != 0).any())
         return state
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         lr = self._at(state, "lr")
         b1, b2 = hp["beta1"], hp["beta2"]
@@ -103,12 +104,13 @@ class Adam(Scheduled):
         # beta^t as a running product: elementwise pow is not bit-reproducible across batch
         # layouts on CPU (vectorised body vs scalar tail), products are.
         p1, p2 = state["beta1_pow"] * b1, state["beta2_pow"] * b2
-        m = torch.lerp(state["m"], d, per_run(1.0 - b1))
-        v = state["v"] * per_run(b2) + per_run(1.0 - b2) * d * d
-        step_size = lr / (1.0 - p1)
-        denom = v.sqrt() / per_run((1.0 - p2).sqrt()) + per_run(hp["eps"])
-        new = carry(state, x=x - per_run(step_size) * (m / denom), m=m, v=v, beta1_pow=p1, beta2_pow=p2)
-        return new, {"lr": lr}
+        m = torch.lerp(state["m"], d, per_run(1.0 - b1), out=out.get("m"))
+        v = scaled_sum(state["v"], per_run(b2), per_run(1.0 - b2), d, d, out=out.get("v"), scratch=out.get("tmp"))
+        tmp = out.get("tmp")  # the workspace holds the denominator, then the step
+        denom = torch.add(torch.div(torch.sqrt(v, out=tmp), per_run((1.0 - p2).sqrt()), out=tmp), per_run(hp["eps"]), out=tmp)
+        step = torch.mul(torch.div(m, denom, out=tmp), per_run(lr / (1.0 - p1)), out=tmp)
+        x_new = torch.sub(x, step, out=out.get("x"))
+        return carry(state, x=x_new, m=m, v=v, beta1_pow=p1, beta2_pow=p2), {"lr": lr}
 
 
 @register("adagrad")
@@ -137,6 +139,7 @@ class Adagrad(Scheduled):
     }
     state_type = AdagradState
     info_type = LRInfo
+    donates = True
     example_hp = {"lr": 0.3, "lr_decay": 0.01, "weight_decay": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-8}
 
     def _init(self, x0, hp, **extra):
@@ -146,14 +149,16 @@ class Adagrad(Scheduled):
         state["use_wd"] = bool((hp["weight_decay"] != 0).any())
         return state
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         x = state["x"]
         d = grad + per_run(hp["weight_decay"]) * x if state["use_wd"] else grad
         clr = self._at(state, "lr") / (1.0 + state["k"] * hp["lr_decay"])
-        s = state["sum"] + d * d
-        std = s.sqrt() + per_run(hp["eps"])
-        return carry(state, x=x - per_run(clr) * (d / std), sum=s), {"lr": clr}
+        tmp = out.get("tmp")  # the workspace: d^2, the denominator, the step
+        s = torch.add(state["sum"], torch.mul(d, d, out=tmp), out=out.get("sum"))
+        std = torch.add(torch.sqrt(s, out=tmp), per_run(hp["eps"]), out=tmp)
+        step = torch.mul(per_run(clr), torch.div(d, std, out=tmp), out=tmp)
+        return carry(state, x=torch.sub(x, step, out=out.get("x")), sum=s), {"lr": clr}
 
 
 @register("adagrad_norm")

@@ -16,6 +16,7 @@ What it keeps and what it does not:
   ``batched == separate`` bit for bit is a property of the eager step only;
 - compiling takes tens of seconds on a CPU (a C++ compiler runs; later runs hit inductor's
   on-disk cache), so it pays off for long runs only;
+- a donated state (``step(..., out=)``) is not used: inductor plans its own buffers;
 - autograd through a compiled step is not supported here: under a recording autograd graph
   (``torch.is_grad_enabled()`` and an input that requires grad) the eager step runs.
 """
@@ -61,9 +62,9 @@ def compiled_step(opt: Optimizer) -> Callable[..., Any]:
         fn = torch.compile(types.MethodType(_own_code(type(opt).step), opt))
         opt.__dict__["_compiled_step"] = fn
 
-    def step(state, grad, loss=None, idx=None):
+    def step(state, grad, loss=None, idx=None, out=None):
         if _records_autograd(state, grad, loss):
             return opt.step(state, grad, loss, idx)
-        return fn(state, grad, loss, idx)
+        return fn(state, grad, loss, idx)  # ``out`` unused: inductor plans its own buffers
 
     return step

@@ -27,7 +27,8 @@ import torch
 
 from ratecheck.errors import unknown
 
-from .base import BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register, unit
+from .base import (NO_OUT, BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register,
+                   scaled_sum, unit)
 from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
                      growth_hp, inv_sqrt_or_zero, raise_d, raise_d_capped, ratio)
 
@@ -326,6 +327,7 @@ class DAdaptSGDCode(Optimizer):
     }
     state_type = DAdaptSGDCodeState
     info_type = DAdaptSGDCodeInfo
+    donates = True
     example_hp = {"lr": 1.0, "momentum": 0.5, "d0": 1e-3}
 
     def _init(self, x0, hp, **extra):
@@ -334,30 +336,32 @@ class DAdaptSGDCode(Optimizer):
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "d": hp["d0"].clone(), "numerator": z,
                 "g0_norm": z, "stopped": torch.zeros_like(z, dtype=torch.bool)}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp, x, d = state["hp"], state["x"], state["d"]
+        tmp, tmp2 = out.get("tmp"), out.get("tmp2")  # the workspace: tmp holds g + wd x, then z
         stopped = state["stopped"]
         if state["k"] == 0:
-            g0_norm = torch.sqrt(dot(grad, grad))
+            g0_norm = torch.sqrt(dot(grad, grad, tmp2))
             stopped = stopped | (g0_norm == 0)
         else:
             g0_norm = state["g0_norm"]
-        grad = grad + per_run(hp["weight_decay"]) * x
+        grad = torch.add(grad, torch.mul(per_run(hp["weight_decay"]), x, out=tmp), out=tmp)
         dlr = d * hp["lr"] / torch.where(g0_norm > 0, g0_norm, torch.ones_like(g0_norm))
-        numerator = state["numerator"] + dlr * dot(grad, state["s"])
-        s = state["s"] + per_run(dlr) * grad
-        s_norm = torch.sqrt(dot(s, s))
+        numerator = state["numerator"] + dlr * dot(grad, state["s"], tmp2)
+        s = torch.add(state["s"], torch.mul(per_run(dlr), grad, out=tmp2), out=out.get("s"))
+        s_norm = torch.sqrt(dot(s, s, tmp2))
         d_hat = ratio(2 * numerator, s_norm)
         ck = 1 - hp["momentum"]
-        z = state["x0"] - s
-        new = {"x": per_run(1 - ck) * x + per_run(ck) * z, "x0": state["x0"], "s": s,
+        z = torch.sub(state["x0"], s, out=tmp)
+        x_new = scaled_sum(per_run(1 - ck), x, per_run(ck), z, out=out.get("x"), scratch=tmp)
+        new = {"x": x_new, "x0": state["x0"], "s": s,
                "d": raise_d_capped(d, d_hat, hp["growth_rate"]), "numerator": numerator,
                "g0_norm": g0_norm, "stopped": stopped}
         # Zero ||s||: the package would divide by zero; nothing has moved yet, so keep the run.
         new = freeze(new, state, stopped | (s_norm == 0), tuple(k for k in new if k != "stopped"))
         info = {"d": d, "d_next": new["d"], "d_hat": torch.where(stopped, torch.full_like(d, math.nan), d_hat),
                 "lr": torch.where(stopped, torch.zeros_like(dlr), dlr), "numerator": new["numerator"],
-                "s_norm": torch.sqrt(dot(new["s"], new["s"])), "g0_norm": g0_norm}
+                "s_norm": torch.sqrt(dot(new["s"], new["s"], tmp2)), "g0_norm": g0_norm}
         return new, info
 
 
@@ -415,6 +419,7 @@ class DAdaptAdamCode(Optimizer):
     }
     state_type = DAdaptAdamCodeState
     info_type = DAdaptAdamCodeInfo
+    donates = True
     example_hp = {"d0": 1e-3, "beta1": 0.9, "beta2": 0.99}
 
     def _init(self, x0, hp, **extra):
@@ -424,25 +429,30 @@ class DAdaptAdamCode(Optimizer):
         zx = torch.zeros_like(x0)
         return {"s": zx, "m": zx, "v": zx, "d": hp["d0"].clone(), "numerator": z, "t": z, **decay_paths(hp, "decouple")}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp, x, d = state["hp"], state["x"], state["d"]
         decouple = per_run(hp["decouple"]) == 1
         b1, b2 = per_run(hp["beta1"]), per_run(hp["beta2"])
         sb2 = torch.sqrt(hp["beta2"])
+        eps = per_run(hp["eps"])
         dlr = d * hp["lr"] * bias_correction(hp, state["t"])
         wd = per_run(hp["weight_decay"])
         if state["coupled_wd"]:
             grad = torch.where(decouple, grad, grad + wd * x)
-        ip = dot(grad, state["s"] / (torch.sqrt(state["v"]) + per_run(hp["eps"])))
-        m = b1 * state["m"] + per_run(dlr * (1 - hp["beta1"])) * grad
-        v = b2 * state["v"] + (1 - b2) * grad * grad
-        s = per_run(sb2) * state["s"] + per_run(dlr * (1 - sb2)) * grad
-        s_l1 = s.abs().sum(dim=-1)
+        # tmp holds each [B, d] temporary in turn: s / (sqrt(v) + eps), |s_{k+1}|, the direction
+        tmp = out.get("tmp")
+        ip = dot(grad, torch.div(state["s"], torch.add(torch.sqrt(state["v"], out=tmp), eps, out=tmp), out=tmp), scratch=tmp)
+        scratch = out.get("tmp2")
+        m = scaled_sum(b1, state["m"], per_run(dlr * (1 - hp["beta1"])), grad, out=out.get("m"), scratch=scratch)
+        v = scaled_sum(b2, state["v"], 1 - b2, grad, grad, out=out.get("v"), scratch=scratch)
+        s = scaled_sum(per_run(sb2), state["s"], per_run(dlr * (1 - sb2)), grad, out=out.get("s"), scratch=scratch)
+        s_l1 = torch.abs(s, out=tmp).sum(dim=-1)
         numerator = sb2 * state["numerator"] + (1 - sb2) * (dlr * ip)
         d_hat = ratio(numerator, (1 - sb2) * s_l1)
         if state["decoupled_wd"]:
             x = torch.where(decouple, x - per_run(hp["weight_decay"] * dlr) * x, x)
-        x_new = x - m / (torch.sqrt(v) + per_run(hp["eps"]))
+        direction = torch.div(m, torch.add(torch.sqrt(v, out=tmp), eps, out=tmp), out=tmp)
+        x_new = torch.sub(x, direction, out=out.get("x"))  # x - m / (sqrt(v) + eps)
         new = {"x": x_new, "s": s, "m": m, "v": v, "d": raise_d_capped(d, d_hat, hp["growth_rate"]),
                "numerator": numerator, "t": state["t"] + 1,
                "coupled_wd": state["coupled_wd"], "decoupled_wd": state["decoupled_wd"]}
@@ -502,6 +512,7 @@ class DAdaptAdaGradCode(Optimizer):
     }
     state_type = DAdaptAdaGradCodeState
     info_type = DAdaptAdaGradCodeInfo
+    donates = True
     example_hp = {"d0": 1e-3}
 
     def _init(self, x0, hp, **extra):
@@ -512,28 +523,33 @@ class DAdaptAdaGradCode(Optimizer):
                 "d": hp["d0"].clone(), "s_weighted_sq": z, "s_l1": z, "g_weighted_sq": z,
                 "any_momentum": bool((mom > 0).any()), "any_no_momentum": bool((mom == 0).any())}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp, x, d = state["hp"], state["x"], state["d"]
+        any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
+        # The workspace (tmp, tmp2) and two donated buffers hold the temporaries: alpha's buffer
+        # holds sqrt(alpha_k) + eps until alpha_{k+1} is written, x's buffer holds A_{k+1} until
+        # x_{k+1} is; tmp holds g + wd x, then the terms of s_{k+1}, then z.
+        tmp, tmp2, x_out, a_out = out.get("tmp"), out.get("tmp2"), out.get("x"), out.get("alpha")
         eps = per_run(hp["eps"])
         dlr = d * hp["lr"]
-        grad = grad + per_run(hp["weight_decay"]) * x
+        grad = torch.add(grad, torch.mul(per_run(hp["weight_decay"]), x, out=tmp), out=tmp)
         s_old = state["s"]
-        old_w = (s_old * s_old / (torch.sqrt(state["alpha"]) + eps)).sum(dim=-1)
-        old_l1 = s_old.abs().sum(dim=-1)
-        alpha = state["alpha"] + grad * grad
-        A = torch.sqrt(alpha) + eps
-        g_w = (grad * grad / A).sum(dim=-1)
-        s = s_old + per_run(dlr) * grad
-        s_weighted_sq = state["s_weighted_sq"] + ((s * s / A).sum(dim=-1) - old_w)
-        s_l1 = state["s_l1"] + (s.abs().sum(dim=-1) - old_l1)
+        old_w = torch.div(torch.mul(s_old, s_old, out=tmp2), torch.add(torch.sqrt(state["alpha"], out=a_out), eps, out=a_out),
+                          out=tmp2).sum(dim=-1)
+        old_l1 = torch.abs(s_old, out=tmp2).sum(dim=-1)
+        alpha = torch.add(state["alpha"], torch.mul(grad, grad, out=tmp2), out=a_out)
+        A = torch.add(torch.sqrt(alpha, out=x_out), eps, out=x_out)
+        g_w = torch.div(torch.mul(grad, grad, out=tmp2), A, out=tmp2).sum(dim=-1)
+        s = torch.add(s_old, torch.mul(per_run(dlr), grad, out=tmp2), out=out.get("s"))
+        s_weighted_sq = state["s_weighted_sq"] + (torch.div(torch.mul(s, s, out=tmp), A, out=tmp).sum(dim=-1) - old_w)
+        s_l1 = state["s_l1"] + (torch.abs(s, out=tmp).sum(dim=-1) - old_l1)
         g_weighted_sq = state["g_weighted_sq"] + dlr * dlr * g_w
         d_hat = ratio(s_weighted_sq - g_weighted_sq, s_l1)
-        z = state["x0"] - s / A
+        z = torch.sub(state["x0"], torch.div(s, A, out=tmp), out=tmp if any_m else x_out)
         mom = per_run(hp["momentum"])
         ck = 1 - mom
-        any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
-        if any_m:
-            averaged = (1 - ck) * x + ck * z
+        if any_m:  # a mixed batch keeps z for the where: the product c z then gets a fresh tensor
+            averaged = scaled_sum(1 - ck, x, ck, z, out=x_out, scratch=None if any_no_m else tmp)
             x_new = torch.where(mom == 0, z, averaged) if any_no_m else averaged
         else:
             x_new = z

@@ -22,7 +22,8 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, BaseState, DecayPaths, Optimizer, decay_paths, nonneg, per_run, positive, register, stable_pow, unit
+from .base import (HP, NO_OUT, BaseState, DecayPaths, Optimizer, decay_paths, nonneg, per_run, positive, register, scaled_sum,
+                   stable_pow, unit)
 
 _FLAG = HP(0.0, 0.0, 1.0, doc="0 or 1")
 
@@ -133,6 +134,7 @@ class MADGRAD(Optimizer):
     }
     state_type = MADGRADState
     info_type = MADGRADInfo
+    donates = True
     example_hp = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3, "eps": 1e-6}
 
     def _init(self, x0, hp, **extra):
@@ -140,7 +142,7 @@ class MADGRAD(Optimizer):
         _check_flag(self, "decouple_decay", hp["decouple_decay"])
         return {"x0": x0.clone(), "s": torch.zeros_like(x0), "nu": torch.zeros_like(x0), **_paths(hp)}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         x, x0, k = state["x"], state["x0"], state["k"]
         eps, wd, mom = hp["eps"], hp["weight_decay"], hp["momentum"]
@@ -149,11 +151,12 @@ class MADGRAD(Optimizer):
         lam = lr_eff * (k + 1) ** 0.5
         c = 1 - mom
         g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x) if state["coupled_wd"] else grad
-        nu = state["nu"] + per_run(lam) * g * g
-        s = state["s"] + per_run(lam) * g
+        tmp = torch.mul(per_run(lam), g, out=out.get("tmp"))  # the workspace: lam g, (lam g) g, then z
+        s = torch.add(state["s"], tmp, out=out.get("s"))
+        nu = torch.add(state["nu"], torch.mul(tmp, g, out=out.get("tmp")), out=out.get("nu"))
         raw, den = _denominator(nu, eps, state["eps_zero"])
-        z = x0 - s / den
-        x_new = x * per_run(1 - c) + per_run(c) * z
+        z = torch.sub(x0, torch.div(s, den, out=out.get("tmp")), out=out.get("tmp"))
+        x_new = scaled_sum(x, per_run(1 - c), per_run(c), z, out=out.get("x"), scratch=out.get("tmp"))
         x0_new = x0
         if state["decoupled_wd"]:
             shrink = per_run(torch.where(decouple, lr_eff * wd, torch.zeros_like(wd))) * x
@@ -200,6 +203,7 @@ class MirrorMADGRAD(Optimizer):
         "decouple_decay": _FLAG,
     }
     state_type = MirrorMADGRADState
+    donates = True
     info_type = MADGRADInfo
     example_hp = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3, "eps": 0.0}
 
@@ -208,7 +212,7 @@ class MirrorMADGRAD(Optimizer):
         _check_flag(self, "decouple_decay", hp["decouple_decay"])
         return {"z": x0.clone(), "v": torch.zeros_like(x0), **_paths(hp)}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         x, z, k = state["x"], state["z"], state["k"]
         eps, wd, mom = hp["eps"], hp["weight_decay"], hp["momentum"]
@@ -220,10 +224,11 @@ class MirrorMADGRAD(Optimizer):
         if state["decoupled_wd"]:
             z = torch.where(per_run(decouple), z + per_run(-lr_eff * wd) * z, z)
         g = torch.where(per_run(decouple), grad, grad + per_run(wd) * x) if state["coupled_wd"] else grad
-        v = state["v"] * ratio + g * g
+        tmp = out.get("tmp")
+        v = scaled_sum(state["v"], ratio, g, g, out=out.get("v"), scratch=tmp)
         raw, den = _denominator(v, eps, state["eps_zero"])
-        z = z + per_run(-lr_eff * mult) * (g / den)
-        x_new = x * per_run(1 - c) + per_run(c) * z
+        z = torch.add(z, torch.mul(per_run(-lr_eff * mult), torch.div(g, den, out=tmp), out=tmp), out=out.get("z"))
+        x_new = scaled_sum(x, per_run(1 - c), per_run(c), z, out=out.get("x"), scratch=tmp)
         info = {
             "lr": hp["lr"],
             "lr_eff": lr_eff,

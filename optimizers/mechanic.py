@@ -36,7 +36,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range, unknown
 
-from .base import HP, BaseState, Optimizer, dot, get, nonneg, norm, per_run, positive, register, typed_keys
+from .base import HP, NO_OUT, BaseState, Optimizer, dot, get, nonneg, norm, per_run, positive, register, typed_keys
 
 #: mechanic-pytorch 0.0.1's default betas; optax's ``1 - 0.1**i``, i = 1..6, are the same values.
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
@@ -99,6 +99,7 @@ class Mechanic(Optimizer):
     reference = "Cutkosky, Defazio & Mehta, Mechanic, arXiv 2306.00144; code: mechanic-pytorch 0.0.1, optax contrib"
     state_type = MechanicState
     info_type = MechanicInfo
+    donates = True
 
     def __init__(
         self,
@@ -199,7 +200,7 @@ class Mechanic(Optimizer):
         return state
 
     # -- step -------------------------------------------------------------------------------
-    def _step(self, state, grad, loss, idx=None):
+    def _step(self, state, grad, loss, idx=None, out=NO_OUT):
         hp = state["hp"]
         lam, s_init, eps = hp["s_decay"], hp["s_init"], hp["eps"]
         x, x_ref, betas = state["x"], state["x_ref"], state["betas"]
@@ -214,15 +215,18 @@ class Mechanic(Optimizer):
         else:
             base_new, base_info = self.base.step(base_state, grad, loss)
         y = base_new["x"]
-        u = y - x
+        tmp, tmp2, x_out = out.get("tmp"), out.get("tmp2"), out.get("x")  # x's buffer holds the decay term first
+        u = torch.sub(y, x, out=tmp)
 
-        delta = state["delta"] if self.store_delta else (x - x_ref) / per_run(S + eps)
+        delta = state["delta"] if self.store_delta else torch.div(torch.sub(x, x_ref, out=tmp2), per_run(S + eps), out=tmp2)
         # mechanic-pytorch evaluates the decay term at the parameters after the base step;
         # both JAX versions at x_t (docs/references/mechanic.md, section 3).
         point = y if self.variant == "pytorch" else x
-        decay = per_run(lam) * point * per_run(S) * per_run(norm(grad)) / per_run(norm(point) + eps)
-        h = dot(delta, grad + decay)
-        delta_new = delta + u
+        decay = torch.mul(per_run(lam), point, out=x_out)
+        decay = torch.mul(torch.mul(decay, per_run(S), out=x_out), per_run(norm(grad)), out=x_out)
+        decay = torch.div(decay, per_run(norm(point) + eps), out=x_out)
+        h = dot(delta, torch.add(grad, decay, out=x_out), x_out)
+        delta_new = torch.add(delta, u, out=out.get("delta") if self.store_delta else tmp2)
 
         hc = per_run(h)
         if self.variant == "pytorch":
@@ -238,7 +242,7 @@ class Mechanic(Optimizer):
         W = m_new * per_run(s_init) / n + r_wealth
         s_new = W / (torch.sqrt(v_new) + per_run(eps))
         S_new = s_new.sum(dim=-1)
-        x_new = x_ref + delta_new * per_run(torch.clamp(S_new, min=0.0))
+        x_new = torch.add(x_ref, torch.mul(delta_new, per_run(torch.clamp(S_new, min=0.0)), out=x_out), out=x_out)
 
         base_new = dict(base_new)
         base_new["x"] = x_new

@@ -38,7 +38,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range
 
-from .base import HP, nonneg, per_run, positive, register, unit
+from .base import HP, NO_OUT, nonneg, per_run, positive, register, scaled_sum, unit
 from .schedules import Scheduled, ScheduledState, carry
 
 Tensor = torch.Tensor
@@ -215,6 +215,7 @@ class SGDMomentum(Scheduled):
     }
     state_type = SGDMomentumState
     info_type = MomentumInfo
+    donates = True
     example_hp = {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 1e-3}
 
     def _init(self, x0, hp, **extra):
@@ -232,20 +233,22 @@ class SGDMomentum(Scheduled):
         state["zero_momentum"] = bool((hp["momentum"] == 0).any()) or "momentum" in state["schedules"]
         return state
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         lr, mu = self._at(state, "lr"), self._at(state, "momentum")
         x = state["x"]
         d = grad + per_run(state["hp"]["weight_decay"]) * x if state["use_wd"] else grad
         if state["k"] == 0:
-            buf = d  # torch starts the buffer at the first gradient, without dampening
-        else:
-            buf = per_run(mu) * state["buf"] + per_run(1.0 - state["hp"]["dampening"]) * d
+            buf = d.clone()  # torch starts the buffer at the first gradient, without dampening
+        else:  # mu b + (1 - tau) d
+            buf = scaled_sum(per_run(mu), state["buf"], per_run(1.0 - state["hp"]["dampening"]), d,
+                             out=out.get("buf"), scratch=out.get("tmp"))
         step = buf
         if state["use_nesterov"]:
             step = torch.where(per_run(state["hp"]["nesterov"] == 1), d + per_run(mu) * buf, buf)
         if state["zero_momentum"]:
             step = torch.where(per_run(mu == 0), d, step)
-        return carry(state, x=x - per_run(lr) * step, buf=buf), {"lr": lr, "momentum": mu}
+        x_new = torch.sub(x, torch.mul(per_run(lr), step, out=out.get("tmp")), out=out.get("x"))
+        return carry(state, x=x_new, buf=buf), {"lr": lr, "momentum": mu}
 
 
 @register("heavy_ball")

@@ -35,7 +35,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range
 
-from .base import HP, BaseState, Optimizer, dot, nonneg, per_run, register, unit
+from .base import HP, NO_OUT, BaseState, Optimizer, dot, nonneg, per_run, register, unit
 
 _REFERENCE = "Schaipp et al., MoMo, arXiv 2305.07583; code: momo-opt 0.1.0 (fabian-sp/MoMo)"
 Tensor = torch.Tensor
@@ -70,11 +70,11 @@ def _check_flag(owner: str, name: str, value: Any) -> bool:
     return value
 
 
-def _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, use_fstar):
+def _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, use_fstar, scratch=None):
     """The truncated-model step shared by MoMo and MoMo-Adam; returns (tau, t1, h, nom, lb, lb_next)."""
     lr, wd, lb0 = hp["lr"], hp["weight_decay"], hp["lb"]
     c = 1 + lr * wd
-    x_dot_d = dot(x, d)
+    x_dot_d = dot(x, d, scratch)
     lb = state["lb"]
     if use_fstar:
         cap = c * f_avg + x_dot_d - c * gamma
@@ -106,6 +106,7 @@ class Momo(Optimizer):
     needs_loss = True
     state_type = MomoState
     info_type = MomoInfo
+    donates = True
     example_hp = {"lr": 1.0, "beta": 0.9, "lb": 0.0}
     hyperparams = {
         "lr": nonneg(1.0, "alpha: cap on the step, alpha / rho"),
@@ -128,13 +129,14 @@ class Momo(Optimizer):
         z = torch.zeros(B, device=x0.device, dtype=x0.dtype)
         return {"f_avg": z.clone(), "d": torch.zeros_like(x0), "gamma": z.clone(), "lb": hp["lb"].clone()}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         beta = hp["beta"]
         x = state["x"]
         k = state["k"] + 1
         loss = loss.to(x.dtype)
-        gx = dot(x, grad)
+        tmp = out.get("tmp")
+        gx = dot(x, grad, tmp)
         f_avg, d, gamma = state["f_avg"], state["d"], state["gamma"]
         if k == 1 and not self.bias_correction:
             # momo-opt starts the EMAs at the first sample, then applies the EMA update once.
@@ -142,12 +144,13 @@ class Momo(Optimizer):
         # addcmul/addcdiv: the fused forms round like momo-opt's add_(alpha=)/addcdiv_, so the
         # cross-check agrees to the last bit (knife-edge branches of use_fstar then agree too).
         f_avg = beta * f_avg + (1 - beta) * loss
-        d = torch.addcmul(per_run(beta) * d, per_run(1 - beta), grad)
+        d = torch.addcmul(torch.mul(per_run(beta), d, out=out.get("d")), per_run(1 - beta), grad, out=out.get("d"))
         gamma = torch.addcmul(beta * gamma, 1 - beta, gx)
         rho = 1 - beta**k if self.bias_correction else torch.ones_like(beta)
-        d_norm_sq = dot(d, d)
-        tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar)
-        x_new = torch.addcmul(x, per_run(-tau), d) / per_run(1 + hp["lr"] * hp["weight_decay"])
+        d_norm_sq = dot(d, d, tmp)
+        tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar, tmp)
+        x_new = torch.div(torch.addcmul(x, per_run(-tau), d, out=out.get("x")), per_run(1 + hp["lr"] * hp["weight_decay"]),
+                          out=out.get("x"))
         new = {"x": x_new, "f_avg": f_avg, "d": d, "gamma": gamma, "lb": lb_next}
         info = {"tau": tau, "t1": t1, "h": h, "nom": nom, "rho": rho, "lb": lb, "lb_next": lb_next,
                 "f_avg": f_avg, "d_norm_sq": d_norm_sq}
@@ -168,6 +171,7 @@ class MomoAdam(Optimizer):
     needs_loss = True
     state_type = MomoAdamState
     info_type = MomoInfo
+    donates = True
     example_hp = {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "lb": 0.0}
     hyperparams = {
         "lr": nonneg(1e-2, "alpha: cap on the step, alpha / (1 - beta1^k)"),
@@ -195,26 +199,28 @@ class MomoAdam(Optimizer):
         return {"f_avg": z.clone(), "d": torch.zeros_like(x0), "v": torch.zeros_like(x0), "gamma": z.clone(),
                 "lb": hp["lb"].clone()}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp = state["hp"]
         b1, b2, eps = hp["beta1"], hp["beta2"], hp["eps"]
         lr, wd = hp["lr"], hp["weight_decay"]
         x = state["x"]
         k = state["k"] + 1
         loss = loss.to(x.dtype)
-        d = torch.addcmul(per_run(b1) * state["d"], per_run(1 - b1), grad)
-        v = torch.addcmul(per_run(b2) * state["v"], per_run(1 - b2) * grad, grad)
-        gamma = torch.addcmul(b1 * state["gamma"], 1 - b1, dot(x, grad))
+        tmp, tmp2 = out.get("tmp"), out.get("tmp2")  # the workspace, holding each [B, d] temporary in turn
+        d = torch.addcmul(torch.mul(per_run(b1), state["d"], out=out.get("d")), per_run(1 - b1), grad, out=out.get("d"))
+        v = torch.addcmul(torch.mul(per_run(b2), state["v"], out=out.get("v")), torch.mul(per_run(1 - b2), grad, out=tmp), grad,
+                          out=out.get("v"))
+        gamma = torch.addcmul(b1 * state["gamma"], 1 - b1, dot(x, grad, tmp))
         f_avg = (1 - b1) * loss + b1 * state["f_avg"]
         rho = 1 - b1**k
-        D = torch.sqrt(v / per_run(1 - b2**k)) + per_run(eps)
-        d_over_D = d / D
-        d_norm_sq = dot(d, d_over_D)
-        tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar)
+        D = torch.add(torch.sqrt(torch.div(v, per_run(1 - b2**k), out=tmp), out=tmp), per_run(eps), out=tmp)
+        d_norm_sq = dot(d, torch.div(d, D, out=tmp2), tmp2)
+        tau, t1, h, nom, lb, lb_next = _polyak_step(state, hp, x, d, d_norm_sq, f_avg, gamma, rho, self.use_fstar, tmp2)
+        step = torch.mul(per_run(-tau), d, out=tmp2)
         if self.divide:
-            x_new = torch.addcdiv(x, per_run(-tau) * d, D) / per_run(1 + wd * lr)
+            x_new = torch.div(torch.addcdiv(x, step, D, out=out.get("x")), per_run(1 + wd * lr), out=out.get("x"))
         else:
-            x_new = torch.addcdiv(x * per_run(1 - wd * lr), per_run(-tau) * d, D)
+            x_new = torch.addcdiv(torch.mul(x, per_run(1 - wd * lr), out=out.get("x")), step, D, out=out.get("x"))
         new = {"x": x_new, "f_avg": f_avg, "d": d, "v": v, "gamma": gamma, "lb": lb_next}
         info = {"tau": tau, "t1": t1, "h": h, "nom": nom, "rho": rho, "lb": lb, "lb_next": lb_next,
                 "f_avg": f_avg, "d_norm_sq": d_norm_sq}

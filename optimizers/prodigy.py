@@ -23,7 +23,8 @@ import torch
 
 from ratecheck.errors import out_of_range
 
-from .base import HP, BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register, unit
+from .base import (HP, NO_OUT, BaseState, DecayPaths, Optimizer, decay_paths, dot, freeze, nonneg, per_run, positive, register,
+                   scaled_sum, unit)
 from .blocks import (FLAG, EstimateInfo, GDFormInfo, GDFormState, GTerm, bias_correction, check_flags, d0_hp, gd_form_step,
                      growth_hp, inv_sqrt_or_zero, raise_d, ratio)
 
@@ -82,6 +83,7 @@ class ProdigyAdamCode(Optimizer):
     name = "prodigy_adam"
     reference = "konstmish/prodigy, prodigyopt 1.1.2, prodigyopt/prodigy.py (Prodigy)"
     state_type = ProdigyAdamState
+    donates = True
     info_type = ProdigyAdamInfo
     example_hp = {"d0": 1e-3, "beta2": 0.99}
 
@@ -123,7 +125,7 @@ class ProdigyAdamCode(Optimizer):
                 "d_max": hp["d0"].clone(), "numerator": z, "t": z, **decay_paths(hp, "decouple"),
                 "any_momentum": bool((b1 > 0).any()), "any_no_momentum": bool((b1 == 0).any())}
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         hp, x, d = state["hp"], state["x"], state["d"]
         p = self.slice_p
         d0 = hp["d0"]
@@ -132,23 +134,32 @@ class ProdigyAdamCode(Optimizer):
         if state["coupled_wd"]:
             grad = torch.where(per_run(hp["decouple"]) == 1, grad, grad + wd * x)
         g_s = grad[:, ::p]
-        numerator = hp["beta3"] * state["numerator"] + (d / d0) * dlr * dot(g_s, state["x0s"] - x[:, ::p])
-        m = per_run(hp["beta1"]) * state["m"] + per_run(d * (1 - hp["beta1"])) * grad
-        v = per_run(hp["beta2"]) * state["v"] + per_run(d * d * (1 - hp["beta2"])) * grad * grad
+        tmp, tmp2 = out.get("tmp"), out.get("tmp2")  # the workspace, holding each [B, d] temporary in turn
+        sliced = tmp if p == 1 else None  # a [B, d / slice_p] temporary
+        numerator = hp["beta3"] * state["numerator"] + (d / d0) * dlr * dot(
+            g_s, torch.sub(state["x0s"], x[:, ::p], out=sliced), scratch=sliced)
+        m = scaled_sum(per_run(hp["beta1"]), state["m"], per_run(d * (1 - hp["beta1"])), grad, out=out.get("m"), scratch=tmp2)
+        v = scaled_sum(per_run(hp["beta2"]), state["v"], per_run(d * d * (1 - hp["beta2"])), grad, grad,
+                       out=out.get("v"), scratch=tmp2)
         w = torch.where(hp["safeguard_warmup"] == 1, d, dlr)
-        s = per_run(hp["beta3"]) * state["s"] + per_run((d / d0) * w) * g_s
-        s_l1 = s.abs().sum(dim=-1)
+        s = scaled_sum(per_run(hp["beta3"]), state["s"], per_run((d / d0) * w), g_s, out=out.get("s"), scratch=sliced)
+        s_l1 = torch.abs(s, out=sliced).sum(dim=-1)
         d_hat = ratio(hp["d_coef"] * numerator, s_l1)
         defined = ~torch.isnan(d_hat)
         first = torch.where(d == d0, torch.maximum(d, d_hat), d)
         d_max = torch.where(defined, torch.maximum(state["d_max"], d_hat), state["d_max"])
         d_next = torch.where(defined, torch.minimum(d_max, torch.where(defined, first, d) * hp["growth_rate"]), d)
-        denom = torch.sqrt(v) + per_run(d_next * hp["eps"])
+        denom = torch.add(torch.sqrt(v, out=tmp), per_run(d_next * hp["eps"]), out=tmp)
         if state["decoupled_wd"]:
             x = torch.where(per_run(hp["decouple"]) == 1, x - per_run(hp["weight_decay"] * dlr) * x, x)
         any_m, any_no_m = state["any_momentum"], state["any_no_momentum"]
-        with_m = x - per_run(dlr) * (m / denom) if any_m else None
-        without_m = x - per_run(dlr * d_next) * (grad / denom) if any_no_m else None
+        x_out = out.get("x") if any_m != any_no_m else None  # a mixed batch selects between two fresh tensors
+
+        def update(direction: Tensor, size: Tensor) -> Tensor:  # x - size * (direction / denom)
+            return torch.sub(x, torch.mul(torch.div(direction, denom, out=tmp2), per_run(size), out=tmp2), out=x_out)
+
+        with_m = update(m, dlr) if any_m else None
+        without_m = update(grad, dlr * d_next) if any_no_m else None
         x_new = torch.where(per_run(hp["beta1"]) > 0, with_m, without_m) if any_m and any_no_m else with_m if any_m else without_m
         new = {"x": x_new, "x0s": state["x0s"], "s": s, "m": m, "v": v, "d": d_next, "d_max": d_max,
                "numerator": numerator, "t": state["t"] + 1, "coupled_wd": state["coupled_wd"],

@@ -8,7 +8,7 @@ import torch
 
 from ratecheck.errors import RatecheckError, out_of_range, unknown
 
-from .base import LRInfo, per_run
+from .base import NO_OUT, LRInfo, per_run
 from .base import register as register_optimizer
 from .schedules import carry
 from .sgd import SGD, SGDState
@@ -73,13 +73,14 @@ class PSGD(SGD):
         state["a_inv"] = 1.0 / _check_scale(a, name, x0)
         return state
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         lr = self._at(state, "lr")
         x, a_inv = state["x"], state["a_inv"]
         info = {"lr": lr, "dual_norm": torch.sqrt((grad * grad * a_inv).sum(-1)), "grad_l1": grad.abs().sum(-1)}
         if state["use_wd"]:
             grad = grad + per_run(state["hp"]["weight_decay"]) * x
-        return carry(state, x=x - per_run(lr) * (a_inv * grad)), info
+        step = torch.mul(torch.mul(a_inv, grad, out=out.get("tmp")), per_run(lr), out=out.get("tmp"))
+        return carry(state, x=torch.sub(x, step, out=out.get("x"))), info
 
 
 def _check_scale(a: Any, name: str, x0: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .base import LRInfo, nonneg, per_run, positive, register
+import torch
+
+from .base import NO_OUT, LRInfo, nonneg, per_run, positive, register
 from .schedules import Scheduled, ScheduledState, carry
 
 
@@ -35,6 +37,7 @@ class SGD(Scheduled):
     state_type = SGDState
     info_type = LRInfo
     example_hp = {"lr": 0.1}
+    donates = True
 
     def _init(self, x0, hp, **extra):
         state = self._init_schedules(x0, hp, extra)
@@ -43,9 +46,10 @@ class SGD(Scheduled):
         state["use_wd"] = bool((hp["weight_decay"] != 0).any())
         return state
 
-    def _step(self, state, grad, loss):
+    def _step(self, state, grad, loss, out=NO_OUT):
         lr = self._at(state, "lr")
         x = state["x"]
         if state["use_wd"]:
             grad = grad + per_run(state["hp"]["weight_decay"]) * x
-        return carry(state, x=x - per_run(lr) * grad), {"lr": lr}
+        step = torch.mul(per_run(lr), grad, out=out.get("tmp"))
+        return carry(state, x=torch.sub(x, step, out=out.get("x"))), {"lr": lr}

@@ -93,17 +93,22 @@ def _m(opt) -> int:
     return 1 if opt.needs_indices else BATCH
 
 
-def _run(opt, x0, hp, seeds, steps=STEPS, nan_at=None):
-    state = opt.init(x0, **hp)
-    xs, infos = [state["x"]], []
+def _run(opt, x0, hp, seeds, steps=STEPS, nan_at=None, donate=False, ptrs=None):
+    """``donate``: each step gets the state from two steps back as ``out`` (the runner's loop);
+    ``ptrs`` collects the data pointer of every x then."""
+    state, spare = opt.init(x0, **hp), None
+    xs, infos = [state["x"].clone()], []
     for t in range(steps):
         g, loss, idx = _oracle(state["x"], seeds, t, _m(opt))
         if nan_at is not None and t == nan_at[0]:
             g = g.clone()
             g[nan_at[1], 0] = math.nan
-        state, info = opt.step(state, g, loss, idx)
-        xs.append(state["x"])
-        infos.append(info)
+        new, info = opt.step(state, g, loss, idx, out=spare) if donate else opt.step(state, g, loss, idx)
+        spare, state = (state if donate else None), new
+        xs.append(state["x"].clone())
+        if ptrs is not None:
+            ptrs.append(state["x"].data_ptr())
+        infos.append({k: v.clone() for k, v in info.items()})
     return state, torch.stack(xs), infos
 
 
@@ -240,6 +245,25 @@ def test_nan_gradient_freezes_only_its_run(name, options, extra):
     assert torch.equal(xs[:, keep], clean[:, keep])
     assert bool((xs[at + 1 :, bad] == xs[at, bad]).all())  # frozen at its last finite iterate
     assert bool(torch.isfinite(xs).all())
+
+
+@pytest.mark.parametrize("name,options,extra", CONFIGS)
+def test_donating_the_old_state_changes_no_bit(name, options, extra):
+    """step(state, ..., out=<the state from two steps back>) equals the step without ``out`` bit
+    for bit in float64 (iterates, info, the NaN freeze of one run); a method that ``donates``
+    writes its new x into the donated buffers (two x buffers in turn once the loop runs)."""
+    opt = get(name, **options)
+    hp, x0, seeds = _hp(opt, 3, True, extra), _x0(3), torch.arange(3)
+    for nan_at in (None, (4, 1)):
+        ptrs: list[int] = []
+        ref, xs, infos = _run(opt, x0, hp, seeds, steps=12, nan_at=nan_at)
+        got, ys, jnfos = _run(opt, x0, hp, seeds, steps=12, nan_at=nan_at, donate=True, ptrs=ptrs)
+        assert torch.equal(xs, ys), f"{name}: donated iterates differ (NaN at {nan_at})"
+        for t, (a, b) in enumerate(zip(infos, jnfos)):
+            for k in a:
+                torch.testing.assert_close(b[k], a[k], rtol=0, atol=0, equal_nan=True, msg=f"{name}: info[{k!r}] step {t}")
+        if opt.donates and nan_at is None:
+            assert len(set(ptrs[2:])) == 2, f"{name}: x is not written into the donated buffers"
 
 
 def _adapter_run(opt_name, options, hp, p_init, seeds, steps, adapter=None, params=None):
