@@ -121,7 +121,12 @@ class _Search:
             bool(ev.violated[b]) == self.best.violated and float(score[b]) > self.best.score)
         if better:
             x0, hp = space.decode(z.detach()[b : b + 1], torch.tensor([b]))
-            inst = Instance.of(space, family, params_of(), x0, hp, b, seed, float(score[b]), bool(ev.violated[b]), self.factor)
+            adaptive = isinstance(ev.problem, fam.BatchedMaxAffine)  # saved as the plain function the rerun met
+            family, params = ("max_affine", ev.problem.plain(b)) if adaptive else (family, params_of())
+            inst = Instance.of(space, family, params, x0, hp, b, seed, float(score[b]), bool(ev.violated[b]), self.factor)
+            if adaptive and not _replays(inst, ev.check, b):
+                self._log()
+                return
             if inst.violated and self.result.in_expectation and not self._confirmed(inst):
                 self._log()
                 return
@@ -185,7 +190,7 @@ class _Search:
         _, (family, _, pb, space), ev, zbest = best
         if self.method in ("auto", "cma") and space.dim > 1:
             zbest = self._cma(space, ev, zbest)
-        if self.spent() or not grad:
+        if self.spent() or not grad or getattr(pb, "adaptive", False):  # no gradient through the choice of pieces
             return
         self._grad(space, family, pb, ev, zbest)
 
@@ -201,7 +206,7 @@ class _Search:
 
         def ev(z):
             x0, hp = space.decode(z)
-            out = evaluate(space, x0, hp, self.factor, seed)
+            out = evaluate(space, x0, hp, self.factor, seed, z)
             self._record(space, family.name, params_of, z, out, seed)
             return out
         return ev
@@ -253,6 +258,13 @@ class _Search:
             family.project(pb)
             if self.spent():
                 return
+
+
+def _replays(inst: Instance, c, b: int) -> bool:
+    """The saved instance, re-run alone, gives the batch's verdict and worst ratio for candidate b."""
+    _, _, r = inst.replay()
+    w0, w = r.worst_ratio[0], c.worst_ratio[b]
+    return bool(r.violated.any()) == bool(c.violated[b]) and (bool(w0 == w) or bool(w0.isnan() & w.isnan()))
 
 
 def search(result, *, families: list[str] | None = None, optimizer: str | None = None, budget: Budget | str = "60",
