@@ -11,7 +11,7 @@ Families [DERIVED, each certificate stated at the class]:
 
 - ``max_affine``: f(x) = f* + max(0, max_j g_j.(x - x*) - c_j), c_j >= 0. The constant piece
   makes f >= f* = f(x*) exactly; convex, non-smooth, G-Lipschitz with G = max_j ||g_j|| (with
-  the optional parameter ``G_max``, projection keeps every ||g_j|| <= G_max: a fixed class).
+  the optional parameter ``G_max``, projection keeps every ||g_j|| <= G_max and G = G_max: a fixed class).
   Every convex G-Lipschitz function's worst case for a first-order method is of this form on the
   points it visits (the interpolation theorem behind PEP: Taylor, Hendrickx & Glineur 2017).
 - ``l1``: f(x) = sum_j w_j |x_j - x*_j|, w_j > 0; f* = 0, x* unique, G = ||w||.
@@ -148,7 +148,8 @@ def _ma_project(pb):
         c.clamp_(min=0.0)
         if pb.G_max is not None:  # a G-Lipschitz class: every piece's gradient in the ball of radius G_max
             g.mul_(torch.clamp(pb.G_max / torch.linalg.vector_norm(g, dim=1, keepdim=True).clamp_min(1e-300), max=1.0))
-    pb.G = float(torch.linalg.vector_norm(g.detach(), dim=1).max())
+    # the class's constant where one is fixed (what an optimizer reading the problem's G is given)
+    pb.G = float(pb.G_max) if pb.G_max is not None else float(torch.linalg.vector_norm(g.detach(), dim=1).max())
     _ma_refresh(pb)
 
 
@@ -191,20 +192,25 @@ class BatchedMaxAffine(FamilyMaxAffine):
         return (t["G"] * (x - t["xs"])[:, None, :]).sum(-1) - t["c"]
 
     def _grad(self, x):
-        t = self.tensors(x)
-        return t["G"][torch.arange(x.shape[0]), self._pieces(x).argmax(dim=-1)]
+        return self._value_and_grad(x)[1]
+
+    def _value_and_grad(self, x):  # one pass over the pieces; the same bits as the plain instance's two
+        v = self._pieces(x)
+        i = v.argmax(dim=-1)
+        return v.gather(-1, i[:, None])[:, 0] + self.f_star, self.tensors(x)["G"][torch.arange(x.shape[0]), i]
 
     def plain(self, b: int) -> dict:
         """``max_affine`` family parameters of row b (the constant piece 0 is implicit there)."""
         G, c = self.family_tensors["G"][b, 1:], self.family_tensors["c"][b, 1:]
-        return {"d": self.d, "g": G.tolist(), "c": c.tolist(), "x_star": [0.0] * self.d, "f_star": 0.0}
+        return {"d": self.d, "g": G.tolist(), "c": c.tolist(), "x_star": [0.0] * self.d, "f_star": 0.0, "G_max": self.G}
 
 
-def _batched(d: int, G: torch.Tensor, c: torch.Tensor, name: str) -> BatchedMaxAffine:
+def _batched(d: int, G: torch.Tensor, c: torch.Tensor, name: str, G_max: float) -> BatchedMaxAffine:
+    """Every ||g_j|| <= G_max (the class's constant, stated as G)."""
     pb = BatchedMaxAffine(
         name=name, d=d, f_star=0.0, x_star=np.zeros(d), tags=frozenset({"convex", "lipschitz", "nonsmooth"}),
         certificate=Certificate("closed form", detail="f >= f* by the constant piece, c_j >= 0"),
-        G=float(torch.linalg.vector_norm(G, dim=-1).max()), x_star_unique=False, params={"family": "max_affine", "d": d},
+        G=G_max, x_star_unique=False, params={"family": "max_affine", "d": d},
         description="max(0, max_j g_j.x - c_j), one function per run",
     )
     pb.family_tensors = {"G": G, "c": c, "xs": torch.zeros(d, dtype=F64)}
@@ -263,7 +269,7 @@ class AdaptiveMaxAffine(BatchedMaxAffine):
             x64 = x.detach().to(F64)
             g, c = self._choose(x64, self._value(x64))
             self.family_tensors["G"][:, self.t + 1], self.family_tensors["c"][:, self.t + 1] = g, c
-        fx, gx = self._value(x), self._grad(x)
+        fx, gx = super()._value_and_grad(x)
         if self.t < self.T:
             self.X[:, self.t], self.F[:, self.t] = x.detach().to(F64), fx.detach().to(F64)
             self.g_prev = gx.detach().to(F64)
@@ -271,7 +277,7 @@ class AdaptiveMaxAffine(BatchedMaxAffine):
         return fx, gx
 
     def fixed(self) -> BatchedMaxAffine:
-        return _batched(self.d, self.family_tensors["G"].clone(), self.family_tensors["c"].clone(), "family:max_affine")
+        return _batched(self.d, self.family_tensors["G"].clone(), self.family_tensors["c"].clone(), "family:max_affine", self.G)
 
 
 def _adv_sample(rng):
