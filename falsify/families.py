@@ -161,8 +161,9 @@ def _ma_project(pb):
 # and f_t > 0, the constant piece), (ii) it stays below the function's value F_s at every earlier
 # iterate x_s (so the oracle's earlier answers are what the final fixed function returns there),
 # (iii) c_t = g_t.x_t - f_t >= 0 (f(x*) = f* = 0) and ||g_t|| <= G. The direction of g_t is a
-# signed mix of x_t, x_0 - x_t, g_{t-1}, a random direction fixed per candidate and a fresh random
-# one per step (weights from the candidate's latent, per phase of the run); given the direction u,
+# signed mix of x_t, x_0 - x_t, g_{t-1}, a random direction r fixed per candidate, x_t rotated by a
+# right angle in the plane of x_0 and r, and a fresh random direction per step (weights from the
+# candidate's latent, per phase of the run); given the direction u,
 # (i)-(iii) are linear in (||g_t||, f_t) plus the box ||g_t|| <= G: a 2-D polytope whose ranges are
 # exact (an interval for ||g_t||, then one for f_t), and the latent places the choice inside them.
 # Where the polytope is empty the oracle answers with the function built so far (the piece is the
@@ -172,7 +173,8 @@ def _ma_project(pb):
 # pieces are a plain ``max_affine`` instance that the search re-runs and scores (objective.evaluate),
 # and a row whose rerun does not reproduce the construction's iterates scores -inf.
 
-ADV_DIRS = 5  # x_t, x_0 - x_t, g_{t-1}, a random direction per candidate, a fresh random one per step
+ADV_DIRS = 6  # x_t, x_0 - x_t, g_{t-1}, a random direction r per candidate, x_t rotated in the plane of x_0 and r,
+# a fresh random direction per step
 ADV_PER_PHASE = ADV_DIRS + 2  # + where ||g_t|| and f_t sit in their feasible ranges
 ADV_MARGIN = 1e-9
 ADV_RADIAL = 1e-3  # least cosine between g_t and x_t
@@ -200,8 +202,11 @@ class BatchedMaxAffine(FamilyMaxAffine):
         return v.gather(-1, i[:, None])[:, 0] + self.f_star, self.tensors(x)["G"][torch.arange(x.shape[0]), i]
 
     def plain(self, b: int) -> dict:
-        """``max_affine`` family parameters of row b (the constant piece 0 is implicit there)."""
+        """``max_affine`` family parameters of row b (the constant piece 0 is implicit there, and so are
+        zero pieces, its copies: the argmax picks row 0 first, so dropping them changes no answer)."""
         G, c = self.family_tensors["G"][b, 1:], self.family_tensors["c"][b, 1:]
+        keep = (G != 0).any(-1) | (c != 0)
+        G, c = G[keep], c[keep]
         return {"d": self.d, "g": G.tolist(), "c": c.tolist(), "x_star": [0.0] * self.d, "f_star": 0.0, "G_max": self.G}
 
 
@@ -239,7 +244,10 @@ class AdaptiveMaxAffine(BatchedMaxAffine):
         """(g_t [B, d], c_t [B]) at x_t (zero where no piece satisfies (i)-(iii))."""
         t, B = self.t, x.shape[0]
         w = self.w[:, min(self.phases - 1, t * self.phases // self.T)]
-        dirs = torch.stack([_unit(x), _unit(self.x0 - x), _unit(self.g_prev), self.r,
+        e0 = _unit(self.x0)
+        e1 = _unit(self.r - (self.r * e0).sum(-1, keepdim=True) * e0)  # the plane of x_0 and r: x_t's rotation in it
+        rot = (x * e0).sum(-1, keepdim=True) * e1 - (x * e1).sum(-1, keepdim=True) * e0
+        dirs = torch.stack([_unit(x), _unit(self.x0 - x), _unit(self.g_prev), self.r, _unit(rot),
                             _unit(torch.randn(B, self.d, dtype=F64, generator=self.gen))], dim=1)
         u = _unit((w[:, :ADV_DIRS, None] * dirs).sum(1))
         # (iii) needs u.x_t > 0: a direction outside that half-space gets the missing radial component
@@ -276,8 +284,20 @@ class AdaptiveMaxAffine(BatchedMaxAffine):
             self.t += 1
         return fx, gx
 
+    def tensors(self, like):
+        # during the run only pieces 0..t+1 exist; the later rows are zero pieces, copies of row 0
+        n = self.T + 1 if self.t >= self.T else self.t + 2
+        return {k: (v[:, :n] if k != "xs" else v).to(device=like.device, dtype=like.dtype) for k, v in self.family_tensors.items()}
+
     def fixed(self) -> BatchedMaxAffine:
-        return _batched(self.d, self.family_tensors["G"].clone(), self.family_tensors["c"].clone(), "family:max_affine", self.G)
+        """The functions the run met, zero pieces moved last (order kept) and cut to the longest row."""
+        G, c = self.family_tensors["G"], self.family_tensors["c"]
+        zero = ~((G != 0).any(-1) | (c != 0))
+        zero[:, 0] = False  # the constant piece stays first
+        order = torch.sort(zero.to(torch.int8), dim=1, stable=True).indices
+        m = int((~zero).sum(1).max())
+        order = order[:, :m]
+        return _batched(self.d, G.gather(1, order[:, :, None].expand(-1, -1, self.d)), c.gather(1, order), "family:max_affine", self.G)
 
 
 def _adv_sample(rng):
@@ -386,6 +406,8 @@ def _lin_sample(rng):
     d = _dim(rng)
     n = int(rng.integers(d + 1, 4 * d + 3))
     A = rng.standard_normal((n, d)) * _scale(rng) / np.sqrt(d)
+    if rng.random() < 0.3:  # few distinct rows, repeated: minibatch gradients of little or no variance
+        A = A[rng.integers(int(rng.choice([1, 2])), size=n)]
     return {"d": d, "n": n, "A": A.tolist(), "x_star": rng.standard_normal(d).tolist()}
 
 
@@ -399,6 +421,7 @@ def _lin_refresh(pb):
     pb.family_tensors["Y"] = b
     An = A.detach().numpy()
     eig = np.linalg.eigvalsh(An.T @ An / pb.n)
+    pb.x_star_unique = bool(eig[0] > 1e-12 * eig[-1])  # repeated rows (rank < d): x_p is one minimiser of many
     if isinstance(pb.loss, Squared):
         r = default_radius(pb.x_star)
         pb.L, pb.mu = float(eig[-1]), float(max(eig[0], 0.0))
