@@ -15,7 +15,7 @@ point and hyper-parameters on one problem instance, inside the ranges the theore
 
 - x_0 = x* + R exp(z_r) u/||u||, R = 1 + ||x*|| (the library's default start radius);
 - d_0 (a fraction of D = ||x_0 - x*||, as the examples state it): D exp(log f + z), capped at D
-  when the result assumes d_0 <= D (2D otherwise);
+  when the result assumes d_0 <= D (e^3 D otherwise: an estimate started far above D);
 - G, G_inf (bounds on the gradients): the example's value (the problem's Lipschitz constant)
   times exp(|z|) <= e^10, never below it;
 - other positive hyper-parameters: times exp(z), z in [-3, 3], clipped into the declared range;
@@ -45,6 +45,7 @@ R_LOG = (-4.0, 3.0)  # log of the start radius relative to 1 + ||x*||
 POS_LOG = 3.0
 G_LOG = 10.0  # G up to e^10 times the Lipschitz constant: far above the gradients is inside the theorems' range
 D0_LOG_MIN = math.log(1e-8)
+D0_FREE_CAP = math.exp(POS_LOG)  # d_0 / D at most, where the result does not assume d_0 <= D
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class Space:
             if flag or not math.isfinite(spec.low) or not bool(torch.isfinite(vals).all()) or bool((vals == 0).any()):
                 continue
             varied.append(k)
-        return cls(tpl, problem, T, hp, varied, 1.0 if _assumes_d0_le(tpl.result) else 2.0, R, opt)
+        return cls(tpl, problem, T, hp, varied, 1.0 if _assumes_d0_le(tpl.result) else D0_FREE_CAP, R, opt)
 
     @property
     def dim(self) -> int:
@@ -147,7 +148,7 @@ class Space:
         z = rng.standard_normal((B, self.dim))
         z[:, self.problem.d] = rng.uniform(*R_LOG, B)
         for i, k in enumerate(self.varied):
-            lo, hi = {"d0": (-8.0, 3.0), "G": (0.0, G_LOG), "G_inf": (0.0, G_LOG)}.get(k, (-POS_LOG, POS_LOG))
+            lo, hi = {"d0": (-8.0, 5.0), "G": (0.0, G_LOG), "G_inf": (0.0, G_LOG)}.get(k, (-POS_LOG, POS_LOG))
             z[:, self.problem.d + 1 + i] = rng.uniform(lo, hi, B)
         return torch.tensor(z, dtype=F64)
 

@@ -42,6 +42,8 @@ CMA_GENERATIONS = 6
 GRAD_STEPS = 8
 GRAD_LR = 0.2
 CONFIRM_SEEDS = 64
+RESTART_SHARE = 1 / 3  # of a budget in seconds, at most, per restart
+ADAPTIVE_SHARE = 0.5  # of the instances drawn, where the adaptive family (the resisting oracle) is eligible
 
 
 @dataclass
@@ -108,6 +110,12 @@ class _Search:
             return True
         return b.seconds is not None and time.perf_counter() - self.t0 >= b.seconds
 
+    def over(self) -> bool:
+        """The budget is spent, or this restart had its share of a budget in seconds (an expensive
+        instance, a long T, does not take the whole budget from the others)."""
+        s = self.budget.seconds
+        return self.spent() or (s is not None and time.perf_counter() - self.t_restart >= RESTART_SHARE * s)
+
     def _record(self, space, family, params_of, z, ev, seed) -> None:
         self.evals += 1
         score = ev.score.detach()
@@ -149,7 +157,9 @@ class _Search:
     def _instance(self, tpl: Template, fams: list, grad: bool):
         """(family, params, problem, space) of a random applicable instance, or None."""
         for _ in range(50):
-            family = fams[self.rng.integers(len(fams))]
+            adv = [f for f in fams if f.name == "adaptive"]
+            rest = [f for f in fams if f.name != "adaptive"] or adv
+            family = adv[0] if adv and self.rng.random() < ADAPTIVE_SHARE else rest[self.rng.integers(len(rest))]
             params = family.sample(self.rng)
             pb = family.build(params, requires_grad=grad)
             if why_not_applicable(self.result, tpl.example.optimizer, pb, tpl.stochastic) is not None:
@@ -166,6 +176,7 @@ class _Search:
 
     def restart(self) -> None:
         """Screen SCREEN random instances with one random batch each; refine the best one."""
+        self.t_restart = time.perf_counter()
         tpl: Template = self.tpls[self.rng.integers(len(self.tpls))]
         fams = eligible_families(tpl, self.families)
         if not fams:
@@ -175,7 +186,7 @@ class _Search:
         best = None
         for _ in range(SCREEN):
             inst = self._instance(tpl, fams, grad)
-            if inst is None or self.spent():
+            if inst is None or self.over():
                 break
             family, params, pb, space = inst
             ev = self._evaluator(family, params, pb, space)
@@ -185,12 +196,12 @@ class _Search:
             i = int(torch.argmax(out.score))
             if best is None or float(out.score[i]) > best[0]:
                 best = (float(out.score[i]), inst, ev, z[i])
-        if best is None or self.spent() or best[0] == -math.inf:
+        if best is None or self.over() or best[0] == -math.inf:
             return
         _, (family, _, pb, space), ev, zbest = best
         if self.method in ("auto", "cma") and space.dim > 1:
             zbest = self._cma(space, ev, zbest)
-        if self.spent() or not grad or getattr(pb, "adaptive", False):  # no gradient through the choice of pieces
+        if self.over() or not grad or getattr(pb, "adaptive", False):  # no gradient through the choice of pieces
             return
         self._grad(space, family, pb, ev, zbest)
 
@@ -225,7 +236,7 @@ class _Search:
             i = int(torch.argmax(s))
             if float(s[i]) > best:
                 best, zbest = float(s[i]), Z[i]
-            if self.spent():
+            if self.over():
                 break
         return zbest
 
@@ -256,7 +267,7 @@ class _Search:
                         p.grad = None
                 z.grad = None
             family.project(pb)
-            if self.spent():
+            if self.over():
                 return
 
 
