@@ -168,8 +168,8 @@ def _ma_project(pb):
 # exact (an interval for ||g_t||, then one for f_t), and the latent places the choice inside them.
 # Where the polytope is empty the oracle answers with the function built so far (the piece is the
 # zero piece, a copy of the constant one). Every inequality keeps a margin of ADV_MARGIN relative to
-# G (||x_0|| + ||x_t||), far above the round-off of the piece values, so the argmax of the final
-# fixed function is the chosen piece at every x_t. The construction is only a proposal: the final
+# ||g_{t-1}|| (||x_0|| + ||x_t||), far above the round-off of the values compared, and is checked
+# once more on the values the fixed function computes, so its argmax is the chosen piece at x_t. The construction is only a proposal: the final
 # pieces are a plain ``max_affine`` instance that the search re-runs and scores (objective.evaluate),
 # and a row whose rerun does not reproduce the construction's iterates scores -inf.
 
@@ -252,7 +252,10 @@ class AdaptiveMaxAffine(BatchedMaxAffine):
         u = _unit((w[:, :ADV_DIRS, None] * dirs).sum(1))
         # (iii) needs u.x_t > 0: a direction outside that half-space gets the missing radial component
         u = _unit(u + (ADV_RADIAL - (u * dirs[:, 0]).sum(-1, keepdim=True)).clamp(min=0.0) * dirs[:, 0])
-        delta = ADV_MARGIN * self.G * (torch.linalg.vector_norm(self.x0, dim=-1) + torch.linalg.vector_norm(x, dim=-1))
+        # the scale of the values compared: the last answer's norm (G before the first), so that
+        # gradients that decay along the run are not cut off by a margin stated in G
+        gn = torch.linalg.vector_norm(self.g_prev, dim=-1)
+        delta = ADV_MARGIN * torch.where(gn > 0, gn, self.G) * (torch.linalg.vector_norm(self.x0, dim=-1) + torch.linalg.vector_norm(x, dim=-1))
         ux = (u * x).sum(-1)
         a = (u[:, None, :] * (self.X[:, :t] - x[:, None, :])).sum(-1)  # u.(x_s - x_t) [B, t]
         b = self.F[:, :t] - m[:, None] - 2 * delta[:, None]  # (ii) with (i): alpha a_s <= b_s
