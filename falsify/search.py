@@ -12,6 +12,11 @@ candidates each (start point and hyper-parameters, ``objective.Space``), then re
    after each step; skipped where the score carries no gradient (a recurrence that is not
    differentiable, e.g. a max with no tie-breaking gradient, or sides computed off the graph).
 
+A restart takes at most RESTART_SHARE of a budget in seconds. Where the adaptive family (the
+resisting oracle, ``families.AdaptiveMaxAffine``) fits the result's tags it is drawn for
+ADAPTIVE_SHARE of the instances; its candidates are scored on the fixed functions their runs built,
+and a new best is kept only if the saved plain instance replays to the same verdict and ratio.
+
 The score of a candidate is the check's worst ratio (``objective.evaluate``), so a candidate
 outside the theorem's assumptions scores -inf. The search stops at the first violation
 (``stop_on_violation``) or when the budget (seconds and/or evaluations of B candidates) is spent.
