@@ -193,13 +193,22 @@ class BatchedMaxAffine(FamilyMaxAffine):
         t = self.tensors(x)
         return (t["G"] * (x - t["xs"])[:, None, :]).sum(-1) - t["c"]
 
+    def _value(self, x):
+        return BatchedMaxAffine._value_and_grad(self, x)[0]
+
     def _grad(self, x):
-        return self._value_and_grad(x)[1]
+        return BatchedMaxAffine._value_and_grad(self, x)[1]
 
     def _value_and_grad(self, x):  # one pass over the pieces; the same bits as the plain instance's two
+        B = self.family_tensors["G"].shape[0]
+        if x.shape[0] != B:  # rows of several steps, [k B, d] (the theory's oracle calls): B at a time
+            if x.shape[0] % B:
+                raise ValueError(f"{x.shape[0]} points for {B} functions; allowed: a multiple of {B}")
+            parts = [BatchedMaxAffine._value_and_grad(self, x[i : i + B]) for i in range(0, x.shape[0], B)]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         v = self._pieces(x)
         i = v.argmax(dim=-1)
-        return v.gather(-1, i[:, None])[:, 0] + self.f_star, self.tensors(x)["G"][torch.arange(x.shape[0]), i]
+        return v.gather(-1, i[:, None])[:, 0] + self.f_star, self.tensors(x)["G"][torch.arange(B), i]
 
     def plain(self, b: int) -> dict:
         """``max_affine`` family parameters of row b (the constant piece 0 is implicit there, and so are
