@@ -205,7 +205,8 @@ class _Search:
             return
         _, (family, _, pb, space), ev, zbest = best
         if self.method in ("auto", "cma") and space.dim > 1:
-            zbest = self._cma(space, ev, zbest)
+            # no gradient phase on the adaptive family: its GRAD_STEPS evaluations go to CMA-ES
+            zbest = self._cma(space, ev, zbest, CMA_GENERATIONS + (GRAD_STEPS if getattr(pb, "adaptive", False) else 0))
         if self.over() or not grad or getattr(pb, "adaptive", False):  # no gradient through the choice of pieces
             return
         self._grad(space, family, pb, ev, zbest)
@@ -227,12 +228,12 @@ class _Search:
             return out
         return ev
 
-    def _cma(self, space, ev, z0):
+    def _cma(self, space, ev, z0, generations):
         import cma
 
         es = cma.CMAEvolutionStrategy(z0.numpy(), 1.0, {"popsize": self.B, "seed": int(self.rng.integers(1, 2**31)), "verbose": -9})
         best, zbest = -math.inf, z0
-        for _ in range(CMA_GENERATIONS):
+        for _ in range(generations):
             Z = torch.tensor(np.asarray(es.ask()), dtype=torch.float64)
             with torch.no_grad():
                 out = ev(Z)
