@@ -2,8 +2,9 @@
 
 Each restart draws a template (one of the result's registered example runs) and screens SCREEN
 random instances — a family whose instances carry the result's problem tags, its parameters, a
-horizon T (the example's T times 1, 1, 2, 4 or 8, at most ``T_max``) — with one batch of B
-candidates each (start point and hyper-parameters, ``objective.Space``), then refines the best:
+horizon T (the example's T times 1, 2, 4 or 8 with probability ~ 1/factor, at most ``T_max``) —
+with one batch of B candidates each (start point and hyper-parameters, ``objective.Space``), then
+refines the best:
 
 1. random: B latents drawn from the space's ranges (the screening);
 2. CMA-ES (the ``cma`` package; derivative-free, population B) from the restart's best latent;
@@ -47,6 +48,8 @@ CMA_GENERATIONS = 6
 GRAD_STEPS = 8
 GRAD_LR = 0.2
 CONFIRM_SEEDS = 64
+T_FACTORS = np.array([1, 2, 4, 8])
+T_WEIGHTS = (1.0 / T_FACTORS) / (1.0 / T_FACTORS).sum()
 RESTART_SHARE = 1 / 3  # of a budget in seconds, at most, per restart
 ADAPTIVE_SHARE = 0.5  # of the instances drawn, where the adaptive family (the resisting oracle) is eligible
 
@@ -174,8 +177,9 @@ class _Search:
             except (TypeError, AttributeError, ValueError):
                 continue
             if not tpl.fixed_T(space.base_hp):
-                # short runs more often: more instances per second; long ones reach the late rows of rates
-                space = Space.make(tpl, pb, min(self.T_max, tpl.example.T * int(self.rng.choice([1, 1, 2, 4, 8]))))
+                # a run costs about T: multiplier m drawn with probability ~ 1/m, the same expected time at
+                # each (short runs: more instances per second; long ones reach the late rows of rates)
+                space = Space.make(tpl, pb, min(self.T_max, tpl.example.T * int(self.rng.choice(T_FACTORS, p=T_WEIGHTS))))
             return family, params, pb, space
         return None
 
