@@ -1,10 +1,10 @@
 """Adversarial search: maximise observed / bound of a result over concrete instances.
 
-Each restart draws a template (one of the result's registered example runs) and screens SCREEN
-random instances — a family whose instances carry the result's problem tags, its parameters, a
-horizon T (the example's T times 1, 2, 4 or 8 with probability ~ 1/factor, at most ``T_max``) —
-with one batch of B candidates each (start point and hyper-parameters, ``objective.Space``), then
-refines the best:
+Each restart takes a template (one of the result's registered example runs, each in turn, in a
+shuffled order) and screens SCREEN random instances — a family whose instances carry the result's
+problem tags, its parameters, a horizon T (the example's T times 1, 2, 4 or 8 with probability
+~ 1/factor, at most ``T_max``) — with one batch of B candidates each (start point and
+hyper-parameters, ``objective.Space``), then refines the best:
 
 1. random: B latents drawn from the space's ranges (the screening);
 2. CMA-ES (the ``cma`` package; derivative-free, population B) from the restart's best latent;
@@ -109,6 +109,7 @@ class _Search:
         self.best: Instance | None = None
         self.history: list[tuple[float, int, float]] = []
         self.violated = False
+        self.turns: list[int] = []
 
     def spent(self) -> bool:
         b = self.budget
@@ -186,7 +187,9 @@ class _Search:
     def restart(self) -> None:
         """Screen SCREEN random instances with one random batch each; refine the best one."""
         self.t_restart = time.perf_counter()
-        tpl: Template = self.tpls[self.rng.integers(len(self.tpls))]
+        if not self.turns:  # every template in turn, in a shuffled order: none waits for a lucky draw
+            self.turns = list(self.rng.permutation(len(self.tpls)))
+        tpl: Template = self.tpls[self.turns.pop()]
         fams = eligible_families(tpl, self.families)
         if not fams:
             raise RatecheckError(f"no family carries the tags {sorted(tpl.result.requires)} of {self.result.key}; "
