@@ -11,9 +11,12 @@ Families [DERIVED, each certificate stated at the class]:
 
 - ``max_affine``: f(x) = f* + max(0, max_j g_j.(x - x*) - c_j), c_j >= 0. The constant piece
   makes f >= f* = f(x*) exactly; convex, non-smooth, G-Lipschitz with G = max_j ||g_j|| (with
-  the optional parameter ``G_max``, projection keeps every ||g_j|| <= G_max and G = G_max: a fixed class).
+  the optional parameter ``G_max``, projection keeps every ||g_j|| <= G_max and G = G_max: a fixed
+  class).
   Every convex G-Lipschitz function's worst case for a first-order method is of this form on the
   points it visits (the interpolation theorem behind PEP: Taylor, Hendrickx & Glineur 2017).
+- ``adaptive``: max-affine with x* = 0, f* = 0, c_j >= 0, ||g_j|| <= G, its pieces chosen along the
+  run (a resisting oracle; the comment above ``AdaptiveMaxAffine``), saved as a ``max_affine``.
 - ``l1``: f(x) = sum_j w_j |x_j - x*_j|, w_j > 0; f* = 0, x* unique, G = ||w||.
 - ``quadratic``: f(x) = f* + (1/2)(x - x*)^T U diag(lam) U^T (x - x*), lam in [0, L]; smooth
   (L = max lam), strongly convex when min lam > 0, G = L r on ball(x*, r).
@@ -163,18 +166,18 @@ def _ma_project(pb):
 # (iii) c_t = g_t.x_t - f_t >= 0 (f(x*) = f* = 0) and ||g_t|| <= G. The direction of g_t is a
 # signed mix of x_t, x_0 - x_t, g_{t-1}, a random direction r fixed per candidate, x_t rotated by a
 # right angle in the plane of x_0 and r, and a fresh random direction per step (weights from the
-# candidate's latent, per phase of the run); given the direction u,
-# (i)-(iii) are linear in (||g_t||, f_t) plus the box ||g_t|| <= G: a 2-D polytope whose ranges are
-# exact (an interval for ||g_t||, then one for f_t), and the latent places the choice inside them.
+# candidate's latent, per phase of the run); given the direction u, (i)-(iii) are linear in
+# (||g_t||, f_t) plus the box ||g_t|| <= G: a 2-D polytope whose ranges are exact (an interval for
+# ||g_t||, then one for f_t), and the latent places the choice inside them.
 # Where the polytope is empty the oracle answers with the function built so far (the piece is the
 # zero piece, a copy of the constant one). Every inequality keeps a margin of ADV_MARGIN relative to
 # ||g_{t-1}|| (||x_0|| + ||x_t||), far above the round-off of the values compared, and is checked
-# once more on the values the fixed function computes, so its argmax is the chosen piece at x_t. The construction is only a proposal: the final
-# pieces are a plain ``max_affine`` instance that the search re-runs and scores (objective.evaluate),
-# and a row whose rerun does not reproduce the construction's iterates scores -inf.
+# once more on the values the fixed function computes, so its argmax is the chosen piece at x_t.
+# The construction is only a proposal: the final pieces are a plain ``max_affine`` instance that the
+# search re-runs and scores (objective.evaluate), and a row whose rerun does not reproduce the
+# construction's iterates scores -inf.
 
-ADV_DIRS = 6  # x_t, x_0 - x_t, g_{t-1}, a random direction r per candidate, x_t rotated in the plane of x_0 and r,
-# a fresh random direction per step
+ADV_DIRS = 6  # x_t, x_0 - x_t, g_{t-1}, r, x_t rotated in the plane of x_0 and r, a fresh random one
 ADV_PER_PHASE = ADV_DIRS + 2  # + where ||g_t|| and f_t sit in their feasible ranges
 ADV_MARGIN = 1e-9
 ADV_RADIAL = 1e-3  # least cosine between g_t and x_t
@@ -219,10 +222,10 @@ class BatchedMaxAffine(FamilyMaxAffine):
         return {"d": self.d, "g": G.tolist(), "c": c.tolist(), "x_star": [0.0] * self.d, "f_star": 0.0, "G_max": self.G}
 
 
-def _batched(d: int, G: torch.Tensor, c: torch.Tensor, name: str, G_max: float) -> BatchedMaxAffine:
+def _batched(d: int, G: torch.Tensor, c: torch.Tensor, G_max: float) -> BatchedMaxAffine:
     """Every ||g_j|| <= G_max (the class's constant, stated as G)."""
     pb = BatchedMaxAffine(
-        name=name, d=d, f_star=0.0, x_star=np.zeros(d), tags=frozenset({"convex", "lipschitz", "nonsmooth"}),
+        name="family:max_affine", d=d, f_star=0.0, x_star=np.zeros(d), tags=frozenset({"convex", "lipschitz", "nonsmooth"}),
         certificate=Certificate("closed form", detail="f >= f* by the constant piece, c_j >= 0"),
         G=G_max, x_star_unique=False, params={"family": "max_affine", "d": d},
         description="max(0, max_j g_j.x - c_j), one function per run",
@@ -264,7 +267,8 @@ class AdaptiveMaxAffine(BatchedMaxAffine):
         # the scale of the values compared: the last answer's norm (G before the first), so that
         # gradients that decay along the run are not cut off by a margin stated in G
         gn = torch.linalg.vector_norm(self.g_prev, dim=-1)
-        delta = ADV_MARGIN * torch.where(gn > 0, gn, self.G) * (torch.linalg.vector_norm(self.x0, dim=-1) + torch.linalg.vector_norm(x, dim=-1))
+        size = torch.linalg.vector_norm(self.x0, dim=-1) + torch.linalg.vector_norm(x, dim=-1)
+        delta = ADV_MARGIN * torch.where(gn > 0, gn, self.G) * size
         ux = (u * x).sum(-1)
         a = (u[:, None, :] * (self.X[:, :t] - x[:, None, :])).sum(-1)  # u.(x_s - x_t) [B, t]
         b = self.F[:, :t] - m[:, None] - 2 * delta[:, None]  # (ii) with (i): alpha a_s <= b_s
@@ -299,7 +303,8 @@ class AdaptiveMaxAffine(BatchedMaxAffine):
     def tensors(self, like):
         # during the run only pieces 0..t+1 exist; the later rows are zero pieces, copies of row 0
         n = self.T + 1 if self.t >= self.T else self.t + 2
-        return {k: (v[:, :n] if k != "xs" else v).to(device=like.device, dtype=like.dtype) for k, v in self.family_tensors.items()}
+        return {k: (v[:, :n] if k != "xs" else v).to(device=like.device, dtype=like.dtype)
+                for k, v in self.family_tensors.items()}
 
     def fixed(self) -> BatchedMaxAffine:
         """The functions the run met, zero pieces moved last (order kept) and cut to the longest row."""
@@ -309,7 +314,7 @@ class AdaptiveMaxAffine(BatchedMaxAffine):
         order = torch.sort(zero.to(torch.int8), dim=1, stable=True).indices
         m = int((~zero).sum(1).max())
         order = order[:, :m]
-        return _batched(self.d, G.gather(1, order[:, :, None].expand(-1, -1, self.d)), c.gather(1, order), "family:max_affine", self.G)
+        return _batched(self.d, G.gather(1, order[:, :, None].expand(-1, -1, self.d)), c.gather(1, order), self.G)
 
 
 def _adv_sample(rng):

@@ -240,7 +240,8 @@ def run_candidates(space: Space, x0: torch.Tensor, hp: dict, seed: int = 0, prob
     return run(problem or space.problem, space.opt, x0, space.T, hp=hp, batch_size=ex.batch_size, seeds=seeds, keep_iterates=True)
 
 
-def evaluate(space: Space, x0: torch.Tensor, hp: dict, factor: float = 1.0, seed: int = 0, z: torch.Tensor | None = None) -> Evaluation:
+def evaluate(space: Space, x0: torch.Tensor, hp: dict, factor: float = 1.0, seed: int = 0,
+             z: torch.Tensor | None = None) -> Evaluation:
     """Run the candidates and check the result on them; scores per candidate (group).
 
     An adaptive family (``families.AdaptiveMaxAffine``) builds each candidate's function along a
