@@ -166,3 +166,19 @@ def test_in_expectation_each_candidate_is_its_own_group():
         x0b, hpb = sp.decode(z[b : b + 1], torch.tensor([b]))
         alone = evaluate(sp, x0b, hpb, 1.0, b * tpl.group, z[b : b + 1])
         assert float(alone.score[0]) == float(both.score[b])
+
+
+def test_momo_fejer_alarm_is_underflow():
+    """The one apparent violation of a registered result in the 2026-12-06 second-round matrix
+    (docs/falsify.md#false-alarms): MoMo on a 1-D LAD instance converges to x* within 1e-161, and
+    the Lyapunov row compares ||x_{t+1} - x*||^2 = 7.6e-322 with a bound of 0: subnormal numbers,
+    below the range where the relative round-off model of the tolerance holds. Every violated row is
+    there (a violation at normal magnitudes would fail this test)."""
+    from pathlib import Path
+
+    import torch
+
+    _, _, c = Instance.load(Path(__file__).with_name("momo_fejer_underflow.json")).replay()
+    bad = c.counted & (c.observed > c.bound + c.tol)
+    assert bool(bad.any())
+    assert float(torch.maximum(c.observed.abs(), c.bound.abs())[bad].max()) < torch.finfo(torch.float64).tiny
