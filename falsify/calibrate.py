@@ -21,7 +21,11 @@ from .search import Budget, search
 
 PLANTED_FACTOR = 0.8
 # Apparent violations investigated and traced to a cause outside the search (docs/falsify.md#false-alarms).
-INVESTIGATED: dict[str, str] = {}  # none left: spa.l2_lyapunov and motaps.target_bookkeeping were fixed
+# spa.l2_lyapunov and motaps.target_bookkeeping were fixed; momo.fejer's is underflow in the check's tolerance model.
+INVESTIGATED: dict[str, str] = {
+    "momo.fejer": "subnormal values (7.6e-322 against 0) on a run converged to x*: below the range of the tolerance's "
+                  "relative round-off model (tests/falsify/test_search.py::test_momo_fejer_alarm_is_underflow)",
+}
 # Results whose planted copy (bound - 0.2 |bound|) is itself a theorem: each holds with its bound times a factor
 # <= 0.8 on its whole class, proved at the anchor. No search can violate such a copy; a miss there is no
 # evidence against the search, so the summary reports the found fraction with and without them.

@@ -15,7 +15,7 @@ point and hyper-parameters on one problem instance, inside the ranges the theore
 
 - x_0 = x* + R exp(z_r) u/||u||, R = 1 + ||x*|| (the library's default start radius);
 - d_0 (a fraction of D = ||x_0 - x*||, as the examples state it): D exp(log f + z), capped at D
-  when the result assumes d_0 <= D (2D otherwise);
+  when the result assumes d_0 <= D (e^3 D otherwise: an estimate started far above D);
 - G, G_inf (bounds on the gradients): the example's value (the problem's Lipschitz constant)
   times exp(|z|) <= e^10, never below it;
 - other positive hyper-parameters: times exp(z), z in [-3, 3], clipped into the declared range;
@@ -47,6 +47,7 @@ R_LOG = (-4.0, 3.0)  # log of the start radius relative to 1 + ||x*||
 POS_LOG = 3.0
 G_LOG = 10.0  # G up to e^10 times the Lipschitz constant: far above the gradients is inside the theorems' range
 D0_LOG_MIN = math.log(1e-8)
+D0_FREE_CAP = math.exp(POS_LOG)  # d_0 / D at most, where the result does not assume d_0 <= D
 
 
 @dataclass(frozen=True)
@@ -140,17 +141,17 @@ class Space:
             if flag or not math.isfinite(spec.low) or not bool(torch.isfinite(vals).all()) or bool((vals == 0).any()):
                 continue
             varied.append(k)
-        return cls(tpl, problem, T, hp, varied, 1.0 if _assumes_d0_le(tpl.result) else 2.0, R, opt)
+        return cls(tpl, problem, T, hp, varied, 1.0 if _assumes_d0_le(tpl.result) else D0_FREE_CAP, R, opt)
 
     @property
     def dim(self) -> int:
-        return self.problem.d + 1 + len(self.varied)
+        return self.problem.d + 1 + len(self.varied) + getattr(self.problem, "n_latent", 0)
 
     def random(self, B: int, rng: np.random.Generator) -> torch.Tensor:
         z = rng.standard_normal((B, self.dim))
         z[:, self.problem.d] = rng.uniform(*R_LOG, B)
         for i, k in enumerate(self.varied):
-            lo, hi = {"d0": (-8.0, 3.0), "G": (0.0, G_LOG), "G_inf": (0.0, G_LOG)}.get(k, (-POS_LOG, POS_LOG))
+            lo, hi = {"d0": (-8.0, 5.0), "G": (0.0, G_LOG), "G_inf": (0.0, G_LOG)}.get(k, (-POS_LOG, POS_LOG))
             z[:, self.problem.d + 1 + i] = rng.uniform(lo, hi, B)
         return torch.tensor(z, dtype=F64)
 
@@ -210,6 +211,7 @@ class Evaluation:
     check: tb.CheckResult | None
     trace: object
     error: str = ""
+    problem: object = None  # the problem the scored runs used (a fixed one where the family is adaptive)
 
 
 def perturbation(factor: float):
@@ -233,22 +235,37 @@ def _margin(c: tb.CheckResult) -> torch.Tensor:
     return m.amax(dim=0)
 
 
-def run_candidates(space: Space, x0: torch.Tensor, hp: dict, seed: int = 0):
+def run_candidates(space: Space, x0: torch.Tensor, hp: dict, seed: int = 0, problem=None):
     """The run of the candidates, exactly as ``runner.run`` records it (iterates kept)."""
     from ratecheck.experiments.runner import run
 
     ex = space.tpl.example
     n = x0.shape[0]
     seeds = (torch.arange(n) + seed) if ex.batch_size else None
-    return run(space.problem, space.opt, x0, space.T, hp=hp, batch_size=ex.batch_size, seeds=seeds, keep_iterates=True)
+    return run(problem or space.problem, space.opt, x0, space.T, hp=hp, batch_size=ex.batch_size, seeds=seeds, keep_iterates=True)
 
 
-def evaluate(space: Space, x0: torch.Tensor, hp: dict, factor: float = 1.0, seed: int = 0) -> Evaluation:
-    """Run the candidates and check the result on them; scores per candidate (group)."""
+def evaluate(space: Space, x0: torch.Tensor, hp: dict, factor: float = 1.0, seed: int = 0,
+             z: torch.Tensor | None = None) -> Evaluation:
+    """Run the candidates and check the result on them; scores per candidate (group).
+
+    An adaptive family (``families.AdaptiveMaxAffine``) builds each candidate's function along a
+    first run from the last columns of its latent ``z``; the candidates are then re-run on those
+    fixed functions, and that rerun is what is checked and scored (-inf where it does not
+    reproduce the first run's iterates bit for bit)."""
     B = x0.shape[0] // space.tpl.group
+    pb, built = space.problem, None
     try:
-        tr = run_candidates(space, x0, hp, seed)
-        c = tb.check(space.tpl.result, tr, space.problem, perturbation(factor))
+        if getattr(pb, "adaptive", False):
+            pb.start(z[:, z.shape[1] - pb.n_latent:], x0, space.T)
+            built = run_candidates(space, x0, hp, seed).iterates["x"]
+            pb = pb.fixed()
+        tr = run_candidates(space, x0, hp, seed, pb)
+        if space.tpl.result.in_expectation:
+            # the check groups runs by identical hyper-parameters; two candidates can share them (both
+            # clipped to a range's end) while their start points differ: one group per candidate
+            tr.meta["hp"] = {**tr.meta["hp"], "candidate": torch.arange(B).repeat_interleave(space.tpl.group).to(F64)}
+        c = tb.check(space.tpl.result, tr, pb, perturbation(factor))
     except (Unavailable, RatecheckError) as e:
         ninf = torch.full((B,), -math.inf, dtype=F64)
         return Evaluation(ninf, torch.zeros(B, dtype=torch.bool), None, None, str(e))
@@ -261,7 +278,10 @@ def evaluate(space: Space, x0: torch.Tensor, hp: dict, factor: float = 1.0, seed
     score = torch.where(score.isnan(), -math.inf, score)
     # violated where no row has a positive bound (a bound of 0 or below): no ratio, still a violation
     score = torch.where(viol & ~torch.isfinite(score), math.inf, score)
-    return Evaluation(score, viol, c, tr)
+    if built is not None:
+        same = (tr.iterates["x"] == built).flatten(start_dim=2).all(dim=2).all(dim=0)
+        score, viol = torch.where(same, score, -math.inf), viol & same
+    return Evaluation(score, viol, c, tr, problem=pb)
 
 
 def _per_group(tr, ratio, viol, B, g):

@@ -1,9 +1,10 @@
 """Adversarial search: maximise observed / bound of a result over concrete instances.
 
-Each restart draws a template (one of the result's registered example runs) and screens SCREEN
-random instances — a family whose instances carry the result's problem tags, its parameters, a
-horizon T (the example's T times 1, 1, 2, 4 or 8, at most ``T_max``) — with one batch of B
-candidates each (start point and hyper-parameters, ``objective.Space``), then refines the best:
+Each restart takes a template (one of the result's registered example runs, each in turn, in a
+shuffled order) and screens SCREEN random instances — a family whose instances carry the result's
+problem tags, its parameters, a horizon T (the example's T times 1, 2, 4 or 8 with probability
+~ 1/factor, at most ``T_max``) — with one batch of B candidates each (start point and
+hyper-parameters, ``objective.Space``), then refines the best:
 
 1. random: B latents drawn from the space's ranges (the screening);
 2. CMA-ES (the ``cma`` package; derivative-free, population B) from the restart's best latent;
@@ -11,6 +12,11 @@ candidates each (start point and hyper-parameters, ``objective.Space``), then re
    family's own tensors (gradients, weights, spectrum, design), projected back into the family
    after each step; skipped where the score carries no gradient (a recurrence that is not
    differentiable, e.g. a max with no tie-breaking gradient, or sides computed off the graph).
+
+A restart takes at most RESTART_SHARE of a budget in seconds. Where the adaptive family (the
+resisting oracle, ``families.AdaptiveMaxAffine``) fits the result's tags it is drawn for
+ADAPTIVE_SHARE of the instances; its candidates are scored on the fixed functions their runs built,
+and a new best is kept only if the saved plain instance replays to the same verdict and ratio.
 
 The score of a candidate is the check's worst ratio (``objective.evaluate``), so a candidate
 outside the theorem's assumptions scores -inf. The search stops at the first violation
@@ -42,6 +48,10 @@ CMA_GENERATIONS = 6
 GRAD_STEPS = 8
 GRAD_LR = 0.2
 CONFIRM_SEEDS = 64
+T_FACTORS = np.array([1, 2, 4, 8])
+T_WEIGHTS = (1.0 / T_FACTORS) / (1.0 / T_FACTORS).sum()
+RESTART_SHARE = 1 / 3  # of a budget in seconds, at most, per restart
+ADAPTIVE_SHARE = 0.5  # of the instances drawn, where the adaptive family (the resisting oracle) is eligible
 
 
 @dataclass
@@ -99,6 +109,7 @@ class _Search:
         self.best: Instance | None = None
         self.history: list[tuple[float, int, float]] = []
         self.violated = False
+        self.turns: list[int] = []
 
     def spent(self) -> bool:
         b = self.budget
@@ -107,6 +118,12 @@ class _Search:
         if b.evals is not None and self.evals >= b.evals:
             return True
         return b.seconds is not None and time.perf_counter() - self.t0 >= b.seconds
+
+    def over(self) -> bool:
+        """The budget is spent, or this restart had its share of a budget in seconds (an expensive
+        instance, a long T, does not take the whole budget from the others)."""
+        s = self.budget.seconds
+        return self.spent() or (s is not None and time.perf_counter() - self.t_restart >= RESTART_SHARE * s)
 
     def _record(self, space, family, params_of, z, ev, seed) -> None:
         self.evals += 1
@@ -121,7 +138,12 @@ class _Search:
             bool(ev.violated[b]) == self.best.violated and float(score[b]) > self.best.score)
         if better:
             x0, hp = space.decode(z.detach()[b : b + 1], torch.tensor([b]))
-            inst = Instance.of(space, family, params_of(), x0, hp, b, seed, float(score[b]), bool(ev.violated[b]), self.factor)
+            adaptive = isinstance(ev.problem, fam.BatchedMaxAffine)  # saved as the plain function the rerun met
+            family, params = ("max_affine", ev.problem.plain(b)) if adaptive else (family, params_of())
+            inst = Instance.of(space, family, params, x0, hp, b, seed, float(score[b]), bool(ev.violated[b]), self.factor)
+            if adaptive and not _replays(inst, ev.check, b):
+                self._log()
+                return
             if inst.violated and self.result.in_expectation and not self._confirmed(inst):
                 self._log()
                 return
@@ -144,7 +166,9 @@ class _Search:
     def _instance(self, tpl: Template, fams: list, grad: bool):
         """(family, params, problem, space) of a random applicable instance, or None."""
         for _ in range(50):
-            family = fams[self.rng.integers(len(fams))]
+            adv = [f for f in fams if f.name == "adaptive"]
+            rest = [f for f in fams if f.name != "adaptive"] or adv
+            family = adv[0] if adv and self.rng.random() < ADAPTIVE_SHARE else rest[self.rng.integers(len(rest))]
             params = family.sample(self.rng)
             pb = family.build(params, requires_grad=grad)
             if why_not_applicable(self.result, tpl.example.optimizer, pb, tpl.stochastic) is not None:
@@ -154,14 +178,18 @@ class _Search:
             except (TypeError, AttributeError, ValueError):
                 continue
             if not tpl.fixed_T(space.base_hp):
-                # short runs more often: more instances per second; long ones reach the late rows of rates
-                space = Space.make(tpl, pb, min(self.T_max, tpl.example.T * int(self.rng.choice([1, 1, 2, 4, 8]))))
+                # a run costs about T: multiplier m drawn with probability ~ 1/m, the same expected time at
+                # each (short runs: more instances per second; long ones reach the late rows of rates)
+                space = Space.make(tpl, pb, min(self.T_max, tpl.example.T * int(self.rng.choice(T_FACTORS, p=T_WEIGHTS))))
             return family, params, pb, space
         return None
 
     def restart(self) -> None:
         """Screen SCREEN random instances with one random batch each; refine the best one."""
-        tpl: Template = self.tpls[self.rng.integers(len(self.tpls))]
+        self.t_restart = time.perf_counter()
+        if not self.turns:  # every template in turn, in a shuffled order: none waits for a lucky draw
+            self.turns = list(self.rng.permutation(len(self.tpls)))
+        tpl: Template = self.tpls[self.turns.pop()]
         fams = eligible_families(tpl, self.families)
         if not fams:
             raise RatecheckError(f"no family carries the tags {sorted(tpl.result.requires)} of {self.result.key}; "
@@ -170,7 +198,7 @@ class _Search:
         best = None
         for _ in range(SCREEN):
             inst = self._instance(tpl, fams, grad)
-            if inst is None or self.spent():
+            if inst is None or self.over():
                 break
             family, params, pb, space = inst
             ev = self._evaluator(family, params, pb, space)
@@ -180,12 +208,13 @@ class _Search:
             i = int(torch.argmax(out.score))
             if best is None or float(out.score[i]) > best[0]:
                 best = (float(out.score[i]), inst, ev, z[i])
-        if best is None or self.spent() or best[0] == -math.inf:
+        if best is None or self.over() or best[0] == -math.inf:
             return
         _, (family, _, pb, space), ev, zbest = best
         if self.method in ("auto", "cma") and space.dim > 1:
-            zbest = self._cma(space, ev, zbest)
-        if self.spent() or not grad:
+            # no gradient phase on the adaptive family: its GRAD_STEPS evaluations go to CMA-ES
+            zbest = self._cma(space, ev, zbest, CMA_GENERATIONS + (GRAD_STEPS if getattr(pb, "adaptive", False) else 0))
+        if self.over() or not grad or getattr(pb, "adaptive", False):  # no gradient through the choice of pieces
             return
         self._grad(space, family, pb, ev, zbest)
 
@@ -201,17 +230,17 @@ class _Search:
 
         def ev(z):
             x0, hp = space.decode(z)
-            out = evaluate(space, x0, hp, self.factor, seed)
+            out = evaluate(space, x0, hp, self.factor, seed, z)
             self._record(space, family.name, params_of, z, out, seed)
             return out
         return ev
 
-    def _cma(self, space, ev, z0):
+    def _cma(self, space, ev, z0, generations):
         import cma
 
         es = cma.CMAEvolutionStrategy(z0.numpy(), 1.0, {"popsize": self.B, "seed": int(self.rng.integers(1, 2**31)), "verbose": -9})
         best, zbest = -math.inf, z0
-        for _ in range(CMA_GENERATIONS):
+        for _ in range(generations):
             Z = torch.tensor(np.asarray(es.ask()), dtype=torch.float64)
             with torch.no_grad():
                 out = ev(Z)
@@ -220,7 +249,7 @@ class _Search:
             i = int(torch.argmax(s))
             if float(s[i]) > best:
                 best, zbest = float(s[i]), Z[i]
-            if self.spent():
+            if self.over():
                 break
         return zbest
 
@@ -251,8 +280,15 @@ class _Search:
                         p.grad = None
                 z.grad = None
             family.project(pb)
-            if self.spent():
+            if self.over():
                 return
+
+
+def _replays(inst: Instance, c, b: int) -> bool:
+    """The saved instance, re-run alone, gives the batch's verdict and worst ratio for candidate b."""
+    _, _, r = inst.replay()
+    w0, w = r.worst_ratio[0], c.worst_ratio[b]
+    return bool(r.violated.any()) == bool(c.violated[b]) and (bool(w0 == w) or bool(w0.isnan() & w.isnan()))
 
 
 def search(result, *, families: list[str] | None = None, optimizer: str | None = None, budget: Budget | str = "60",

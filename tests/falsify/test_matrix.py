@@ -1,7 +1,7 @@
 """Full budgets (-m heavy): planted false bounds over every assertable result, and no false alarm.
 
 Per result 10 s for the planted copy (bound - 0.2 |bound|) and 10 s for the result as registered,
-on one core: about 35 minutes for the 103 results. Issue 12 asks for >= 90% of the planted copies
+on one core: about 30 minutes for the 113 results (14 minutes as two processes). Issue 12 asks for >= 90% of the planted copies
 of the theorems' bounds found (``calibrate.is_bound``: role theorem, kind bound / invariant /
 lyapunov); the measured fraction is lower (docs/falsify.md#acceptance lists every miss with its best
 ratio), so this test guards the measured level against regressions, and requires no violation of a
@@ -12,7 +12,7 @@ import pytest
 
 from ratecheck.falsify.calibrate import INVESTIGATED, calibrate, is_bound, summary
 
-MEASURED_FLOOR = 0.6  # found fraction of the theorem bounds measured 2026-12-06 (docs/falsify.md#acceptance), minus slack for timing
+MEASURED_FLOOR = 0.7  # found fraction of the theorem bounds measured 2026-12-06 (0.79, docs/falsify.md#acceptance), minus slack for timing
 
 
 @pytest.mark.heavy

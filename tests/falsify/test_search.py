@@ -144,3 +144,41 @@ def test_taps_large_step_bookkeeping_found_by_the_search_holds():
 
     _, _, c = Instance.load(Path(__file__).with_name("taps_gamma24_bookkeeping.json")).replay()
     assert c.holds.all() and c.rows_checked.min() >= 0.5 * c.observed.shape[0]
+
+
+def test_in_expectation_each_candidate_is_its_own_group():
+    """Two candidates whose hyper-parameters coincide (both clipped to a range's end) but whose start
+    points differ are two groups of seeds, each scored as if it ran alone (merged, their mixture was
+    a violation no replay confirmed: why momo.polyak_interp_rate's planted copy stuck at 0.8)."""
+    import numpy as np
+    import torch
+
+    from ratecheck.falsify import families as F
+    from ratecheck.falsify.objective import Space, evaluate, templates
+
+    tpl = templates(theory.get("momo.polyak_interp_rate"))[0]
+    sp = Space.make(tpl, F.get("lad").build(F.get("lad").sample(np.random.default_rng(0))), 30)
+    z = sp.random(2, np.random.default_rng(1))
+    z[:, sp.problem.d + 1] = 5.0  # lr clipped to the same end of its range
+    x0, hp = sp.decode(z)
+    both = evaluate(sp, x0, hp, 1.0, 0, z)
+    for b in range(2):
+        x0b, hpb = sp.decode(z[b : b + 1], torch.tensor([b]))
+        alone = evaluate(sp, x0b, hpb, 1.0, b * tpl.group, z[b : b + 1])
+        assert float(alone.score[0]) == float(both.score[b])
+
+
+def test_momo_fejer_alarm_is_underflow():
+    """The one apparent violation of a registered result in the 2026-12-06 second-round matrix
+    (docs/falsify.md#false-alarms): MoMo on a 1-D LAD instance converges to x* within 1e-161, and
+    the Lyapunov row compares ||x_{t+1} - x*||^2 = 7.6e-322 with a bound of 0: subnormal numbers,
+    below the range where the relative round-off model of the tolerance holds. Every violated row is
+    there (a violation at normal magnitudes would fail this test)."""
+    from pathlib import Path
+
+    import torch
+
+    _, _, c = Instance.load(Path(__file__).with_name("momo_fejer_underflow.json")).replay()
+    bad = c.counted & (c.observed > c.bound + c.tol)
+    assert bool(bad.any())
+    assert float(torch.maximum(c.observed.abs(), c.bound.abs())[bad].max()) < torch.finfo(torch.float64).tiny
