@@ -209,13 +209,24 @@ def unchecked_where(cond: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
 # -- round-off model (docs/theory/README.md#tolerance) --------------------------------------------------
 
 
-def unit_roundoff(trace) -> float:
-    """u = eps/2 of the dtype the run computed in (recorded quantities carry its rounding)."""
+def run_dtype(trace) -> torch.dtype:
+    """The dtype the run computed in (recorded quantities carry its rounding)."""
     name = str(trace.meta.get("dtype", "")).replace("torch.", "")
     dt = getattr(torch, name, None) if name else None
-    if not isinstance(dt, torch.dtype):
-        dt = trace["dist"].dtype
-    return torch.finfo(dt).eps / 2
+    return dt if isinstance(dt, torch.dtype) else trace["dist"].dtype
+
+
+def unit_roundoff(trace) -> float:
+    """u = eps/2 of the dtype the run computed in."""
+    return torch.finfo(run_dtype(trace)).eps / 2
+
+
+def underflow_floor(trace) -> float:
+    """lambda / u, lambda the smallest normal number of the run's dtype: below it a row's terms can
+    have passed through subnormal numbers, whose round-off is absolute (at most lambda u per
+    operation, Higham 2002 §2.1), so the relative model u (C + m) S does not bound the error."""
+    fi = torch.finfo(run_dtype(trace))
+    return fi.tiny / (fi.eps / 2)
 
 
 def subopt_magnitude(trace, problem) -> torch.Tensor:

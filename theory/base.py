@@ -51,7 +51,7 @@ import torch
 from ratecheck.errors import RatecheckError
 from ratecheck.registry import Registry
 
-from .access import Unavailable, unit_roundoff
+from .access import Unavailable, underflow_floor, unit_roundoff
 
 Z_MARGIN = 3.0  # the one-sided normal level whose tail FAMILY_ALPHA is
 FAMILY_ALPHA = 0.5 * math.erfc(Z_MARGIN / math.sqrt(2.0))  # false-alarm level per group and result, all rows together
@@ -292,7 +292,8 @@ def tolerance(sides: Sides, u: float, C: float) -> torch.Tensor:
     return u * (C + m) * S
 
 
-def compare(observed: torch.Tensor, bound: torch.Tensor, tol: torch.Tensor, kind: str = "bound", rel: float | torch.Tensor = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def compare(observed: torch.Tensor, bound: torch.Tensor, tol: torch.Tensor, kind: str = "bound", rel: float | torch.Tensor = 0.0,
+            floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(ok, informative) [T', B] for ``observed <= bound`` (or ``==`` for identities) within ``tol``.
 
     Not informative: NaN on either side; both sides infinite; for identities any infinite side
@@ -301,18 +302,21 @@ def compare(observed: torch.Tensor, bound: torch.Tensor, tol: torch.Tensor, kind
     ``rel`` = u (C + m) > INFO_FRACTION). An infinite observed value against a finite bound is
     informative and fails (a division by zero, a quantity that must stay finite), unless the
     tolerance is infinite too: then a term of the result's scale overflowed, and the inf comes
-    from the arithmetic (e.g. L ||x||^2 on a diverging run), not from the inequality.
+    from the arithmetic (e.g. L ||x||^2 on a diverging run), not from the inequality. Rows whose
+    larger side lies in (0, ``floor``) are not informative either (``access.underflow_floor``:
+    the relative round-off model does not hold there).
     """
     finite = observed.isfinite() & bound.isfinite()
     diff = observed - bound
+    big = torch.maximum(observed.abs(), bound.abs())
+    normal = (big >= floor) | (big == 0)
     if kind == "identity":
         ok = diff.abs() <= tol
-        informative = finite & tol.isfinite() & (torch.as_tensor(rel) <= INFO_FRACTION)
+        informative = finite & normal & tol.isfinite() & (torch.as_tensor(rel) <= INFO_FRACTION)
     else:
         ok = (diff <= tol) & finite | (observed == -math.inf)
-        big = torch.maximum(observed.abs(), bound.abs())
         resolved = tol <= INFO_FRACTION * big
-        informative = (finite & resolved) | (observed.isinf() & bound.isfinite() & tol.isfinite())
+        informative = (finite & normal & resolved) | (observed.isinf() & bound.isfinite() & tol.isfinite())
     return ok, informative
 
 
@@ -352,7 +356,7 @@ def check(result: Result, trace, problem, perturb: Callable | None = None) -> Ch
     rel = unit_roundoff(trace) * (depth(problem) + torch.as_tensor(sides.terms, dtype=F64))
     if result.in_expectation and rel.ndim == 2 and rel.shape[1] > 1:
         rel = rel.amax(dim=1, keepdim=True)
-    ok, informative = compare(obs, bnd, tol, "identity" if result.kind == "identity" else "bound", rel)
+    ok, informative = compare(obs, bnd, tol, "identity" if result.kind == "identity" else "bound", rel, underflow_floor(trace))
     counted = informative & applies[None, :]
     rows_checked = counted.sum(dim=0)
     checked = rows_checked > 0
