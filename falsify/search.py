@@ -141,7 +141,7 @@ class _Search:
             adaptive = isinstance(ev.problem, fam.BatchedMaxAffine)  # saved as the plain function the rerun met
             family, params = ("max_affine", ev.problem.plain(b)) if adaptive else (family, params_of())
             inst = Instance.of(space, family, params, x0, hp, b, seed, float(score[b]), bool(ev.violated[b]), self.factor)
-            if adaptive and not _replays(inst, ev.check, b):
+            if adaptive and not _replays(inst, self.result, ev.check, b):
                 self._log()
                 return
             if inst.violated and self.result.in_expectation and not self._confirmed(inst):
@@ -154,7 +154,7 @@ class _Search:
     def _confirmed(self, inst: Instance) -> bool:
         """An in-expectation check is a one-sided test at margin(n, R) standard errors; maximising over many groups of seeds
         selects its false positives, so a violation counts only if CONFIRM_SEEDS fresh seeds agree."""
-        _, _, c = inst.with_fresh_seeds(CONFIRM_SEEDS).replay()
+        _, _, c = inst.with_fresh_seeds(CONFIRM_SEEDS).replay(self.result)
         return bool(c.violated.any())
 
     def _log(self):
@@ -284,9 +284,9 @@ class _Search:
                 return
 
 
-def _replays(inst: Instance, c, b: int) -> bool:
+def _replays(inst: Instance, result, c, b: int) -> bool:
     """The saved instance, re-run alone, gives the batch's verdict and worst ratio for candidate b."""
-    _, _, r = inst.replay()
+    _, _, r = inst.replay(result)
     w0, w = r.worst_ratio[0], c.worst_ratio[b]
     return bool(r.violated.any()) == bool(c.violated[b]) and (bool(w0 == w) or bool(w0.isnan() & w.isnan()))
 
