@@ -63,7 +63,9 @@ def ema(v: torch.Tensor, beta: torch.Tensor, first_sample: bool) -> torch.Tensor
 def model_magnitude(loss, grad_norm, x_norm, rho, lb, beta, first_sample: bool) -> torch.Tensor:
     """An upper bound on the magnitudes of the terms whose sum is h_t - rho_t lb_t [T, B]:
     |fbar_t| <= EMA(|f|), |<d_t, x_t>| <= ||x_t|| EMA(||g||), |gamma_t| <= EMA(||g_j|| ||x_j||),
-    and rho_t |lb_t| (``x_norm`` >= ||x_t||). The computed gap's round-off is relative to this."""
+    and rho_t |lb_t| (``x_norm`` >= ||x_t||). The computed gap's round-off is relative to this.
+    Known gap: the EMAs' own round-off accumulates over their history (up to 2u EMA(M) / (1 - beta)),
+    which this model does not count (docs/falsify.md#false-alarms, momo.fejer, second round)."""
     return (ema(loss.abs(), beta, first_sample) + x_norm * ema(grad_norm, beta, first_sample)
             + ema(grad_norm * x_norm, beta, first_sample) + rho * lb.abs())
 
@@ -254,8 +256,10 @@ def _tau_range(trace, problem) -> Sides:
 def _floor(trace, problem) -> Sides:
     tau, rho, lb, dn = A.col(trace, "tau"), A.col(trace, "rho"), A.col(trace, "lb"), A.col(trace, "d_norm_sq")
     _, mag = _gap_terms(trace, problem)
-    bnd = A.unchecked_where(tau > 0, A.col(trace, "h") - tau * dn)
-    return Sides(rho * lb, bnd, scale=mag + tau * dn, undefined="no step (tau_t = 0)")
+    # d_t = 0: tau_t = alpha/rho_t whatever the model says (the clamp max(nom, 0)/||d||^2 is infinite) and x
+    # does not move, so there is no floor to stay above (the falsify search found such rows, h_t < rho_t lb_t).
+    bnd = A.unchecked_where((tau > 0) & (dn > 0), A.col(trace, "h") - tau * dn)
+    return Sides(rho * lb, bnd, scale=mag + tau * dn, undefined="no step (tau_t = 0 or d_t = 0)")
 
 
 def _estimate_floor(trace, problem) -> Sides:
@@ -385,7 +389,7 @@ _R(
     "stays_above_floor", title="An active step never goes below the floor of the model", role=Role.IMPLEMENTATION,
     source=f"{DOC}#invariants ({REF} §9)", optimizers=ALL_MOMO,
     kind="invariant", iterate="none", oracle="any", sides=_floor, assumptions=(NO_WEIGHT_DECAY,),
-    statement="weight_decay = 0, tau_t > 0: rho_t lb_t <= h_t - tau_t ||d_t||^2  (equality when uncapped)",
+    statement="weight_decay = 0, tau_t > 0, d_t != 0: rho_t lb_t <= h_t - tau_t ||d_t||^2  (equality when uncapped)",
     notes="The left side of the model's linear piece at x_{t+1} is h_t - tau_t ||d_t||^2 (P-norm for MoMo-Adam); "
           "tau_t <= max(nom_t, 0)/||d_t||^2 with nom_t = h_t - rho_t lb_t when weight_decay = 0.",
 )

@@ -208,3 +208,14 @@ def test_spa_l1_alarm_is_value_roundoff():
         size = 0.5 * float(r @ t["Q"].abs() @ r)
         assert size * torch.finfo(torch.float64).eps / 2 > float(c.tol[row, 0])
 
+
+
+def test_momo_floor_statement_excludes_flat_steps():
+    """Found by the 2026-12-06 matrix on the registered implementation invariant: MoMo started on a
+    flat region of a max-affine function (d_t = 0) takes tau_t = alpha / rho_t > 0 whatever the model
+    says, so rho_t lb_t <= h_t - tau_t ||d_t||^2 failed at every row (lb = 0 above f* = -1.94). The
+    statement now excludes d_t = 0, where x does not move; those rows are n/a with that reason."""
+    from pathlib import Path
+
+    _, _, c = Instance.load(Path(__file__).with_name("momo_floor_flat_start.json")).replay()
+    assert not bool(c.checked.any()) and "d_t = 0" in c.reasons[0]
