@@ -574,15 +574,15 @@ def seed_groups(*values, size: int = 8) -> torch.Tensor:
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
 
 example(Example(("madgrad.ftrl_identity", "madgrad.decaying_l2_form"), "l1_distance", "madgrad",
-                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=torch.float64), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0], dtype=torch.float64),
-                    "eps": torch.tensor([1e-6, 1e-6, 1e-6, 1e-2], dtype=torch.float64), "weight_decay": torch.tensor([0.0, 1e-2, 0.0, 0.0], dtype=torch.float64)},
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=F64), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0], dtype=F64),
+                    "eps": torch.tensor([1e-6, 1e-6, 1e-6, 1e-2], dtype=F64), "weight_decay": torch.tensor([0.0, 1e-2, 0.0, 0.0], dtype=F64)},
                 T=100, runs=4))
 example(Example(("madgrad.ftrl_identity", "madgrad.decaying_l2_form"), "logistic", "madgrad",
-                hp={"lr": torch.tensor([1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1], dtype=torch.float64), "momentum": 0.9},
+                hp={"lr": torch.tensor([1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1, 1e-2, 0.1], dtype=F64), "momentum": 0.9},
                 T=60, runs=8, batch_size=16))
 example(Example(("madgrad.ftrl_identity", "madgrad.decaying_l2_form", "madgrad.primal_averaging_potential",
                  "madgrad.observed_bound", "madgrad.closed_form_bound"), "l1_distance", "madgrad_paper",
-                hp=lambda pb, D: {"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=torch.float64), "G": float(pb.G)}, T=150, runs=4))
+                hp=lambda pb, D: {"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=F64), "G": float(pb.G)}, T=150, runs=4))
 # G from the problem's Lipschitz constant (it bounds every coordinate), and gamma* from each run's own R and G:
 # a falsify search on another instance then starts from a G and a gamma* of that instance.
 example(Example(("madgrad.tuned_rate",), "l1_distance", "madgrad_paper",
@@ -592,10 +592,10 @@ example(Example(("madgrad.tuned_rate",), "l1_distance", "madgrad_paper",  # a sh
                 hp=lambda pb, D: {"G": float(pb.G) * torch.tensor([1.0, 1.5, 2.5, 5.0], dtype=F64)},
                 derived=lambda pb, D, hp: {"lr": tuned_lr(D, hp["G"], pb.d, 2)}, T=8, runs=4))
 example(Example(("madgrad.momentum_bound",), "l1_distance", "madgrad",
-                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=torch.float64), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0], dtype=torch.float64),
-                    "eps": torch.tensor([1e-6, 1e-6, 1e-6, 1e-2], dtype=torch.float64)}, T=100, runs=4))
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=F64), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0], dtype=F64),
+                    "eps": torch.tensor([1e-6, 1e-6, 1e-6, 1e-2], dtype=F64)}, T=100, runs=4))
 example(Example(("madgrad.momentum_bound",), "max_affine", "madgrad_paper", options={"averaging": "constant"},
-                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=torch.float64), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0], dtype=torch.float64), "G": 2.0},
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=F64), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0], dtype=F64), "G": 2.0},
                 T=100, runs=4))
 example(Example(("madgrad.momentum_bound_expected",), "lad", "madgrad",
                 hp={"lr": seed_groups(0.01, 0.1), "momentum": 0.9}, T=60, runs=16, batch_size=4))
@@ -603,8 +603,8 @@ example(Example(("madgrad.momentum_bound_expected",), "lad", "madgrad",
 example(Example(("madgrad.momentum_bound_expected", "madgrad.closed_form_expected"), "lad", "madgrad_paper",
                 hp=lambda pb, D: {"lr": seed_groups(0.01, 0.1), "G": float(abs(pb.A).max())}, T=60, runs=16, batch_size=4))
 example(Example(("madgrad.mirror_lyapunov",), "l1_distance", "mirror_madgrad",
-                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=torch.float64), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0], dtype=torch.float64)}, T=100, runs=4))
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=F64), "momentum": torch.tensor([0.9, 0.9, 0.5, 0.0], dtype=F64)}, T=100, runs=4))
 example(Example(("madgrad.mirror_lyapunov",), "huber", "mirror_madgrad",
-                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=torch.float64), "momentum": 0.9, "eps": 1e-8}, T=100, runs=4))
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 0.1], dtype=F64), "momentum": 0.9, "eps": 1e-8}, T=100, runs=4))
 example(Example(("madgrad.mirror_lyapunov_expected",), "lad", "mirror_madgrad",
                 hp={"lr": seed_groups(0.01, 0.1), "momentum": 0.9}, T=60, runs=16, batch_size=4))

@@ -412,12 +412,12 @@ _R(
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
 
-_HP = {"base_lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=torch.float64), "s_decay": 0.0}
+_HP = {"base_lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=F64), "s_decay": 0.0}
 _ALL = tuple(f"mechanic.{k}" for k in ("wealth_floor", "scale_nonneg", "max_and_sum_of_squares", "regret_decomposition",
                                       "sgd_average_bound", "best_scale_bound"))
 example(Example(_ALL + ("mechanic.reward_nonneg", "mechanic.tuner_regret", "mechanic.best_scale_tuner_bound"), "quadratic", "mechanic", hp=_HP, T=150, runs=4))
 example(Example(_ALL, "l1_distance", "mechanic_optax", hp=_HP, T=150, runs=4))
-example(Example(("mechanic.regret_decomposition",), "least_squares", "mechanic", hp=dict(_HP, base_lr=torch.full((8,), 0.5, dtype=torch.float64)),
+example(Example(("mechanic.regret_decomposition",), "least_squares", "mechanic", hp=dict(_HP, base_lr=torch.full((8,), 0.5, dtype=F64)),
                 T=100, runs=8, batch_size=8))
 example(Example(("mechanic.best_scale_bound_expected",), "least_squares", "mechanic",
-                hp=dict(_HP, base_lr=torch.tensor([0.1] * 8 + [1.0] * 8, dtype=torch.float64)), T=100, runs=16, batch_size=8))
+                hp=dict(_HP, base_lr=torch.tensor([0.1] * 8 + [1.0] * 8, dtype=F64)), T=100, runs=16, batch_size=8))

@@ -410,40 +410,40 @@ _R(
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) -----------------------
 
-_LR = torch.tensor([0.01, 0.05, 0.2, 1.0], dtype=torch.float64)
+_LR = torch.tensor([0.01, 0.05, 0.2, 1.0], dtype=F64)
 example(Example(("momo.fejer", "momo.fejer_sum", "momo.min_model_gap", "momo.tau_range", "momo.stays_above_floor"),
-                "l1_distance", "momo", hp={"lr": _LR, "beta": torch.tensor([0.0, 0.5, 0.9, 0.9], dtype=torch.float64), "lb": 0.0},
+                "l1_distance", "momo", hp={"lr": _LR, "beta": torch.tensor([0.0, 0.5, 0.9, 0.9], dtype=F64), "lb": 0.0},
                 T=100, runs=4))
 example(Example(("momo.fejer", "momo.fejer_sum", "momo.min_model_gap", "momo.tau_range", "momo.stays_above_floor"),
                 "least_squares_interp", "momo", hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": 0.9, "lb": 0.0},
                 options={"bias_correction": True}, T=100, runs=8, batch_size=4))
 example(Example(("momo.polyak_smooth", "momo.tau_range"), "quadratic", "momo",
-                hp={"lr": torch.tensor([0.01, 0.1, 1.0, 1e6], dtype=torch.float64), "beta": 0.0, "lb": 0.0}, T=100, runs=4))
+                hp={"lr": torch.tensor([0.01, 0.1, 1.0, 1e6], dtype=F64), "beta": 0.0, "lb": 0.0}, T=100, runs=4))
 example(Example(("momo.tau_range", "momo.stays_above_floor"), "huber", "momo_adam",
-                hp=lambda pb, D: {"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=torch.float64), "lb": pb.f_star}, T=100, runs=4))
+                hp=lambda pb, D: {"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=F64), "lb": pb.f_star}, T=100, runs=4))
 example(Example(("momo.estimate_floor", "momo.estimate_monotone", "momo.tau_range", "momo.stays_above_floor"),
-                "least_squares", "momo_star", hp={"lr": 1.0, "beta": 0.9, "lb": torch.tensor([-10.0, -1.0, 0.0, 0.05], dtype=torch.float64)},
+                "least_squares", "momo_star", hp={"lr": 1.0, "beta": 0.9, "lb": torch.tensor([-10.0, -1.0, 0.0, 0.05], dtype=F64)},
                 T=100, runs=4))
 example(Example(("momo.estimate_floor", "momo.estimate_monotone"), "logistic", "momo_adam_star",
-                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=torch.float64), "lb": -1.0}, T=100, runs=4))
+                hp={"lr": torch.tensor([1e-2, 0.1, 1.0, 10.0], dtype=F64), "lb": -1.0}, T=100, runs=4))
 # New coverage (issue 11): M1 without interpolation (demo-like: lb = 0 below the samples' losses at x*), the
 # average gap and the Polyak rate in expectation on an interpolating finite sum (8 seeds per group).
 example(Example(("momo.fejer_noisy",), "least_squares", "momo",
-                hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": torch.tensor([0.0, 0.5, 0.9, 0.99] * 2, dtype=torch.float64), "lb": 0.0},
+                hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": torch.tensor([0.0, 0.5, 0.9, 0.99] * 2, dtype=F64), "lb": 0.0},
                 options={"bias_correction": True}, T=100, runs=8, batch_size=8))
 example(Example(("momo.fejer_noisy",), "hinge_svm", "momo_star",
-                hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": 0.9, "lb": torch.tensor([-1.0, 0.0] * 4, dtype=torch.float64)},
+                hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": 0.9, "lb": torch.tensor([-1.0, 0.0] * 4, dtype=F64)},
                 T=100, runs=8, batch_size=8))
 example(Example(("momo.avg_model_gap", "momo.fejer_noisy"), "least_squares_interp", "momo",
-                hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": torch.tensor([0.0, 0.5, 0.9, 0.9] * 2, dtype=torch.float64), "lb": 0.0},
+                hp={"lr": torch.cat([_LR, _LR]) * 10, "beta": torch.tensor([0.0, 0.5, 0.9, 0.9] * 2, dtype=F64), "lb": 0.0},
                 T=100, runs=8, batch_size=4))
 example(Example(("momo.avg_model_gap",), "l1_distance", "momo",
-                hp={"lr": _LR, "beta": torch.tensor([0.0, 0.5, 0.9, 0.0], dtype=torch.float64), "lb": 0.0}, T=100, runs=4))
+                hp={"lr": _LR, "beta": torch.tensor([0.0, 0.5, 0.9, 0.0], dtype=F64), "lb": 0.0}, T=100, runs=4))
 example(Example(("momo.star_rate",), "least_squares_interp", "momo_star",
-                hp={"lr": torch.tensor([0.1, 1.0, 10.0, 1e3] * 2, dtype=torch.float64), "beta": 0.0, "lb": torch.tensor([-10.0, -1.0, 0.0, -0.1] * 2, dtype=torch.float64)},
+                hp={"lr": torch.tensor([0.1, 1.0, 10.0, 1e3] * 2, dtype=F64), "beta": 0.0, "lb": torch.tensor([-10.0, -1.0, 0.0, -0.1] * 2, dtype=F64)},
                 T=100, runs=8, batch_size=4))
 example(Example(("momo.star_rate",), "least_squares", "momo_star",
-                hp={"lr": torch.tensor([0.1, 1.0, 10.0, 1e3], dtype=torch.float64), "beta": 0.0, "lb": torch.tensor([-10.0, -1.0, 0.0, 0.05], dtype=torch.float64)},
+                hp={"lr": torch.tensor([0.1, 1.0, 10.0, 1e3], dtype=F64), "beta": 0.0, "lb": torch.tensor([-10.0, -1.0, 0.0, 0.05], dtype=F64)},
                 T=100, runs=4))
 example(Example(("momo.polyak_interp_rate",), "least_squares_interp", "momo",
-                hp={"lr": torch.tensor([1.0] * 8 + [100.0] * 8, dtype=torch.float64), "beta": 0.0, "lb": 0.0}, T=100, runs=16, batch_size=4))
+                hp={"lr": torch.tensor([1.0] * 8 + [100.0] * 8, dtype=F64), "beta": 0.0, "lb": 0.0}, T=100, runs=16, batch_size=4))

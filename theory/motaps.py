@@ -439,11 +439,11 @@ _R(
 
 example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.taps_lyapunov", "motaps.residual_rate",
                  "motaps.taps_clean_rate"), "lad", "taps",
-                hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 1.99, 0.5, 1.0, 1.5], dtype=torch.float64)}, T=130, runs=8, batch_size=1))
+                hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 1.99, 0.5, 1.0, 1.5], dtype=F64)}, T=130, runs=8, batch_size=1))
 example(Example(("motaps.target_bookkeeping", "motaps.sample_step", "motaps.tau_step_descends", "motaps.moving_target_lyapunov",
                  "motaps.residual_rate"),
                 "lad", "motaps",
-                hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 0.5, 1.0, 1.5, 5.0], dtype=torch.float64),
-                    "tau_lr": torch.tensor([0.01, 0.5, 1.0, 1.9, 0.1, 0.9, 1.5, 1.0], dtype=torch.float64),
-                    "tau0": torch.tensor([0.0, -1.0, 5.0, 0.0, 0.0, 2.0, 0.0, 100.0], dtype=torch.float64)},
+                hp={"lr": torch.tensor([0.1, 0.5, 1.0, 1.5, 0.5, 1.0, 1.5, 5.0], dtype=F64),
+                    "tau_lr": torch.tensor([0.01, 0.5, 1.0, 1.9, 0.1, 0.9, 1.5, 1.0], dtype=F64),
+                    "tau0": torch.tensor([0.0, -1.0, 5.0, 0.0, 0.0, 2.0, 0.0, 100.0], dtype=F64)},
                 T=180, runs=8, batch_size=1))

@@ -119,18 +119,18 @@ def gd_rate_bound(n, D, G, d0):
     i.e. O(DG log(n D/d_0) sqrt(log2(D/d_0) + 1)/sqrt(n)). Returns (bound, valid).
     [DERIVED, docs/theory/prodigy.md#rate: closed_form_bound at t, and the sequence lemma by levels
     (dadaptation.block_seq_bound) applied to d_k^2]."""
-    n = torch.as_tensor(n, dtype=torch.float64)
+    n = torch.as_tensor(n, dtype=F64)
     m = floor_log2_ratio(D**2, d0**2) + 1.0
     ratio, valid = block_seq_bound(n, m)
     L = torch.log1p((n + 1) * (D / d0) ** 2)
-    G = torch.as_tensor(G, dtype=torch.float64)
+    G = torch.as_tensor(G, dtype=F64)
     return math.sqrt(2.0) * D * G * (1.0 + torch.sqrt(1.0 + L) + 0.5 * L) * torch.sqrt(ratio), valid
 
 
 def da_gammas(d, d_next, gnorm2, G):
     """gamma_0..gamma_{n+1} of the dual-averaging form, gamma_k = 1/sqrt(d_k^2 G^2 + sum_{i<k} d_i^2 ||g_i||^2)
     (gamma_0 = 1/(d_0 G), which is >= gamma_1 as Lemma 4 needs), [n+2, ...]. [DERIVED, docs/theory/prodigy.md#da-rate]."""
-    G = torch.as_tensor(G, dtype=torch.float64)
+    G = torch.as_tensor(G, dtype=F64)
     A_prev = torch.cumsum(d**2 * gnorm2, dim=0)
     return torch.cat([(d[:1] * G).reciprocal(), torch.rsqrt(d_next**2 * G**2 + A_prev)], dim=0)
 
@@ -157,10 +157,10 @@ def da_rate_bound(n, D, G, d0):
 
     i.e. O(DG sqrt((log2(D/d_0) + 1)/n)): no log(n) factor. Returns (bound, valid).
     [DERIVED, docs/theory/prodigy.md#da-rate]."""
-    n = torch.as_tensor(n, dtype=torch.float64)
+    n = torch.as_tensor(n, dtype=F64)
     m = floor_log2_ratio(D**2, d0**2) + 1.0
     rho, valid = block_seq_bound(n, m)
-    G = torch.as_tensor(G, dtype=torch.float64)
+    G = torch.as_tensor(G, dtype=F64)
     return (2.0 + math.sqrt(3.0)) * D * G * torch.sqrt(rho * (1.0 + rho)), valid
 
 
@@ -168,14 +168,14 @@ def resetting_epoch_bound(D, d, G, J, r):
     """D-Adaptation with Resetting, G-variant: after J >= 1 steps of an epoch whose last step did not reset,
     the epoch's uniform average of f(x_j) - f* is at most (D (r + sqrt(r^2 + 2)) + d) G sqrt(J+1)/J
     (r = reset_factor, d the epoch's d). [DERIVED, docs/theory/prodigy.md#resetting-rate]."""
-    r = torch.as_tensor(r, dtype=torch.float64)
+    r = torch.as_tensor(r, dtype=F64)
     return (D * (r + torch.sqrt(r**2 + 2.0)) + d) * G * torch.sqrt(J + 1.0) / J
 
 
 def resetting_max_resets(D, d0, r):
     """An upper bound on the number of resets when d_0 <= D: each multiplies d by more than r and d <= D,
     so r^R < D/d_0, R <= ceil(log_r(D/d_0)) - 1 (log taken with a relative margin of 1e-12 against rounding)."""
-    x = torch.log(D / d0) / torch.log(torch.as_tensor(r, dtype=torch.float64))
+    x = torch.log(D / d0) / torch.log(torch.as_tensor(r, dtype=F64))
     return torch.clamp(torch.ceil(x * (1.0 + 1e-12) + 1e-12) - 1.0, min=0.0)
 
 
@@ -184,7 +184,7 @@ def resetting_rate_bound(n, D, G, d0, r):
     R = resetting_max_resets, so its average is at most (1 + r + sqrt(r^2+2)) D G sqrt(J_min+1)/J_min
     (d <= D): O(DG sqrt(log_r(D/d_0) + 1)/sqrt(n)). Returns (bound, valid: J_min >= 1).
     [DERIVED, docs/theory/prodigy.md#resetting-rate]."""
-    n = torch.as_tensor(n, dtype=torch.float64)
+    n = torch.as_tensor(n, dtype=F64)
     R = resetting_max_resets(D, d0, r)
     J = torch.ceil((n + 1) / (R + 1)) - 1.0
     valid = J >= 1
@@ -278,9 +278,9 @@ def rate_comparison(n, D, G, d0):
     Where the constant is unknown it is set to 1: compare shapes, not values. The factor
     Prodigy gains over D-Adaptation (DA forms) is sqrt(log2+(D/d0)), as the v4 abstract says.
     """
-    n = torch.as_tensor(n, dtype=torch.float64)
+    n = torch.as_tensor(n, dtype=F64)
     base = D * G / torch.sqrt(n + 1)
-    lg = log2plus(torch.as_tensor(D / d0, dtype=torch.float64))
+    lg = log2plus(torch.as_tensor(D / d0, dtype=F64))
     return {
         "dadapt_da_v1": 8.0 * base * math.log2(D / d0),
         "dadapt_da_final": 16.0 * base * lg,
@@ -682,38 +682,38 @@ _R(
 
 # -- examples (tests/theory/test_every_result.py runs each in float64 and float32) --------------------
 
-_D0 = lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 1.0], dtype=torch.float64) * D}  # noqa: E731
+_D0 = lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 1.0], dtype=F64) * D}  # noqa: E731
 
 example(Example(("prodigy.P0_dhat_le_D", "prodigy.P1", "prodigy.P2", "prodigy.P3", "prodigy.P4",
                  "prodigy.computable_bound", "prodigy.closed_form_bound"), "l1_distance", "prodigy_gd", hp=_D0, T=150, runs=4))
 example(Example(("prodigy.P0_dhat_le_D",), "l1_distance", "prodigy_da", hp=_D0, T=150, runs=4))
 example(Example(("prodigy.P1", "prodigy.P2", "prodigy.computable_bound"), "max_affine", "dadapt_gd", hp=_D0, T=150, runs=4))
 example(Example(("prodigy.IP_code_invariant",), "l1_distance", "prodigy_adam",
-                hp={"d0": 1e-3, "beta1": torch.tensor([0.0, 0.5, 0.9, 0.9], dtype=torch.float64), "d_coef": torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=torch.float64),
-                    "use_bias_correction": torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=torch.float64),
-                    "safeguard_warmup": torch.tensor([0.0, 0.0, 1.0, 0.0], dtype=torch.float64), "lr": torch.tensor([1.0, 1.0, 0.5, 3.0], dtype=torch.float64),
-                    "growth_rate": torch.tensor([math.inf, 1.02, math.inf, 1.5], dtype=torch.float64),
-                    "weight_decay": torch.tensor([0.0, 0.1, 0.0, 0.0], dtype=torch.float64)}, T=150, runs=4))
+                hp={"d0": 1e-3, "beta1": torch.tensor([0.0, 0.5, 0.9, 0.9], dtype=F64), "d_coef": torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=F64),
+                    "use_bias_correction": torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=F64),
+                    "safeguard_warmup": torch.tensor([0.0, 0.0, 1.0, 0.0], dtype=F64), "lr": torch.tensor([1.0, 1.0, 0.5, 3.0], dtype=F64),
+                    "growth_rate": torch.tensor([math.inf, 1.02, math.inf, 1.5], dtype=F64),
+                    "weight_decay": torch.tensor([0.0, 0.1, 0.0, 0.0], dtype=F64)}, T=150, runs=4))
 # New coverage (issue 11): the GD rate, and I-P along stochastic runs (minibatch 8, 8 seeds).
 example(Example(("prodigy.gd_rate",), "l1_distance", "prodigy_gd",
-                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0], dtype=torch.float64) * D}, T=200, runs=4))
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0], dtype=F64) * D}, T=200, runs=4))
 example(Example(("prodigy.gd_rate",), "lad", "prodigy_gd",
-                hp=lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 0.9], dtype=torch.float64) * D}, T=200, runs=4))
+                hp=lambda pb, D: {"d0": torch.tensor([1e-2, 0.1, 0.5, 0.9], dtype=F64) * D}, T=200, runs=4))
 example(Example(("prodigy.IP_sampled",), "least_squares", "prodigy_adam",
-                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4, dtype=torch.float64), "beta1": torch.tensor([0.9, 0.9, 0.0, 0.0] * 2, dtype=torch.float64),
-                    "use_bias_correction": torch.tensor([0.0] * 4 + [1.0] * 4, dtype=torch.float64)}, T=150, runs=8, batch_size=8))
+                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4, dtype=F64), "beta1": torch.tensor([0.9, 0.9, 0.0, 0.0] * 2, dtype=F64),
+                    "use_bias_correction": torch.tensor([0.0] * 4 + [1.0] * 4, dtype=F64)}, T=150, runs=8, batch_size=8))
 example(Example(("prodigy.IP_sampled",), "hinge_svm", "prodigy_adam",
-                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4, dtype=torch.float64), "safeguard_warmup": torch.tensor([0.0] * 4 + [1.0] * 4, dtype=torch.float64)},
+                hp={"d0": 1e-3, "lr": torch.tensor([0.1, 1.0] * 4, dtype=F64), "safeguard_warmup": torch.tensor([0.0] * 4 + [1.0] * 4, dtype=F64)},
                 T=150, runs=8, batch_size=8))
 # New coverage (issue 11): the dual-averaging rate and D-Adaptation with Resetting.
 example(Example(("prodigy.da_computable_bound", "prodigy.da_rate"), "l1_distance", "prodigy_da",
-                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0], dtype=torch.float64) * D}, T=200, runs=4))
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 1.0], dtype=F64) * D}, T=200, runs=4))
 example(Example(("prodigy.da_computable_bound", "prodigy.da_rate"), "max_affine", "prodigy_da",
-                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=torch.float64) * D}, T=200, runs=4))
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=F64) * D}, T=200, runs=4))
 example(Example(("prodigy.da_l5_expected",), "lad", "prodigy_da", hp={"d0": 1e-2}, T=150, runs=8, batch_size=8))
 example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "l1_distance", "dadapt_resetting",
-                options={"G_term": True}, hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=torch.float64) * D}, T=200, runs=4))
+                options={"G_term": True}, hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=F64) * D}, T=200, runs=4))
 example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "max_affine", "dadapt_resetting",
                 options={"G_term": True},
-                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=torch.float64) * D, "reset_factor": torch.tensor([2.0, 2.0, 4.0, 1.5], dtype=torch.float64)},
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=F64) * D, "reset_factor": torch.tensor([2.0, 2.0, 4.0, 1.5], dtype=F64)},
                 T=200, runs=4))
