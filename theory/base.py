@@ -103,6 +103,9 @@ class Sides:
     # Lyapunov inequalities Phi_{t+1} <= Phi_t - Delta_t: Phi_t at the same rows, so that
     # Phi_t - observed (the decrease) can be shown against Phi_t - bound (the guaranteed one).
     before: torch.Tensor | None = None
+    # Round-off carried into a row from the run's history, in units of u and added to the tolerance as
+    # is (not times C + m): e.g. what an EMA of the optimizer's state accumulates over its updates.
+    carried: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,7 @@ def depth(problem) -> float:
 
 
 def tolerance(sides: Sides, u: float, C: float) -> torch.Tensor:
-    """tol = u (C + m) S per row, S = |observed| + |bound| + scale."""
+    """tol = u (C + m) S + u carried per row, S = |observed| + |bound| + scale."""
     obs, bnd = sides.observed, sides.bound
     S = obs.abs().nan_to_num(0.0, posinf=0.0) + bnd.abs().nan_to_num(0.0, posinf=0.0)
     if sides.scale is not None:
@@ -289,7 +292,11 @@ def tolerance(sides: Sides, u: float, C: float) -> torch.Tensor:
         scale = sides.scale.to(F64).abs()
         S = S + torch.where(scale.isnan(), 0.0, scale)
     m = torch.as_tensor(sides.terms, dtype=F64)
-    return u * (C + m) * S
+    tol = u * (C + m) * S
+    if sides.carried is not None:
+        carried = sides.carried.to(F64).abs()
+        tol = tol + u * torch.where(carried.isnan(), 0.0, carried)
+    return tol
 
 
 def compare(observed: torch.Tensor, bound: torch.Tensor, tol: torch.Tensor, kind: str = "bound", rel: float | torch.Tensor = 0.0,

@@ -20,8 +20,9 @@ and four properties of the update itself (Role.IMPLEMENTATION: a min, a clamp, a
 Round-off (docs/theory/momo.md#round-off). h_t = fbar_t + <d_t, x_t> - gamma_t is a difference
 of EMAs that can be much larger than h_t (with beta = 0 the two inner products cancel exactly),
 so the magnitude of the model gap is bounded from recorded columns: EMA(|f|) + ||x_t|| EMA(||g||)
-+ EMA(||g_j|| ||x_j||) + rho_t |lb_t| (``model_magnitude``). A squared distance of a rounded
-iterate carries round-off ~ u ||x_t - x*|| (||x_t|| + ||x*||) (``A.dist_magnitude``).
++ EMA(||g_j|| ||x_j||) + rho_t |lb_t| (``model_magnitude``), and the EMAs carry the round-off of
+their own updates, 2u sum_j beta^(t-j) EMA_j (``carried_gap_error``, ``Sides.carried``). A squared
+distance of a rounded iterate carries round-off ~ u ||x_t - x*|| (||x_t|| + ||x*||) (``A.dist_magnitude``).
 """
 
 from __future__ import annotations
@@ -63,11 +64,30 @@ def ema(v: torch.Tensor, beta: torch.Tensor, first_sample: bool) -> torch.Tensor
 def model_magnitude(loss, grad_norm, x_norm, rho, lb, beta, first_sample: bool) -> torch.Tensor:
     """An upper bound on the magnitudes of the terms whose sum is h_t - rho_t lb_t [T, B]:
     |fbar_t| <= EMA(|f|), |<d_t, x_t>| <= ||x_t|| EMA(||g||), |gamma_t| <= EMA(||g_j|| ||x_j||),
-    and rho_t |lb_t| (``x_norm`` >= ||x_t||). The computed gap's round-off is relative to this.
-    Known gap: the EMAs' own round-off accumulates over their history (up to 2u EMA(M) / (1 - beta)),
-    which this model does not count (docs/falsify.md#false-alarms, momo.fejer, second round)."""
+    and rho_t |lb_t| (``x_norm`` >= ||x_t||). The computed gap's round-off is relative to this."""
     return (ema(loss.abs(), beta, first_sample) + x_norm * ema(grad_norm, beta, first_sample)
             + ema(grad_norm * x_norm, beta, first_sample) + rho * lb.abs())
+
+
+def ema_history(e: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """acc_t = sum_{j<=t} beta^(t-j) e_j [T, B] (acc_t = beta acc_{t-1} + e_t)."""
+    out = torch.empty_like(e)
+    acc = e[0]
+    out[0] = acc
+    for t in range(1, e.shape[0]):
+        acc = beta * acc + e[t]
+        out[t] = acc
+    return out
+
+
+def carried_gap_error(loss, grad_norm, x_norm, beta, first_sample: bool, x_star_norm: float) -> torch.Tensor:
+    """A bound, in units of u, on the error delta_t that the EMAs' own arithmetic leaves in the gap's
+    inequality h_t - rho_t lb_t <= <d_t, x_t - x*> [T, B] (docs/theory/momo.md#round-off): the
+    update e_j = beta e_{j-1} + (1 - beta) v_j errs by <= 2u EMA(|v|)_j and the error decays by beta
+    per step, so fbar_t, gamma_t and <d_t, x*> carry 2u acc_t of EMA(|f|), EMA(||g|| ||x||) and
+    ||x*|| EMA(||g||)."""
+    f_mag, g_mag, gx_mag = (ema(v, beta, first_sample) for v in (loss.abs(), grad_norm, grad_norm * x_norm))
+    return 2.0 * (ema_history(f_mag, beta) + ema_history(gx_mag, beta) + x_star_norm * ema_history(g_mag, beta))
 
 
 def fejer_sides(dist: torch.Tensor, tau: torch.Tensor, gap: torch.Tensor):
@@ -138,52 +158,56 @@ def _ema_weights(trace) -> tuple[torch.Tensor, bool]:
 
 
 def _gap_terms(trace, problem):
-    """(a_t, magnitude of the terms of h_t - rho_t lb_t) [T, B]."""
+    """(a_t, magnitude of the terms of h_t - rho_t lb_t, the EMAs' carried error in units of u) [T, B]."""
     h, rho, lb = A.col(trace, "h"), A.col(trace, "rho"), A.col(trace, "lb")
     beta, first = _ema_weights(trace)
     T = A.steps(trace)
     x_norm = A.dist_magnitude(trace, problem)[:T]
-    mag = model_magnitude(A.col(trace, "loss"), A.col(trace, "grad_norm"), x_norm, rho, lb, beta, first)
-    return model_gap(h, rho, lb), mag
+    loss, grad_norm = A.col(trace, "loss"), A.col(trace, "grad_norm")
+    mag = model_magnitude(loss, grad_norm, x_norm, rho, lb, beta, first)
+    carried = carried_gap_error(loss, grad_norm, x_norm, beta, first, A.x_star_norm(problem))
+    return model_gap(h, rho, lb), mag, carried
 
 
 def _fejer_terms(trace, problem):
     """(tau_t a_t, M1's two sides, the magnitude of what step t adds (tau_t times the gap's
-    terms, and the rounding of x_{t+1} in ||x_{t+1} - x*||^2), that of ||x_t - x*||^2), [T, B] each."""
+    terms, and the rounding of x_{t+1} in ||x_{t+1} - x*||^2), that of ||x_t - x*||^2, and the
+    EMAs' carried error 2 tau_t delta_t), [T, B] each."""
     tau = A.col(trace, "tau")
-    gap, mag = _gap_terms(trace, problem)
+    gap, mag, carried = _gap_terms(trace, problem)
     dist = A.rows(trace, "dist")
     sq_mag = dist * A.dist_magnitude(trace, problem)  # round-off of ||x - x*||^2 at a rounded x
     obs, bnd = fejer_sides(dist, tau, gap)
-    return tau * gap, obs, bnd, tau * mag + sq_mag[1:], sq_mag[:-1]
+    # an error delta in the gap's inequality moves M1's left side by up to 2 tau |delta| (repeat the proof)
+    return tau * gap, obs, bnd, tau * mag + sq_mag[1:], sq_mag[:-1], 2.0 * tau * carried
 
 
 def _fejer(trace, problem) -> Sides:
-    _, obs, bnd, step_mag, prev_mag = _fejer_terms(trace, problem)
-    return Sides(obs, bnd, scale=step_mag + prev_mag, before=A.rows(trace, "dist")[:-1] ** 2)
+    _, obs, bnd, step_mag, prev_mag, carried = _fejer_terms(trace, problem)
+    return Sides(obs, bnd, scale=step_mag + prev_mag, before=A.rows(trace, "dist")[:-1] ** 2, carried=carried)
 
 
 def _sum_scale(trace, problem):
-    """(sum_{k<=t} tau_k a_k, the magnitude of the terms of M1 telescoped up to row t)."""
-    decrease, _, _, step_mag, prev_mag = _fejer_terms(trace, problem)
-    return torch.cumsum(decrease, dim=0), torch.cumsum(step_mag, dim=0) + prev_mag[:1]
+    """(sum_{k<=t} tau_k a_k, the magnitude of the terms of M1 telescoped up to row t, their carried error)."""
+    decrease, _, _, step_mag, prev_mag, carried = _fejer_terms(trace, problem)
+    return torch.cumsum(decrease, dim=0), torch.cumsum(step_mag, dim=0) + prev_mag[:1], torch.cumsum(carried, dim=0)
 
 
 def _fejer_sum(trace, problem) -> Sides:
-    obs, scale = _sum_scale(trace, problem)
+    obs, scale, carried = _sum_scale(trace, problem)
     bnd = (A.D(trace) ** 2).expand_as(obs)
-    return Sides(obs, bnd, scale=scale, terms=A.step_index(trace) + 1)
+    return Sides(obs, bnd, scale=scale, terms=A.step_index(trace) + 1, carried=carried)
 
 
 def _min_gap(trace, problem) -> Sides:
-    gap, mag = _gap_terms(trace, problem)
+    gap, mag, _ = _gap_terms(trace, problem)
     best = torch.cummin(gap, dim=0)
     D = A.D(trace)
     bnd = min_gap_bound(A.col(trace, "grad_norm"), D, A.hp(trace, "lr"))
-    _, sum_scale = _sum_scale(trace, problem)
+    _, sum_scale, sum_carried = _sum_scale(trace, problem)
     # The bound is M1b's D^2 pushed through a monotone map: its round-off is M1b's, relative to D^2.
     scale = mag.gather(0, best.indices) + bnd * sum_scale / D**2
-    return Sides(best.values, bnd, scale=scale, terms=A.step_index(trace) + 1)
+    return Sides(best.values, bnd, scale=scale, terms=A.step_index(trace) + 1, carried=bnd * sum_carried / D**2)
 
 
 def _polyak(trace, problem) -> Sides:
@@ -193,11 +217,12 @@ def _polyak(trace, problem) -> Sides:
     D = A.D(trace)
     f = A.col(trace, "subopt")
     bnd = polyak_bound(D, A.hp(trace, "lr"), problem.L, T)
-    _, sum_scale = _sum_scale(trace, problem)
+    _, sum_scale, sum_carried = _sum_scale(trace, problem)
     # Each f(x_k) - f* enters the telescoped sum with the round-off of |f(x_k)| + |f*|.
     f_mag = torch.cumsum(A.subopt_magnitude(trace, problem)[:T], dim=0) / (A.step_index(trace) + 1)
     scale = f_mag + bnd * sum_scale / D**2
-    return Sides(torch.cummin(f, dim=0).values, bnd, scale=scale, terms=A.step_index(trace) + 1)
+    return Sides(torch.cummin(f, dim=0).values, bnd, scale=scale, terms=A.step_index(trace) + 1,
+                 carried=bnd * sum_carried / D**2)
 
 
 def _noisy_fejer(trace, problem) -> Sides:
@@ -205,34 +230,35 @@ def _noisy_fejer(trace, problem) -> Sides:
     beta, first = _ema_weights(trace)
     at_opt = sampled_values_at_opt(trace, problem)
     Fbar = ema(at_opt, beta, first)
-    decrease, obs, _, step_mag, prev_mag = _fejer_terms(trace, problem)
+    decrease, obs, _, step_mag, prev_mag, carried = _fejer_terms(trace, problem)
     dist = A.rows(trace, "dist")
     bnd = noisy_fejer_bound(dist[:-1], tau, Fbar, rho, lb)
     # the model gap's terms (step_mag), the squared distances, and 2 tau (|Fbar| + rho |lb|)
     scale = step_mag + prev_mag + 2.0 * tau * (ema(at_opt.abs(), beta, first) + rho * lb.abs())
     # d_t = 0: no step, and the claim is not made (tau_t = alpha/rho_t with a_t = 0 and Fbar_t < rho_t lb_t)
     bnd = A.unchecked_where(A.col(trace, "d_norm_sq") > 0, bnd)
-    return Sides(obs, bnd, scale=scale, undefined="d_t = 0: no step", before=dist[:-1] ** 2)
+    return Sides(obs, bnd, scale=scale, undefined="d_t = 0: no step", before=dist[:-1] ** 2, carried=carried)
 
 
 def _avg_gap(trace, problem) -> Sides:
-    gap, mag = _gap_terms(trace, problem)
+    gap, mag, _ = _gap_terms(trace, problem)
     K = A.step_index(trace) + 1
     D = A.D(trace)
     bnd = avg_gap_bound(A.col(trace, "d_norm_sq").sqrt(), D, A.hp(trace, "lr"))
-    _, sum_scale = _sum_scale(trace, problem)
+    _, sum_scale, sum_carried = _sum_scale(trace, problem)
     # the gaps' own terms, and M1b's D^2 pushed through the (monotone) Cauchy-Schwarz step
     scale = torch.cumsum(mag, dim=0) / K + bnd * sum_scale / D**2
-    return Sides(torch.cumsum(gap, dim=0) / K, bnd, scale=scale, terms=K)
+    return Sides(torch.cumsum(gap, dim=0) / K, bnd, scale=scale, terms=K, carried=bnd * sum_carried / D**2)
 
 
 def _polyak_interp(trace, problem) -> Sides:
     K = A.step_index(trace) + 1
     D = A.D(trace)
     bnd = avg_gap_bound(A.col(trace, "grad_norm"), D, A.hp(trace, "lr"))
-    _, sum_scale = _sum_scale(trace, problem)
+    _, sum_scale, sum_carried = _sum_scale(trace, problem)
     f_mag = torch.cumsum(A.subopt_magnitude(trace, problem)[: A.steps(trace)], dim=0) / K
-    return Sides(torch.cumsum(A.col(trace, "subopt"), dim=0) / K, bnd, scale=f_mag + bnd * sum_scale / D**2, terms=K)
+    return Sides(torch.cumsum(A.col(trace, "subopt"), dim=0) / K, bnd, scale=f_mag + bnd * sum_scale / D**2, terms=K,
+                 carried=bnd * sum_carried / D**2)
 
 
 def _star_rate(trace, problem) -> Sides:
@@ -241,10 +267,10 @@ def _star_rate(trace, problem) -> Sides:
     obs = torch.cumsum(tau * (loss - fs), dim=0)
     alpha, lb0 = A.hp(trace, "lr"), A.hp(trace, "lb")
     bnd = star_rate_bound(A.D(trace), alpha, fs, lb0, resets(lb, A.col(trace, "lb_next")))
-    _, sum_scale = _sum_scale(trace, problem)
+    _, sum_scale, sum_carried = _sum_scale(trace, problem)
     # M1' summed (its terms: sum_scale), tau_k times the sampled losses' and f*'s size, and the bound's own terms
     scale = sum_scale + torch.cumsum(tau * (loss.abs() + abs(fs) + lb.abs()), dim=0) + 2.0 * alpha * (abs(fs) + lb0.abs())
-    return Sides(obs, bnd, scale=scale, terms=A.step_index(trace) + 1)
+    return Sides(obs, bnd, scale=scale, terms=A.step_index(trace) + 1, carried=sum_carried)
 
 
 def _tau_range(trace, problem) -> Sides:
@@ -255,7 +281,7 @@ def _tau_range(trace, problem) -> Sides:
 
 def _floor(trace, problem) -> Sides:
     tau, rho, lb, dn = A.col(trace, "tau"), A.col(trace, "rho"), A.col(trace, "lb"), A.col(trace, "d_norm_sq")
-    _, mag = _gap_terms(trace, problem)
+    _, mag, _ = _gap_terms(trace, problem)  # the computed h_t itself: no carried error
     # d_t = 0: tau_t = alpha/rho_t whatever the model says (the clamp max(nom, 0)/||d||^2 is infinite) and x
     # does not move, so there is no floor to stay above (the falsify search found such rows, h_t < rho_t lb_t).
     bnd = A.unchecked_where((tau > 0) & (dn > 0), A.col(trace, "h") - tau * dn)
@@ -269,7 +295,7 @@ def _estimate_floor(trace, problem) -> Sides:
 
 def _estimate_monotone(trace, problem) -> Sides:
     h, rho, lb, tau, dn = (A.col(trace, k) for k in ("h", "rho", "lb", "tau", "d_norm_sq"))
-    _, mag = _gap_terms(trace, problem)
+    _, mag, _ = _gap_terms(trace, problem)
     bnd = A.unchecked_where(h >= rho * lb, A.col(trace, "lb_next"))
     return Sides(lb, bnd, scale=(mag + tau * dn) / rho, undefined="h_t < rho_t lb_t: the reset may lower the estimate")
 

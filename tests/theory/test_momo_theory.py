@@ -194,6 +194,32 @@ def test_model_magnitude_bounds_the_terms_of_the_gap():
     assert bool((lhs <= mag * (1 + 1e-12)).all())
 
 
+def test_carried_gap_error_bounds_the_emas_accumulated_roundoff():
+    """fbar_t and d_t as the float32 update computes them differ from the same EMAs computed exactly
+    (float64, from the same float32 losses and gradients) by at most 2u acc_t of their magnitudes
+    (``ema_history``): the round-off that ``carried_gap_error`` adds to the tolerance."""
+    p = get_problem("logistic")
+    opt = get_opt("momo")
+    beta = torch.tensor([0.0, 0.9, 0.99, 0.999], dtype=torch.float32)
+    st = opt.init((p.x0(4, seed=1) * 5).float(), lr=0.5, beta=beta, lb=0.0)
+    rows = {k: [] for k in ("loss", "g", "fbar", "d")}
+    for _ in range(3000):
+        x = st["x"]
+        g, f = p.grad(x.double()).float(), p.value(x.double()).float()
+        st, _ = opt.step(st, g, f)
+        rows["loss"].append(f), rows["g"].append(g), rows["fbar"].append(st["f_avg"]), rows["d"].append(st["d"])
+    v = {k: torch.stack(r).double() for k, r in rows.items()}
+    b = beta.double()
+    fbar, d = M.ema(v["loss"], b, True), M.ema(v["g"], b[:, None], True)
+    u = torch.finfo(torch.float32).eps / 2
+    f_err = (v["fbar"] - fbar).abs()
+    d_err = (v["d"] - d).norm(dim=-1)
+    f_bound = 2 * u * M.ema_history(M.ema(v["loss"].abs(), b, True), b)
+    d_bound = 2 * u * M.ema_history(M.ema(v["g"].norm(dim=-1), b, True), b)
+    assert bool((f_err <= f_bound).all()) and bool((d_err <= d_bound).all())
+    assert float((f_err / f_bound).max()) > 0.01  # the bound is not vacuous: the error is seen
+
+
 def test_polyak_bound_is_tight_enough_to_fail_when_halved():
     p = get_problem("quadratic")
     tr = run(p, get_opt("momo"), p.x0(3, seed=0), 200, hp={"lr": torch.tensor([1e6, 0.01, 0.1]), "beta": 0.0, "lb": p.f_star})
