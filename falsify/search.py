@@ -8,6 +8,7 @@ hyper-parameters, ``objective.Space``), then refines the best:
 
 1. random: B latents drawn from the space's ranges (the screening);
 2. CMA-ES (the ``cma`` package; derivative-free, population B) from the restart's best latent;
+   (results of kind invariant: the refined candidates once more at T_max, ``_extend``);
 3. normalised gradient ascent through the run with torch autograd, on the latents and on the
    family's own tensors (gradients, weights, spectrum, design), projected back into the family
    after each step; skipped where the score carries no gradient (a recurrence that is not
@@ -110,6 +111,7 @@ class _Search:
         self.history: list[tuple[float, int, float]] = []
         self.violated = False
         self.turns: list[int] = []
+        self.last_eval_s = 0.0  # seconds of the last evaluation (``_extend`` projects its own from it)
 
     def spent(self) -> bool:
         b = self.budget
@@ -210,13 +212,38 @@ class _Search:
                 best = (float(out.score[i]), inst, ev, z[i])
         if best is None or self.over() or best[0] == -math.inf:
             return
-        _, (family, _, pb, space), ev, zbest = best
+        _, (family, params, pb, space), ev, zbest = best
         if self.method in ("auto", "cma") and space.dim > 1:
             # no gradient phase on the adaptive family: its GRAD_STEPS evaluations go to CMA-ES
             zbest = self._cma(space, ev, zbest, CMA_GENERATIONS + (GRAD_STEPS if getattr(pb, "adaptive", False) else 0))
+        self._extend(family, params, pb, space, zbest)
         if self.over() or not grad or getattr(pb, "adaptive", False):  # no gradient through the choice of pieces
             return
         self._grad(space, family, pb, ev, zbest)
+
+    def _extend(self, family, params, pb, space, z0) -> None:
+        """An invariant's refined candidates once more at T_max (B jittered copies of the best latent).
+
+        An invariant is checked at every row, and a run of T_max steps repeats the first T rows of the
+        T-step run (the same oracle and hyper-parameters), so its worst ratio does not fall with T unless
+        an assumption read over the whole run fails on the longer one; the estimate invariants of
+        D-Adaptation approach their bound slowly in T (1-D |x|, docs/theory/dadaptation.md#estimate-invariants).
+        Not where the run depends on T (a horizon hp, a per-step array, the adaptive family's phases)
+        or the oracle samples. It may exceed the restart's share (it is one evaluation) but runs only if
+        its projected time (the last evaluation's, times T_max/T) fits in what is left of the budget."""
+        tpl = space.tpl
+        if (self.result.kind != "invariant" or space.T >= self.T_max or tpl.stochastic or "T" in space.base_hp
+                or tpl.fixed_T(space.base_hp) or getattr(pb, "adaptive", False) or self.spent()):
+            return
+        left = None if self.budget.seconds is None else self.budget.seconds - (time.perf_counter() - self.t0)
+        if left is not None and self.last_eval_s * self.T_max / space.T > left:
+            return
+        long = Space.make(tpl, pb, self.T_max)
+        gen = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
+        z = z0[None, :] + 0.05 * torch.randn(self.B, z0.numel(), dtype=torch.float64, generator=gen)
+        z[0] = z0
+        with torch.no_grad():
+            self._evaluator(family, params, pb, long)(z)
 
     def _evaluator(self, family, params, pb, space):
         """z -> evaluation of the candidates on this instance, each recorded (best kept)."""
@@ -229,8 +256,10 @@ class _Search:
             return p
 
         def ev(z):
+            t = time.perf_counter()
             x0, hp = space.decode(z)
             out = evaluate(space, x0, hp, self.factor, seed, z)
+            self.last_eval_s = time.perf_counter() - t
             self._record(space, family.name, params_of, z, out, seed)
             return out
         return ev
