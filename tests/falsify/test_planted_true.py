@@ -14,7 +14,7 @@ from ratecheck.theory.example_runs import examples_for, run_example
 # docs/theory/prodigy.md#da-rate-planted)
 PROVEN = {"dadaptation.T10": 0.6831, "dadaptation.T2_final": 0.6831, "dadaptation.T2_final_G": 0.6831,
           "dadaptation.T18": 0.75, "dadaptation.alg2_weighted_bound": 0.75, "momo.polyak_smooth": 0.5,
-          "prodigy.da_rate": 0.7321}
+          "prodigy.da_rate": 0.7321, "dadaptation.gd_rate": 0.8}  # gd_rate: on runs of < 1e30 steps (#gd-rate-planted)
 
 
 def test_every_proven_copy_is_a_theorem_bound_with_its_factor():
