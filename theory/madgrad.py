@@ -602,8 +602,8 @@ example(Example(("madgrad.momentum_bound_expected",), "lad", "madgrad",
 # G = max |A_ij| bounds every coordinate of a sampled LAD gradient (1/b) sum_i sign(r_i) a_i
 example(Example(("madgrad.momentum_bound_expected",), "lad", "madgrad_paper",
                 hp=lambda pb, D: {"lr": seed_groups(0.01, 0.1), "G": float(abs(pb.A).max())}, T=60, runs=16, batch_size=4))
-# The closed form depends on the run only through f(x_k): 4 seeds per lr and 30 steps (a falsify candidate
-# costs T x seeds runs; on the tight 1-D instances the worst row is near k = 12, docs/falsify.md#loose-rates).
+# The closed form's bound depends on R, G and lr only: 4 seeds per lr and 30 steps suffice (a falsify candidate
+# costs T x seeds runs; on the tight 1-D instances the worst row is near k = 12, docs/falsify.md#madgrad-planted).
 example(Example(("madgrad.closed_form_expected",), "lad", "madgrad_paper",
                 hp=lambda pb, D: {"lr": seed_groups(0.01, 0.1, size=4), "G": float(abs(pb.A).max())}, T=30, runs=8, batch_size=4))
 example(Example(("madgrad.mirror_lyapunov",), "l1_distance", "mirror_madgrad",
