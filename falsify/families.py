@@ -423,8 +423,16 @@ def _lin_sample(rng):
     d = _dim(rng)
     n = int(rng.integers(d + 1, 4 * d + 3))
     A = rng.standard_normal((n, d)) * _scale(rng) / np.sqrt(d)
-    if rng.random() < 0.3:  # few distinct rows, repeated: minibatch gradients of little or no variance
+    u = rng.random()
+    if u < 0.3:  # few distinct rows, repeated: minibatch gradients of little or no variance
         A = A[rng.integers(int(rng.choice([1, 2])), size=n)]
+        if u < 0.15:
+            # half of them with entries of one magnitude c (A_ij = +-c). In 1-D every sampled gradient is
+            # then the full one, c sign(x - x*): noise-free, and every coordinate at the coordinate bound
+            # max |A_ij| at every step (the tight case of per-coordinate bounds such as MADGRAD's closed
+            # form); with one distinct row the same holds in d > 1. Decided by the same draw u, so every
+            # other draw is what it was before.
+            A = np.sign(A) * np.abs(A).mean()
     return {"d": d, "n": n, "A": A.tolist(), "x_star": rng.standard_normal(d).tolist()}
 
 

@@ -46,3 +46,28 @@ def test_projection_after_a_step_stays_in_family(name):
     with torch.no_grad():
         assert float(pb.value(xs)[0]) == pb.f_star
         assert bool((pb.value(x) >= pb.f_star).all())
+
+
+def test_linear_designs_of_one_magnitude_are_noise_free_where_claimed():
+    """Half of the repeated-row designs have entries +-c (families._lin_sample): in 1-D, or with one
+    distinct row, every minibatch gradient of the LAD instance is its full gradient, with every coordinate
+    at the coordinate bound max |A_ij| = c; the other designs are drawn as before (same stream)."""
+    rng = np.random.default_rng(0)
+    fam = F.get("lad")
+    seen = new = 0
+    for _ in range(400):
+        p = fam.sample(rng)
+        A = np.abs(np.asarray(p["A"]))
+        distinct = len({tuple(r) for r in np.asarray(p["A"]).tolist()})
+        if not (np.all(A == A.flat[0]) and (p["d"] == 1 or distinct == 1)):
+            continue
+        seen += 1
+        new += p["d"] > 1 or distinct > 1  # only the one-magnitude branch draws these (Gaussian rows otherwise)
+        pb = fam.build(p)
+        x = torch.as_tensor(pb.x_star)[None, :] + torch.randn(6, pb.d, dtype=torch.float64, generator=torch.Generator().manual_seed(seen))
+        idx = torch.randint(pb.n, (6, 4), generator=torch.Generator().manual_seed(seen))
+        g, full = pb.component_grad(x, idx), pb.grad(x)
+        tol = pb.n * 2.0**-52 * float(A.max())  # each is a mean of up to n equal terms: n u of round-off
+        assert float((g - full).abs().max()) <= tol
+        assert float((g.abs() - float(A.max())).abs().max()) <= tol
+    assert seen >= 10 and new >= 3, (seen, new)
