@@ -1,6 +1,8 @@
 """Issue 11 coverage for Prodigy: the GD rate (docs/theory/prodigy.md#rate), I-P along stochastic
 runs (#i-p-sampled), the DA and Resetting rates (#da-rate, #resetting-rate)."""
 
+import math
+
 import pytest
 import torch
 
@@ -76,3 +78,32 @@ def test_rate_assumptions_are_needed(key, opt, opts, hp, name):
     assert bool(theory.check(_without_assumptions(key), tr, pb).violated.all())
     c = theory.check(theory.get(key), tr, pb)
     assert not bool(c.checked.any()) and c.reasons[0] == f"assumption false: {name}"
+
+
+def test_longest_epoch_rows_takes_the_worst_of_equally_long_epochs():
+    # rows 0-2: epoch A (J = 1, 2, 3, mean 5); row 3 a reset; rows 4-6: epoch B (J = 1, 2, 3, mean 1)
+    J = torch.tensor([1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 3.0, 4.0], dtype=torch.float64)[:, None]
+    mean = torch.tensor([5.0, 5.0, 5.0, 0.0, 1.0, 1.0, 1.0, 0.5], dtype=torch.float64)[:, None]
+    rows = pr.longest_epoch_rows(J, mean)[:, 0].tolist()
+    # B's third row ties A's: A (mean 5) stays; a plain cummax of J would pick B's row 6 (mean 1)
+    assert rows == [0, 1, 2, 2, 2, 2, 2, 7]
+    assert torch.cummax(J, dim=0).indices[6, 0] == 6
+
+
+def test_resetting_rate_planted_copy_is_false_on_abs():
+    """docs/theory/prodigy.md#resetting-rate-tight: on |x| (1-D l1, x0 = 1, G = 1) with r = 8, d0 = e^-6.19 D
+    (R = 2 resets allowed, both used at rows 260 and 521) the first two epochs both have 260 steps; at row 780
+    J_min = ceil(781/3) - 1 = 260 and the first epoch, which barely moved (mean 0.978 f(x0)), is at 0.919 of the
+    bound: the copy tightened to 0.8 is false (the second epoch, the latest of the two, is at 0.775). The
+    registered result holds."""
+    from ratecheck.falsify import families as fam
+    from ratecheck.falsify.objective import perturbation
+
+    pb = fam.get("l1").build({"d": 1, "w": [1.0], "x_star": [0.0]})
+    hp = {"d0": torch.tensor([math.exp(-6.19)], dtype=torch.float64), "reset_factor": torch.tensor([8.0], dtype=torch.float64),
+          "G": torch.tensor([1.0], dtype=torch.float64)}
+    tr = run(pb, get_opt("dadapt_resetting", G_term=True), torch.ones(1, 1, dtype=torch.float64), 800, hp=hp, keep_iterates=True)
+    r = theory.get("prodigy.resetting_rate")
+    c = theory.check(r, tr, pb)
+    assert not bool(c.violated.any()) and 0.9 < float(c.worst_ratio[0]) < 1.0
+    assert bool(theory.check(r, tr, pb, perturbation(0.8)).violated.all())
