@@ -107,3 +107,45 @@ def test_resetting_rate_planted_copy_is_false_on_abs():
     c = theory.check(r, tr, pb)
     assert not bool(c.violated.any()) and 0.9 < float(c.worst_ratio[0]) < 1.0
     assert bool(theory.check(r, tr, pb, perturbation(0.8)).violated.all())
+
+
+def _h_closed_form(L):
+    """h(L) of docs/theory/prodigy.md#closed-form-planted: the closed form's ratio bound on a row with log term L."""
+    k = 1.0 + torch.sqrt(1.0 + L)
+    return torch.maximum(k, (k + L) / 2) / (k + L / 2) * torch.clamp(torch.exp(L / 2) / math.sqrt(2.0), max=1.0)
+
+
+def test_closed_form_planted_partial():
+    """docs/theory/prodigy.md#closed-form-planted. (a) Step 1 on random admissible points: D >= d > 0, 0 <= P <= L,
+    0 <= y <= d kappa_P: D y - y^2/2 + d^2 P/2 <= D d M(L); step 4: h <= 0.8 on [0, 0.4] and [5/4, 15], and not on
+    (0.4, 5/4) or beyond 15 (the open rows). (b) The copy (bound x 0.8) holds on the examples' rows with L in the proven ranges."""
+    g = torch.Generator().manual_seed(0)
+    n = 200_000
+    u = lambda: torch.rand(n, generator=g, dtype=torch.float64)
+    D = 10 ** (4 * u() - 2)
+    d = D * u().clamp(min=1e-12)
+    L = 40 * u() ** 2
+    P = L * u()
+    kP = 1 + torch.sqrt(1 + P)
+    y = d * kP * u()
+    kL = 1 + torch.sqrt(1 + L)
+    M = torch.maximum(kL, (kL + L) / 2)
+    assert bool((D * y - y**2 / 2 + d**2 * P / 2 <= D * d * M * (1 + 1e-12)).all())
+    proven = torch.cat([torch.linspace(0, 0.4, 401, dtype=torch.float64), torch.linspace(1.25, 15, 2001, dtype=torch.float64)])
+    assert float(_h_closed_form(proven).max()) <= 0.8 + 1e-12
+    assert float(_h_closed_form(torch.tensor([math.log(2.0)], dtype=torch.float64))) > 0.86
+    assert float(_h_closed_form(torch.tensor([20.0], dtype=torch.float64))) > 0.8
+    from ratecheck.falsify.objective import perturbation
+    from ratecheck.theory import access as A
+
+    r = theory.get("prodigy.closed_form_bound")
+    rows = 0
+    for ex in examples_for("prodigy.closed_form_bound"):
+        pb, tr = run_example(ex, torch.float64)
+        c = theory.check(r, tr, pb, perturbation(0.8))
+        S = pr.s_sum(A.col(tr, "d"), A.col(tr, "grad_norm") ** 2)
+        Ln = torch.log1p(S / (A.hp(tr, "d0") ** 2 * A.hp(tr, "G") ** 2))
+        inside = c.counted & ((Ln <= 0.4) | ((Ln >= 1.25) & (Ln <= 15.0)))
+        assert bool((c.observed <= c.bound + c.tol)[inside].all())
+        rows += int(inside.sum())
+    assert rows > 100
