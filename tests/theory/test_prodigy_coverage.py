@@ -157,3 +157,13 @@ def test_closed_form_planted_partial():
         assert bool((c.observed <= c.bound + c.tol)[inside].all())
         rows += int(inside.sum())
     assert rows > 100
+    # gd_rate's copy on the rows with (n+1) D^2/d0^2 <= e^15 - 1 (its t(n) has L_t <= 15)
+    r, rows = theory.get("prodigy.gd_rate"), 0
+    for ex in examples_for("prodigy.gd_rate"):
+        pb, tr = run_example(ex, torch.float64)
+        c = theory.check(r, tr, pb, perturbation(0.8))
+        n1 = (A.step_index(tr) + 1) * (A.D(tr) / A.hp(tr, "d0")) ** 2
+        inside = c.counted & (n1 <= math.expm1(15.0))
+        assert bool((c.observed <= c.bound + c.tol)[inside].all())
+        rows += int(inside.sum())
+    assert rows > 100
