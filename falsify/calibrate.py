@@ -38,6 +38,8 @@ PLANTED_TRUE: dict[str, str] = {
     "dadaptation.alg2_weighted_bound": "docs/theory/dadaptation.md#planted-rates",
     "momo.polyak_smooth": "docs/theory/momo.md#sps-max-planted",
     "prodigy.da_rate": "docs/theory/prodigy.md#da-rate-planted",
+    "prodigy.closed_form_bound": "docs/theory/prodigy.md#closed-form-planted",
+    "prodigy.gd_rate": "docs/theory/prodigy.md#closed-form-planted",
 }
 
 
