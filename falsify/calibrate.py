@@ -40,6 +40,8 @@ PLANTED_TRUE: dict[str, str] = {
     "dadaptation.gd_rate": "docs/theory/dadaptation.md#gd-rate-planted",
     "momo.polyak_smooth": "docs/theory/momo.md#sps-max-planted",
     "prodigy.da_rate": "docs/theory/prodigy.md#da-rate-planted",
+    "prodigy.closed_form_bound": "docs/theory/prodigy.md#closed-form-planted",
+    "prodigy.gd_rate": "docs/theory/prodigy.md#closed-form-planted",
 }
 
 

@@ -179,6 +179,20 @@ def resetting_max_resets(D, d0, r):
     return torch.clamp(torch.ceil(x * (1.0 + 1e-12) + 1e-12) - 1.0, min=0.0)
 
 
+def longest_epoch_rows(J, mean):
+    """Row m <= n of the longest epoch prefix so far (max J_m), for each row n; among equally long
+    prefixes the one with the largest mean. The rate's proof bounds every epoch prefix with
+    J >= J_min (docs/theory/prodigy.md#resetting-rate), so each of the longest is covered; taking the
+    worst of them (not the latest, as a plain cummax does) keeps the check as strong as its statement."""
+    rows = torch.empty(J.shape, dtype=torch.long)
+    cur = torch.zeros(J.shape[1:], dtype=torch.long)
+    for n in range(J.shape[0]):
+        Jc, mc = J.gather(0, cur[None])[0], mean.gather(0, cur[None])[0]
+        cur = torch.where((J[n] > Jc) | ((J[n] == Jc) & (mean[n] > mc)), n, cur)
+        rows[n] = cur
+    return rows
+
+
 def resetting_rate_bound(n, D, G, d0, r):
     """At step n, the longest epoch so far has J >= J_min = ceil((n+1)/(R+1)) - 1 steps before a reset,
     R = resetting_max_resets, so its average is at most (1 + r + sqrt(r^2+2)) D G sqrt(J_min+1)/J_min
@@ -509,7 +523,7 @@ def _resetting_epoch_sides(tr, pb) -> Sides:
 
 def _resetting_rate_sides(tr, pb) -> Sides:
     J, mean, mag = _epoch_means(tr, pb)
-    best = torch.cummax(J, dim=0).indices  # the longest epoch prefix so far
+    best = longest_epoch_rows(J, mean)  # the longest epoch prefix so far (the worst of equally long ones)
     bnd, valid = resetting_rate_bound(A.step_index(tr), A.D(tr), A.hp(tr, "G"), A.hp(tr, "d0"), A.hp(tr, "reset_factor"))
     return Sides(mean.gather(0, best), A.unchecked_where(valid, bnd), scale=mag.gather(0, best), terms=_terms(tr),
                  undefined="ceil((n+1)/(R+1)) - 1 < 1: no epoch long enough yet")
@@ -651,7 +665,8 @@ _R(
     provenance=Provenance.DERIVED, source=f"{DOC}#resetting-rate", optimizers=("dadapt_resetting",),
     iterate="average", sides=_resetting_rate_sides, assumptions=(G_STEP_RESET, G_BOUNDS_GRADS, D0_LE_D),
     statement="the longest epoch up to step n has J >= J_min = ceil((n+1)/(R+1)) - 1 steps, R = ceil(log_r(D/d_0)) - 1 "
-              "resets at most; its average of f(x_j)-f* <= (1 + r + sqrt(r^2+2)) D G sqrt(J_min+1)/J_min, for J_min >= 1  "
+              "resets at most; its average (each one's, if several are equally long) of f(x_j)-f* <= "
+              "(1 + r + sqrt(r^2+2)) D G sqrt(J_min+1)/J_min, for J_min >= 1  "
               "(G_term, G >= max ||g_k||, d_0 <= D)",
 )
 _R(
@@ -712,7 +727,9 @@ example(Example(("prodigy.da_computable_bound", "prodigy.da_rate"), "max_affine"
                 hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=F64) * D}, T=200, runs=4))
 example(Example(("prodigy.da_l5_expected",), "lad", "prodigy_da", hp={"d0": 1e-2}, T=150, runs=8, batch_size=8))
 example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "l1_distance", "dadapt_resetting",
-                options={"G_term": True}, hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=F64) * D}, T=200, runs=4))
+                options={"G_term": True},
+                hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=F64) * D, "reset_factor": torch.tensor([2.0, 4.0, 8.0, 3.0], dtype=F64)},
+                T=200, runs=4))
 example(Example(("prodigy.resetting_epoch_bound", "prodigy.resetting_rate"), "max_affine", "dadapt_resetting",
                 options={"G_term": True},
                 hp=lambda pb, D: {"d0": torch.tensor([1e-3, 1e-2, 0.1, 0.5], dtype=F64) * D, "reset_factor": torch.tensor([2.0, 2.0, 4.0, 1.5], dtype=F64)},

@@ -11,10 +11,11 @@ from ratecheck.falsify.search import search
 from ratecheck.theory.example_runs import examples_for, run_example
 
 # the factor each proof gives (docs/theory/dadaptation.md#planted-rates, docs/theory/momo.md#sps-max-planted,
-# docs/theory/prodigy.md#da-rate-planted)
+# docs/theory/prodigy.md#da-rate-planted, #closed-form-planted)
 PROVEN = {"dadaptation.T10": 0.6831, "dadaptation.T2_final": 0.6831, "dadaptation.T2_final_G": 0.6831,
           "dadaptation.T18": 0.75, "dadaptation.alg2_weighted_bound": 0.75, "momo.polyak_smooth": 0.5,
-          "prodigy.da_rate": 0.7321, "dadaptation.gd_rate": 0.8}  # gd_rate: on runs of < 1e30 steps (#gd-rate-planted)
+          "prodigy.da_rate": 0.7321, "prodigy.closed_form_bound": 0.8, "prodigy.gd_rate": 0.8,
+          "dadaptation.gd_rate": 0.8}  # dadaptation.gd_rate: on runs of < 1e30 steps (#gd-rate-planted)
 
 
 def test_every_proven_copy_is_a_theorem_bound_with_its_factor():
