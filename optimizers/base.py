@@ -306,9 +306,20 @@ def nonfinite_runs(*tensors: torch.Tensor | None) -> torch.Tensor:
     so a finite sum proves every run finite; only when it is not finite (a diverging run, or
     finite entries whose sum overflows) does the exact probe decide. Reading a CPU value is no
     device sync.
+
+    Under ``torch.compile`` the probe is ``isfinite(v).all(-1)``: inductor simplifies ``v * 0``
+    to the constant 0 (a fast-math rewrite that drops NaN and inf), which made every compiled
+    step report its runs finite; ``isfinite`` is an operation it keeps, and it fuses the
+    reduction into the step's loop.
     """
     given = [v for v in tensors if v is not None]
-    if not torch.compiler.is_compiling() and all(v.device.type == "cpu" for v in given):
+    if torch.compiler.is_compiling():
+        bad = None
+        for v in given:
+            b = ~torch.isfinite(v).flatten(1).all(dim=-1) if v.ndim > 1 else ~torch.isfinite(v)
+            bad = b if bad is None else bad | b
+        return bad
+    if all(v.device.type == "cpu" for v in given):
         if math.isfinite(sum(v.sum().item() for v in given)):
             return torch.zeros(given[0].shape[0], dtype=torch.bool)
     probe = None
