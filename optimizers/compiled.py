@@ -17,6 +17,11 @@ What it keeps and what it does not:
 - compiling takes tens of seconds on a CPU (a C++ compiler runs; later runs hit inductor's
   on-disk cache), so it pays off for long runs only;
 - a donated state (``step(..., out=)``) is not used: inductor plans its own buffers;
+- a run with a NaN or inf gradient, loss or new iterate is frozen and flagged as in eager
+  (``base.nonfinite_runs`` probes with ``isfinite`` under compile: inductor folds ``v * 0`` to
+  0, which had silently disabled the freeze; tests/optimizers/test_compiled.py injects a NaN);
+- the MADGRAD family's cube root is exp(log(x) / 3) here (``base.cube_root``, within 8.3e-14
+  relative in float64, docs/theory/madgrad.md#cube-root), cheaper than inductor's pow;
 - autograd through a compiled step is not supported here: under a recording autograd graph
   (``torch.is_grad_enabled()`` and an input that requires grad) the eager step runs.
 """
