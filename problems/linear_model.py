@@ -75,6 +75,10 @@ class Absolute(Loss):
         # sign(0) = 0 is a valid subgradient at the kink.
         return torch.sign(z - y)
 
+    def magnitude_coefficients(self, rho, sigma, alpha):
+        # slope 1 (||r + e| - |r|| <= |e|): sum (sigma + alpha D); it covers the terms |r| <= sigma(x) too
+        return float(sigma.sum()), float(alpha.expand_as(sigma).sum()), 0.0
+
 
 class Hinge(Loss):
     name = "hinge"
@@ -205,7 +209,7 @@ class LinearModel(Problem):
     # -- round-off of the value (docs/theory/README.md#value-magnitude) --------------------------
     def value_magnitude(self, subopt, dist):
         """(1/n) (c0 + c1 D + c2 D^2) + (lam/2)(D + ||x*||)^2 + |f*|, D = ``dist``, where the loss
-        declares its coefficients (the squared loss; else the default |f| + |f*|).
+        declares its coefficients (the squared and the absolute loss; else the default |f| + |f*|).
 
         The value rounds each residual z_ik - y_ik = sum_p W_kp A_ip - y_ik by up to about
         u log2(p) sigma_ik(x), sigma_ik(x) = sum_p |W_kp||A_ip| + |y_ik|, and a residual error e

@@ -42,7 +42,7 @@ def _float32_error(pb, x):
     return (pb.value(x32).to(F64) - exact).abs(), exact - pb.f_star, dist
 
 
-@pytest.mark.parametrize("name", ["quadratic", "nesterov_smooth", "least_squares", "least_squares_interp"])
+@pytest.mark.parametrize("name", ["quadratic", "nesterov_smooth", "least_squares", "least_squares_interp", "lad"])
 def test_magnitude_bounds_the_float32_roundoff_of_the_value(build, name):
     pb = build(name)
     u, C = 2.0**-24, depth(pb)
@@ -87,18 +87,20 @@ def test_family_quadratic_null_direction():
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_family_least_squares_near_the_planted_solution(seed):
-    """Interpolating family (b = A x_p): near x* the value is a sum of tiny squared residuals, each
-    computed from terms of size |a_i|.|x| + |b_i|. Measured in float64 against the residuals
-    a_i.(x - x*) (accurate to u ||a_i|| D): the default misses the round-off by orders of magnitude,
-    M bounds it; and M follows the family's data after a change of A."""
-    pb = fam.get("least_squares").build(fam.get("least_squares").sample(np.random.default_rng(seed)))
+@pytest.mark.parametrize("family, power", [("least_squares", 2), ("lad", 1)])
+def test_family_linear_model_near_the_planted_solution(family, power, seed):
+    """Interpolating families (b = A x_p): near x* the value is a sum of tiny squared (absolute)
+    residuals, each computed from terms of size |a_i|.|x| + |b_i|. Measured in float64 against the
+    residuals a_i.(x - x*) (accurate to u ||a_i|| D): the default misses the round-off by orders of
+    magnitude, M bounds it; and M follows the family's data after a change of A."""
+    pb = fam.get(family).build(fam.get(family).sample(np.random.default_rng(seed)))
     A, xs = pb.family_tensors["A"].detach(), torch.as_tensor(pb.x_star)
     u, C = 2.0**-53, depth(pb)
     worst_old = worst_new = 0.0
     for D in DISTANCES:
         x = _points(pb, D, seed=seed)
-        ref = 0.5 * (((x - xs)[:, None, :] * A[None]).sum(-1)).square().sum(-1) / pb.n
+        r = ((x - xs)[:, None, :] * A[None]).sum(-1)
+        ref = (0.5 * r.square() if power == 2 else r.abs()).sum(-1) / pb.n
         err = (pb.value(x) - ref).abs()
         M = pb.value_magnitude(ref, torch.linalg.vector_norm(x - xs, dim=-1))
         worst_new = max(worst_new, float((err / (u * M)).max()))
@@ -108,9 +110,9 @@ def test_family_least_squares_near_the_planted_solution(seed):
     before = float(pb.value_magnitude(torch.zeros(1, dtype=F64), D)[0])
     with torch.no_grad():
         pb.family_tensors["A"].mul_(2.0)
-    fam.get("least_squares").project(pb)
-    # b = A x_p doubles too: every term doubles, each product of two of them quadruples
-    assert math.isclose(float(pb.value_magnitude(torch.zeros(1, dtype=F64), D)[0]), 4.0 * before, rel_tol=1e-12)
+    fam.get(family).project(pb)
+    # b = A x_p doubles too: every term doubles (absolute loss), each product of two of them quadruples (squared)
+    assert math.isclose(float(pb.value_magnitude(torch.zeros(1, dtype=F64), D)[0]), 2.0**power * before, rel_tol=1e-12)
 
 
 def test_default_is_the_former_rule(build):
