@@ -181,6 +181,18 @@ class Problem:
     def _grad(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    # -- round-off of the value (docs/theory/README.md#value-magnitude) ------------------------
+    def value_magnitude(self, subopt: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """M >= the sum of the magnitudes of the terms ``value`` adds at a point x with
+        f(x) - f* = ``subopt`` and ||x - x*|| <= ``dist`` (float64 tensors, one shape), so that the
+        computed value is within about u C M of f(x) (docs/theory/README.md#value-magnitude).
+
+        Default: |f(x)| <= |f(x) - f*| + |f*|, right for a value that sums terms of one sign with
+        no cancellation inside (a weighted l1 distance); problems whose evaluation cancels (a
+        quadratic far from x* along a null direction, a residual a_i.x - b_i) override it with a
+        bound in ``dist`` and their constants."""
+        return subopt.abs() + abs(float(self.f_star))
+
     # -- finite sums --------------------------------------------------------------------------
     @property
     def is_finite_sum(self) -> bool:

@@ -39,6 +39,13 @@ class Loss:
         """Second derivative for K = 1 (a generalised one at kinks), used by Newton solvers."""
         raise NotImplementedError
 
+    def magnitude_coefficients(self, rho: torch.Tensor, sigma: torch.Tensor, alpha: torch.Tensor) -> tuple | None:
+        """(c0, c1, c2): sum_ik slope_ik (sigma_ik + alpha_i D) <= c0 + c1 D + c2 D^2 for every D >= 0,
+        slope_ik a bound on |d loss / d z_ik| between z(x*) and z(x) and on the value's own terms
+        (``LinearModel.value_magnitude``); ``rho`` = |z(x*) - y| [n, K], ``sigma`` = |W*| |a_i| + |y|
+        [n, K], ``alpha`` = ||a_i|| [n, 1]. None: not declared (the default magnitude applies)."""
+        return None
+
 
 class Squared(Loss):
     name = "squared"
@@ -52,6 +59,11 @@ class Squared(Loss):
     def d2(self, z, y):
         return torch.ones_like(z)
 
+    def magnitude_coefficients(self, rho, sigma, alpha):
+        # slope |z - y| <= rho + alpha D; (rho + alpha D)(sigma + alpha D) expanded in D
+        a = alpha.expand_as(rho)
+        return float((rho * sigma).sum()), float((a * (rho + sigma)).sum()), float((a * a).sum())
+
 
 class Absolute(Loss):
     name = "absolute"
@@ -62,6 +74,10 @@ class Absolute(Loss):
     def d(self, z, y):
         # sign(0) = 0 is a valid subgradient at the kink.
         return torch.sign(z - y)
+
+    def magnitude_coefficients(self, rho, sigma, alpha):
+        # slope 1 (||r + e| - |r|| <= |e|): sum (sigma + alpha D); it covers the terms |r| <= sigma(x) too
+        return float(sigma.sum()), float(alpha.expand_as(sigma).sum()), 0.0
 
 
 class Hinge(Loss):
@@ -189,6 +205,44 @@ class LinearModel(Problem):
         parts = [(D[s, :, None, :] * At[None, None, :, :]).sum(-1) for s in _chunks(x.shape[0], At.numel() * self.K)]
         g = torch.cat(parts, 0).reshape(x.shape) / self.n
         return g + self.lam * x
+
+    # -- round-off of the value (docs/theory/README.md#value-magnitude) --------------------------
+    def value_magnitude(self, subopt, dist):
+        """(1/n) (c0 + c1 D + c2 D^2) + (lam/2)(D + ||x*||)^2 + |f*|, D = ``dist``, where the loss
+        declares its coefficients (the squared and the absolute loss; else the default |f| + |f*|).
+
+        The value rounds each residual z_ik - y_ik = sum_p W_kp A_ip - y_ik by up to about
+        u log2(p) sigma_ik(x), sigma_ik(x) = sum_p |W_kp||A_ip| + |y_ik|, and a residual error e
+        moves loss_ik by at most slope_ik |e|: for a residual near 0 (an interpolating least
+        squares near x*) sigma is much larger than the residual, and |f| misses it. With
+        ||W_k - W*_k|| <= D: |W_kp| <= |W*_kp| + |W_kp - W*_kp| and Cauchy-Schwarz give
+        sigma_ik(x) <= sigma_ik + ||a_i|| D, and for the squared loss |z_ik - y_ik| <= rho_ik + ||a_i|| D.
+        The ridge term sums (lam/2) x_j^2 >= 0, ||x|| <= D + ||x*||."""
+        coef = self._magnitude_coefficients()
+        if coef is None:
+            return super().value_magnitude(subopt, dist)
+        c0, c1, c2 = coef
+        D = dist.to(torch.float64)
+        ridge = 0.5 * self.lam * (D + float(np.linalg.norm(self.x_star))).square() if self.lam else 0.0
+        return (c0 + c1 * D + c2 * D.square()) / self.n + ridge + abs(float(self.f_star))
+
+    def _magnitude_coefficients(self) -> tuple | None:
+        """The loss's (c0, c1, c2) from the data the oracles read (a family's A changes under the
+        search: cached per tensor and version)."""
+        t = self.tensors(torch.zeros((), dtype=torch.float64))
+        A, Y = t["A"], t["Y"]
+        key = (A._version, Y._version)
+        cached = getattr(self, "_magnitude_cache", None)
+        if cached is None or cached[0] is not A or cached[1] is not Y or cached[2] != key:
+            with torch.no_grad():
+                A, Y = A.detach(), Y.detach()
+                Ws = torch.as_tensor(self.x_star, dtype=torch.float64).reshape(self.K, self.p)
+                rho = ((A[:, None, :] * Ws[None, :, :]).sum(-1) - Y).abs()  # [n, K]
+                sigma = (A.abs()[:, None, :] * Ws.abs()[None, :, :]).sum(-1) + Y.abs()
+                alpha = torch.linalg.vector_norm(A, dim=-1, keepdim=True)  # [n, 1]
+                coef = self.loss.magnitude_coefficients(rho, sigma, alpha)
+            self._magnitude_cache = (t["A"], t["Y"], key, coef)
+        return self._magnitude_cache[3]
 
     # -- finite-sum oracles -------------------------------------------------------------------
     def _component_scores(self, x, idx):

@@ -18,6 +18,7 @@ d = k (0 when d > k: f is then flat in the extra coordinates and x* is the point
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ratecheck.errors import out_of_range
 
@@ -44,6 +45,23 @@ class Quadratic(Problem):
     def _grad(self, x):
         t = self.tensors(x)
         return (t["Q"][None, :, :] * (x - t["xs"])[:, None, :]).sum(-1)
+
+    def value_magnitude(self, subopt, dist):
+        """(1/2) lambda_max(|Q|) ||x - x*||^2 + |f*|: ``_value`` sums the terms r_i Q_ij r_j / 2
+        (r = x - x*) and f*, and sum_ij |r_i||Q_ij||r_j| = |r|^T |Q| |r| <= lambda_max(|Q|) ||r||^2
+        (Rayleigh quotient of the symmetric |Q| at the vector |r|, of norm ||r||). Not |f|: along a
+        null direction of Q these terms cancel to a tiny f - f* (docs/theory/README.md#value-magnitude)."""
+        return 0.5 * self.abs_curvature() * dist.to(torch.float64).square() + abs(float(self.f_star))
+
+    def abs_curvature(self) -> float:
+        """lambda_max(|Q|), |Q| the entrywise absolute value, from the Q the oracles read (a family
+        quadratic's Q changes with its spectrum: cached per tensor and version)."""
+        Q = self.tensors(torch.zeros((), dtype=torch.float64))["Q"]
+        cached = getattr(self, "_abs_curvature", None)
+        if cached is None or cached[0] is not Q or cached[1] != Q._version:
+            with torch.no_grad():
+                self._abs_curvature = (Q, Q._version, float(torch.linalg.eigvalsh(Q.detach().abs())[-1]))
+        return self._abs_curvature[2]
 
 
 @register("quadratic")

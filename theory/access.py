@@ -229,11 +229,23 @@ def underflow_floor(trace) -> float:
     return fi.tiny / (fi.eps / 2)
 
 
-def subopt_magnitude(trace, problem) -> torch.Tensor:
-    """|f(x_t)| + |f*| at every row [T+1, B]: f(x_t) - f* is a difference of these, so its
-    absolute round-off is relative to them, not to the (possibly tiny) difference."""
+def subopt_magnitude(trace, problem, iterate: str = "last") -> torch.Tensor:
+    """The magnitude of the terms the recorded f(x_t) - f* was formed from, at every row [T+1, B]:
+    the problem's ``value_magnitude`` M(x_t) (the terms f(x_t)'s evaluation sums; |f(x_t)| where
+    they do not cancel) plus the |f*| the runner subtracts. The round-off of f(x_t) - f* is
+    relative to these, not to the (possibly tiny) difference (docs/theory/README.md#value-magnitude).
+    ``iterate="average"``: the same for the uniform average's ``subopt_avg`` (its ``dist_avg``).
+
+    The problem bounds M by ||x_t - x*||; the recorded distance is to x* as rounded to the run's
+    dtype, within u ||x*|| of x*, which is added (it matters only where x_t is that close to x*)."""
+    suffix = {"last": "", "average": "_avg"}[iterate]
+    subopt = rows(trace, "subopt" + suffix)
+    dist = rows(trace, "dist" + suffix) + unit_roundoff(trace) * x_star_norm(problem)
     fs = abs(float(problem.f_star))
-    return rows(trace, "subopt").abs() + 2.0 * fs
+    value_magnitude = getattr(problem, "value_magnitude", None)
+    if value_magnitude is None:  # an object that is not a library Problem: the default |f| + |f*|
+        return subopt.abs() + 2.0 * fs
+    return value_magnitude(subopt, dist).to(F64) + fs
 
 
 def dist_magnitude(trace, problem) -> torch.Tensor:

@@ -158,6 +158,11 @@ def averaged_values(lam: torch.Tensor, c: torch.Tensor, f: torch.Tensor, fmag: t
     sum_k w_k = S_K; the sum is formed as sum_{k<=K} [lam_k f_k / c_k - lam_k (1 - c_k) f_{k-1} / c_k].
     With c_k = lam_k / S_k it telescopes to S_K f_K. lam, c, f, fmag [T, B] (c[0] = 1; fmag the
     magnitude f_k was formed from, for the size of the terms).
+
+    Size (docs/theory/madgrad.md#averaging-roundoff): the sum's own arithmetic on the recorded values,
+    sum_{k<=K} (a_k |f_k| + b_k |f_{k-1}|), plus the error of each recorded f_k (relative to fmag_k)
+    times its net coefficient in row K: |a_k - b_{k+1}| = |w_k| for k < K, a_K for k = K (the two
+    terms holding f_k cancel, to 0 when c_k = lam_k / S_k), and b_0 for f_0 (0 when c_0 = 1).
     [DERIVED, docs/theory/madgrad.md#any-averaging]"""
     a = lam / c
     b = lam * (1 - c) / c
@@ -165,7 +170,10 @@ def averaged_values(lam: torch.Tensor, c: torch.Tensor, f: torch.Tensor, fmag: t
     def prev(v):
         return torch.cat([v[:1], v[:-1]])
 
-    return torch.cumsum(a * f - b * prev(f), 0), torch.cumsum(a * fmag + b * prev(fmag), 0)
+    arithmetic = torch.cumsum(a * f.abs() + b * prev(f).abs(), 0)
+    net = (a[:-1] - b[1:]).abs() * fmag[:-1]  # f_k's net coefficient once row K > k has added both its terms
+    settled = torch.cat([torch.zeros_like(net[:1]), torch.cumsum(net, 0)]) + b[:1] * fmag[:1]
+    return torch.cumsum(a * f - b * prev(f), 0), arithmetic + settled + a * fmag
 
 
 def mirror_lyapunov(f: torch.Tensor, c: torch.Tensor, z: torch.Tensor, u: torch.Tensor, g: torch.Tensor, eta: torch.Tensor):

@@ -253,7 +253,7 @@ def _sgd_bound_sides(tr, pb) -> Sides:
     """observed: f(xbar_t) - f* of the runner's uniform average (x_0..x_t, t + 1 rounded terms)."""
     h, S, gn2, eta, D = A.col(tr, "h"), A.col(tr, "s_sum_prev"), A.col(tr, "grad_norm") ** 2, A.col(tr, "base_lr"), A.D(tr)
     T = A.steps(tr)
-    f_mag = A.rows(tr, "subopt_avg")[:T].abs() + 2.0 * abs(float(pb.f_star))
+    f_mag = A.subopt_magnitude(tr, pb, iterate="average")[:T]
     # The average's round-off (t + 1 terms of size max ||x_j||) moves f by at most max ||g|| times it.
     avg = A.running_max(A.col(tr, "grad_norm")) * A.running_max(A.dist_magnitude(tr, pb)[:T])
     scale = f_mag + avg + sgd_bound_scale(h, S, gn2, eta, D)
@@ -265,7 +265,7 @@ def _best_scale_sides(tr, pb) -> Sides:
     norms of the gradients the run received (minibatch ones under a stochastic oracle)."""
     h, S, gn, eta, D = A.col(tr, "h"), A.col(tr, "s_sum_prev"), A.col(tr, "grad_norm"), A.col(tr, "base_lr"), A.D(tr)
     T = A.steps(tr)
-    f_mag = A.rows(tr, "subopt_avg")[:T].abs() + 2.0 * abs(float(pb.f_star))
+    f_mag = A.subopt_magnitude(tr, pb, iterate="average")[:T]
     avg = A.running_max(gn) * A.running_max(A.dist_magnitude(tr, pb)[:T])
     bound, size = best_scale_bound(h, S, gn, eta, D)
     return Sides(A.rows(tr, "subopt_avg")[:T], bound, scale=f_mag + avg + size, terms=A.step_index(tr) + 1)
