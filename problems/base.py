@@ -58,6 +58,23 @@ def names() -> list[str]:
     return PROBLEMS.names()
 
 
+def layout_stable(fn: Callable[[torch.Tensor], torch.Tensor], t: torch.Tensor) -> torch.Tensor:
+    """fn(t) for an elementwise transcendental ``fn`` (exp, log, sigmoid, softplus), with bits that
+    do not depend on the batch: CPU kernels take a vectorised path for full vector chunks and a
+    scalar path for the tail of the flattened tensor, and the two can differ in the last bit (on
+    an AVX2 CPU sigmoid does), so an entry's result would depend on how many runs share the call.
+    Each run's entries (t's first dimension) are padded with zeros to a multiple of 64, which
+    sends all of them through the vectorised path (``optimizers.base.stable_pow`` does the same)."""
+    if t.ndim == 0 or torch.compiler.is_compiling():
+        return fn(t)
+    flat = t.reshape(t.shape[0], -1)
+    n = flat.shape[1]
+    pad = (-n) % 64
+    if pad:
+        flat = torch.nn.functional.pad(flat, (0, pad))
+    return fn(flat)[:, :n].reshape(t.shape)
+
+
 def default_radius(x_star: np.ndarray) -> float:
     """Radius of the ball around x* on which ball-scoped constants are stated: 2 (1 + ||x*||).
 

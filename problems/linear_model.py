@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import Problem
+from .base import Problem, layout_stable
 
 _CHUNK_ELEMS = 1 << 24
 
@@ -97,13 +97,13 @@ class Logistic(Loss):
     name = "logistic"
 
     def value(self, z, y):
-        return torch.nn.functional.softplus(-y * z).sum(-1)
+        return layout_stable(torch.nn.functional.softplus, -y * z).sum(-1)
 
     def d(self, z, y):
-        return -y * torch.sigmoid(-y * z)
+        return -y * layout_stable(torch.sigmoid, -y * z)
 
     def d2(self, z, y):
-        s = torch.sigmoid(y * z)
+        s = layout_stable(torch.sigmoid, y * z)
         return s * (1.0 - s)
 
 
