@@ -20,6 +20,7 @@ from __future__ import annotations
 import psutil
 import torch
 
+from ratecheck import allocator
 from ratecheck.errors import RatecheckError
 
 
@@ -39,6 +40,7 @@ def available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free) + int(torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    allocator.release()  # the pages this process freed and its heap keeps (ratecheck/allocator.py)
     return int(psutil.virtual_memory().available)
 
 

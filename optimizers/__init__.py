@@ -6,6 +6,10 @@ optimizer, ...); ``opt.init(x0, **hyper_parameters)`` and ``opt.step(state, grad
 goes the other way: a torch.optim class as an optimizer here, run one run at a time.
 """
 
+from ratecheck.allocator import keep_freed_memory
+
+keep_freed_memory()  # freed tensors kept for reuse, not faulted in again: ratecheck/allocator.py
+
 from .adapter import TorchAdapter, torch_optimizer
 from .base import HP, OPTIMIZERS, Optimizer, get, names, register
 from .per_run import from_torch

@@ -10,8 +10,10 @@ settings.register_profile("default", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-# Two cores on CI: keep torch from oversubscribing.
-torch.set_num_threads(int(os.environ.get("RATECHECK_TEST_THREADS", "2")))
+# Two cores on CI: keep torch from oversubscribing (one thread per worker under `pytest -n`,
+# which `make test` uses).
+_THREADS = "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"
+torch.set_num_threads(int(os.environ.get("RATECHECK_TEST_THREADS", _THREADS)))
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,10 @@ results that apply to a run, ``check(result, trace, problem)`` evaluates one per
 and ``report`` turns checks into table rows with one status vocabulary.
 """
 
+from ratecheck.allocator import keep_freed_memory
+
+keep_freed_memory()  # freed tensors kept for reuse, not faulted in again: ratecheck/allocator.py
+
 from . import report
 from .access import Unavailable
 from .base import (
