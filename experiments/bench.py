@@ -138,9 +138,9 @@ def _iteration(case: Case, oracle: LAD, compile: bool) -> Callable[[dict], tuple
     step), compiled once per method and oracle with a code object of its own."""
     opt = _optimizer(case)
 
-    def iteration(state, out=None):
+    def iteration(state, out=None, hold=True):
         loss, g = oracle(state["x"])
-        return opt.step(state, g, loss, out=out)
+        return (opt.step if hold else opt.advance)(state, g, loss, out=out)
 
     if not compile:
         return iteration
@@ -148,7 +148,10 @@ def _iteration(case: Case, oracle: LAD, compile: bool) -> Callable[[dict], tuple
     if key not in _ITERATIONS:  # the oracle kept alive with it: its id stays its own
         _ITERATIONS[key] = (oracle, torch.compile(_own_code(iteration)))
     fn = _ITERATIONS[key][1]
-    return lambda state, out=None: fn(state)  # a compiled step allocates: no donation
+    if oracle.A.device.type != "cpu":
+        return lambda state, out=None: fn(state)  # a compiled step allocates: no donation
+    # as the runner: the divergence freeze in eager mode after the compiled advance (compiled_step)
+    return lambda state, out=None: opt.hold_diverged(state, *fn(state, hold=False))
 
 
 def bench_batched(case: Case, oracle: LAD, x0: torch.Tensor, T: int, compile: bool = False) -> float:

@@ -239,13 +239,14 @@ def run(
 
 def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch.Tensor, seeds: torch.Tensor | None,
               t: int, batch_size: int | None, out: dict | None = None,
-              norms: bool = True) -> tuple[dict, dict, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+              norms: bool = True, hold: bool = True) -> tuple[dict, dict, torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """One step of the loop at x_t = state["x"]: the oracle (deterministic when ``batch_size``
     is None: ``value_grad_dist``, whose distance comes with f and the gradient; else a minibatch
     drawn per run from ``seeds`` at step t), the optimizer's step (``out``: an older state it may
     write into, ``Optimizer.step``) and the two per-step norms. Returns (state, info, loss, ||x_t - x*||, ||g_t||);
     ``norms=False``: no distance (None) and g_t itself in place of its norm (the runner reduces
-    a block of x_t and of g_t at once)."""
+    a block of x_t and of g_t at once); ``hold=False``: ``optimizer.advance``, the step before its
+    divergence freeze (the caller applies ``optimizer.hold_diverged``)."""
     x = state["x"]
     if batch_size is None:
         if norms:
@@ -258,7 +259,7 @@ def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch
         loss, g = problem.component_value(x, idx), problem.component_grad(x, idx)
         dist = torch.linalg.vector_norm(x - x_star, dim=-1) if norms else None
     gnorm = torch.linalg.vector_norm(g, dim=-1) if norms else g
-    state, info = optimizer.step(state, g, loss, idx, out=out)
+    state, info = (optimizer.step if hold else optimizer.advance)(state, g, loss, idx, out=out)
     return state, info, loss, dist, gnorm
 
 
@@ -272,7 +273,7 @@ def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int |
     test_runner.py: relative 1e-12 in float64). It pays on problems whose oracle is large
     (``ratecheck bench --compile``); on a tiny problem the compiled call's own overhead is larger
     than the eager iteration. Under autograd (an input that requires grad) the eager iteration
-    runs."""
+    runs. On the CPU the divergence freeze runs in eager mode after it (``compiled_step``)."""
     cache = optimizer.__dict__.setdefault("_compiled_iterations", {})
     key = (id(problem), batch_size is None)
     if key not in cache:
@@ -282,7 +283,10 @@ def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int |
     def iterate(problem, optimizer, state, x_star, seeds, t, batch_size, out=None, norms=True):  # allocates: no donation
         if _records_autograd(state, x_star):
             return iteration(problem, optimizer, state, x_star, seeds, t, batch_size)
-        return fn(problem, optimizer, state, x_star, seeds, t, batch_size)
+        if state["x"].device.type != "cpu":
+            return fn(problem, optimizer, state, x_star, seeds, t, batch_size)
+        new, info, *rest = fn(problem, optimizer, state, x_star, seeds, t, batch_size, hold=False)
+        return (*optimizer.hold_diverged(state, new, info), *rest)
 
     return iterate
 

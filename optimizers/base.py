@@ -194,7 +194,21 @@ class Optimizer:
         Methods with ``donates`` write their new [B, d] entries into its buffers instead of
         allocating fresh ones (see ``donated`` for which buffers qualify). ``state`` itself is
         never written, so the divergence freeze can still restore it. None (the default): every
-        returned tensor is new, and every earlier state stays valid."""
+        returned tensor is new, and every earlier state stays valid.
+
+        A run whose gradient, loss or new iterate is not finite, or that diverged before, keeps
+        ``state``'s values and is flagged in ``info["diverged"]``: ``hold_diverged`` of ``advance``."""
+        return self.hold_diverged(state, *self.advance(state, grad, loss, idx, out))
+
+    def advance(
+        self, state: State, grad: torch.Tensor, loss: torch.Tensor | None = None, idx: torch.Tensor | None = None,
+        out: State | None = None,
+    ) -> tuple[State, Info]:
+        """``step`` before its divergence freeze: every run's new entries, a diverging run's
+        included, and ``info["diverged"]`` [B], the runs that ``hold_diverged`` keeps at ``state``.
+        Apart so that a compiled step on the CPU (``compiled.compiled_step``) computes the probe
+        within the update's loop and freezes in eager mode, where the freeze costs nothing unless
+        a run diverged; compiled, its ``where`` would read and write every entry once more."""
         x = state["x"]
         if grad.shape != x.shape:
             raise RatecheckError(f"grad has shape {tuple(grad.shape)}; expected {tuple(x.shape)} like x")
@@ -210,12 +224,17 @@ class Optimizer:
             if kw["out"]:
                 kw["out"].update(self._workspace(x))
         new, info = self._step(state, grad, loss, **kw)
-        frozen = state["diverged"] | nonfinite_runs(grad, new["x"], loss)
+        info["diverged"] = state["diverged"] | nonfinite_runs(grad, new["x"], loss)
+        return new, info
+
+    def hold_diverged(self, state: State, new: State, info: Info) -> tuple[State, Info]:
+        """The runs flagged in ``info["diverged"]`` keep ``state``'s values (``freeze``); the step
+        counter and the hyper-parameters carried over."""
+        frozen = info["diverged"]
         new = freeze(new, state, frozen)
         new["diverged"] = frozen
         new["k"] = state["k"] + 1
         new["hp"] = state["hp"]
-        info["diverged"] = frozen
         return new, info
 
     # -- subclass hooks -----------------------------------------------------------------------
@@ -307,17 +326,23 @@ def nonfinite_runs(*tensors: torch.Tensor | None) -> torch.Tensor:
     finite entries whose sum overflows) does the exact probe decide. Reading a CPU value is no
     device sync.
 
-    Under ``torch.compile`` the probe is ``isfinite(v).all(-1)``: inductor simplifies ``v * 0``
-    to the constant 0 (a fast-math rewrite that drops NaN and inf), which made every compiled
-    step report its runs finite; ``isfinite`` is an operation it keeps, and it fuses the
-    reduction into the step's loop.
+    Under ``torch.compile`` the probe is ``isfinite`` of each run's sum of ``v * 2^-(k+1)``, with
+    2^k >= the run's number of entries n: inductor simplifies ``v * 0`` to the constant 0 (a
+    fast-math rewrite that drops NaN and inf, which once made every compiled step report its runs
+    finite), and ``isfinite(v).all(-1)`` compiles to per-entry mask conversions that made the
+    compiled SGD step slower than eager. The scaled sum is exact: scaling by a power of two keeps
+    NaN and +-inf (and a finite entry finite), so a NaN or inf entry makes the sum NaN or inf (inf
+    plus -inf is NaN), and a run of finite entries sums to at most n max/2^(k+1) <= max/2 in
+    magnitude, where the sum's relative round-off (n u) cannot reach the overflow threshold.
     """
     given = [v for v in tensors if v is not None]
     if torch.compiler.is_compiling():
         bad = None
         for v in given:
-            b = ~torch.isfinite(v).flatten(1).all(dim=-1) if v.ndim > 1 else ~torch.isfinite(v)
-            bad = b if bad is None else bad | b
+            if v.ndim > 1:
+                v = v.flatten(1)
+                v = (v * 2.0 ** -((v.shape[1] - 1).bit_length() + 1)).sum(dim=-1)
+            bad = ~torch.isfinite(v) if bad is None else bad | ~torch.isfinite(v)
         return bad
     if all(v.device.type == "cpu" for v in given):
         if math.isfinite(sum(v.sum().item() for v in given)):

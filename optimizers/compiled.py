@@ -61,15 +61,27 @@ def _own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def compiled_step(opt: Optimizer) -> Callable[..., Any]:
-    """``opt.step`` compiled once per optimizer instance (the eager step under autograd)."""
-    fn = opt.__dict__.get("_compiled_step")
-    if fn is None:
-        fn = torch.compile(types.MethodType(_own_code(type(opt).step), opt))
-        opt.__dict__["_compiled_step"] = fn
+    """``opt.step`` compiled once per optimizer instance (the eager step under autograd).
+
+    On the CPU the compiled function is ``opt.advance`` and the divergence freeze
+    (``opt.hold_diverged``) runs in eager mode, where it reads the [B] mask and costs nothing
+    unless a run diverged; compiled, its ``where`` would read and write every entry once more per
+    step, and inductor could not fuse the probe's per-run sums with the update's stores (the
+    stores would wait for the sums). On other devices the whole step is compiled: reading the
+    mask there would be a device sync per step."""
+    fns = opt.__dict__.setdefault("_compiled_steps", {})
+
+    def compiled(name: str) -> Callable[..., Any]:
+        if name not in fns:
+            fns[name] = torch.compile(types.MethodType(_own_code(getattr(type(opt), name)), opt))
+        return fns[name]
 
     def step(state, grad, loss=None, idx=None, out=None):
         if _records_autograd(state, grad, loss):
             return opt.step(state, grad, loss, idx)
-        return fn(state, grad, loss, idx)  # ``out`` unused: inductor plans its own buffers
+        # ``out`` unused: inductor plans its own buffers
+        if grad.device.type == "cpu":
+            return opt.hold_diverged(state, *compiled("advance")(state, grad, loss, idx))
+        return compiled("step")(state, grad, loss, idx)
 
     return step

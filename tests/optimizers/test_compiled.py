@@ -80,7 +80,7 @@ def test_autograd_through_steps_matches_the_no_grad_run(name):
 
 def test_compiled_step_falls_back_to_eager_under_autograd(monkeypatch):
     calls = []
-    monkeypatch.setattr(torch, "compile", lambda fn: (lambda *a: (calls.append(1), fn(*a))[1]))
+    monkeypatch.setattr(torch, "compile", lambda fn: (lambda *a, **kw: (calls.append(1), fn(*a, **kw))[1]))
     opt = get("sgd")
     step = compiled_mod.compiled_step(opt)
     x0 = PROBLEM.x0(B, dtype=torch.float64)
@@ -92,7 +92,7 @@ def test_compiled_step_falls_back_to_eager_under_autograd(monkeypatch):
 
 def test_runner_compile_option_runs_the_compiled_step(monkeypatch):
     calls = []
-    monkeypatch.setattr(torch, "compile", lambda fn: (lambda *a: (calls.append(1), fn(*a))[1]))
+    monkeypatch.setattr(torch, "compile", lambda fn: (lambda *a, **kw: (calls.append(1), fn(*a, **kw))[1]))
     x0 = PROBLEM.x0(B, dtype=torch.float64)
     eager = run(PROBLEM, get("sgd"), x0, 10, hp={"lr": 0.01})
     comp = run(PROBLEM, get("sgd"), x0, 10, hp={"lr": 0.01}, compile=True)
@@ -129,3 +129,23 @@ def test_compiled_equals_eager_within_tolerance_without_recompiling(name):
         assert torch.allclose(a, b, rtol=COMPILE_RTOL, atol=0.0, equal_nan=True), f"{name}: info[{k!r}]"
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     assert graphs <= 3, f"{name}: {graphs} graphs compiled for 30 steps (a recompilation per step?)"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_divergence_probe_is_exact(dtype):
+    """The compiled probe (isfinite of each run's sum scaled by 2^-(k+1)) flags exactly the runs
+    with a NaN or +-inf entry: runs of the largest finite values, whose plain sum overflows, are
+    not flagged, and inf and -inf in one run (sum NaN) are."""
+    from ratecheck.optimizers.base import nonfinite_runs
+
+    big, inf, nan = torch.finfo(dtype).max, float("inf"), float("nan")
+    v = torch.ones(6, 37, dtype=dtype)
+    v[1] = big
+    v[2, 5] = nan
+    v[3, 0], v[3, 1] = inf, -inf
+    v[4, 36] = -inf
+    v[5, ::2] = -big
+    loss = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, nan], dtype=dtype)
+    probe = torch.compile(nonfinite_runs)(v, None, loss)
+    assert probe.tolist() == [False, False, True, True, True, True]
+    assert probe.tolist() == nonfinite_runs(v, None, loss).tolist()  # eager, the exact v * 0 probe
