@@ -16,7 +16,9 @@ batched matrix product for every column):
 
 Every ratio is computed from timings taken back to back in the same process, ``--repeats``
 times (default 3), and the median is reported: the CPU may be shared, and a ratio of adjacent
-timings is far steadier than either timing.
+timings is far steadier than either timing. With one CPU thread (``--threads 1``) a timing is
+the thread's CPU time (``overhead.clock``): time the shared machine spent on other processes
+does not count.
 
 ``python -m ratecheck.experiments.bench`` or ``ratecheck bench``; ``--gpu-scale`` runs the
 large-batch GPU variant (B*d >= 1e8, float32), reporting coordinate-steps per second and the
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ import torch
 
 from ratecheck.device import resolve_device
 from ratecheck.errors import RatecheckError
+from ratecheck.experiments.overhead import clock
 from ratecheck.optimizers import base as opt_base
 from ratecheck.optimizers.compiled import _own_code, compiled_step
 
@@ -156,6 +158,7 @@ def _iteration(case: Case, oracle: LAD, compile: bool) -> Callable[[dict], tuple
 
 def bench_batched(case: Case, oracle: LAD, x0: torch.Tensor, T: int, compile: bool = False) -> float:
     """Seconds for T steps (oracle + step) of all runs."""
+    now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
     opt = _optimizer(case)
     iteration = _iteration(case, oracle, compile)
     state = opt.init(x0, **case.hp)
@@ -163,35 +166,37 @@ def bench_batched(case: Case, oracle: LAD, x0: torch.Tensor, T: int, compile: bo
         state, _ = iteration(state)
     state, spare = opt.init(x0, **case.hp), None
     _sync(x0.device)
-    t0 = time.perf_counter()
+    t0 = now()
     for _ in range(T):
         new, _ = iteration(state, spare)  # donates the state from two steps back, as the runner (eager only)
         spare, state = state, new
     _sync(x0.device)
-    return time.perf_counter() - t0
+    return now() - t0
 
 
 def bench_ceiling(oracle: LAD, x0: torch.Tensor, T: int, lr: float = 0.01) -> float:
     """Seconds for T steps of the oracle followed by ``x -= lr * g`` (the oracle-only ceiling)."""
+    now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
     x = x0.clone()
     for _ in range(3):
         oracle(x)
     _sync(x0.device)
-    t0 = time.perf_counter()
+    t0 = now()
     for _ in range(T):
         _, g = oracle(x)
         x.sub_(g, alpha=lr)
     _sync(x0.device)
-    return time.perf_counter() - t0
+    return now() - t0
 
 
 def bench_loop(case: Case, oracle: LAD, x0: torch.Tensor, T: int, runs: int) -> float:
     """Seconds for T steps of ``runs`` reference optimizers, one after the other."""
+    now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
     _loop(case, oracle, x0, 3, 1)  # warm-up (imports, allocator)
-    t0 = time.perf_counter()
+    t0 = now()
     _loop(case, oracle, x0, T, runs)
     _sync(x0.device)
-    return time.perf_counter() - t0
+    return now() - t0
 
 
 def _loop(case: Case, oracle: LAD, x0: torch.Tensor, T: int, runs: int) -> None:
@@ -209,6 +214,7 @@ def _loop(case: Case, oracle: LAD, x0: torch.Tensor, T: int, runs: int) -> None:
 
 def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float, int]:
     """(seconds per step alone, seconds per elementwise pass over the state bytes, state bytes)."""
+    now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
     opt = _optimizer(case)
     step = _step_of(opt, compile)
     state = opt.init(x0, **case.hp)
@@ -216,38 +222,39 @@ def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, com
     for _ in range(3):
         state, _ = step(state, g, loss)
     _sync(x0.device)
-    t0 = time.perf_counter()
+    t0 = now()
     s, spare = state, None
     for _ in range(reps):
         new, _ = step(s, g, loss, out=spare)
         spare, s = s, new
     _sync(x0.device)
-    t_step = (time.perf_counter() - t0) / reps
+    t_step = (now() - t0) / reps
     tensors = _state_tensors(state, x0.shape[0])
     nbytes = sum(t.numel() * t.element_size() for t in tensors)
     scratch = [t.clone() for t in tensors]
     _sync(x0.device)
-    t0 = time.perf_counter()
+    t0 = now()
     for _ in range(reps):
         for t in scratch:
             t.neg_()
     _sync(x0.device)
-    return t_step, (time.perf_counter() - t0) / reps, nbytes
+    return t_step, (now() - t0) / reps, nbytes
 
 
 def bench_step_vs_copy(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float]:
     """GPU variant: step time against a device-to-device copy of the same state bytes."""
+    now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
     t_step, _, _ = bench_step_vs_pass(case, oracle, x0, reps, compile)
     opt = opt_base.get(case.name, **case.options)
     tensors = _state_tensors(opt.init(x0, **case.hp), x0.shape[0])
     dst = [torch.empty_like(t) for t in tensors]
     _sync(x0.device)
-    t0 = time.perf_counter()
+    t0 = now()
     for _ in range(reps):
         for a, b in zip(dst, tensors):
             a.copy_(b)
     _sync(x0.device)
-    return t_step, (time.perf_counter() - t0) / reps
+    return t_step, (now() - t0) / reps
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,7 +49,7 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _clock(dev: torch.device):
+def clock(dev: torch.device):
     """The thread's CPU time for one-thread CPU runs, else wall-clock time."""
     return time.thread_time if dev.type == "cpu" and torch.get_num_threads() == 1 else time.perf_counter
 
@@ -86,7 +86,7 @@ def measure(problem_name, params, opt_name, options, hp, batch_size, *, B=64, T=
     bare_loop(problem, opt, x0, min(T, 20), dict(hp), seeds, batch_size)  # warm-up (caches, kernels)
     t_bare, t_full, t_book = [], [], []
     ends = torch.tensor([0, T])
-    clock = _clock(dev)
+    clock = clock(dev)
     for _ in range(repeats):
         _sync(dev)
         t0 = clock()
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     from ratecheck import optimizers, problems
 
     print(f"# runner overhead: B={a.B}, T={a.T}, checkpoints={a.checkpoints}, device={resolve_device(a.device)}, "
-          f"threads={torch.get_num_threads()}, {_clock(resolve_device(a.device)).__name__}; median of {a.repeats} ratios")
+          f"threads={torch.get_num_threads()}, {clock(resolve_device(a.device)).__name__}; median of {a.repeats} ratios")
     print(f"{'problem':<16}{'optimizer':<12}{'oracle':<14}{'bare s':>9}{'full s':>9}{'full/bare':>10}"
           f"{'record/bare':>12}{'target':>8}")
     worst = 0.0
