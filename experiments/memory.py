@@ -40,7 +40,6 @@ def available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free) + int(torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
-    allocator.release()  # the pages this process freed and its heap keeps (ratecheck/allocator.py)
     return int(psutil.virtual_memory().available)
 
 
@@ -49,6 +48,11 @@ def check_fits(need: int, device: torch.device, *, T: int, B: int, d: int, check
     have = available_bytes(device)
     if need <= have:
         return
+    if device.type == "cpu":  # the pages this process freed and its heap keeps (ratecheck/allocator.py)
+        allocator.release()
+        have = available_bytes(device)
+        if need <= have:
+            return
     what = f"every iterate [{T + 1}, {B}, {d}]" if keep_iterates else f"{checkpoints} checkpoints of [{B}, {d}]"
     raise RatecheckError(
         f"this run needs about {need / 2**30:.1f} GiB ({T} steps x {B} runs, {what}) but {device} has "

@@ -86,21 +86,21 @@ def measure(problem_name, params, opt_name, options, hp, batch_size, *, B=64, T=
     bare_loop(problem, opt, x0, min(T, 20), dict(hp), seeds, batch_size)  # warm-up (caches, kernels)
     t_bare, t_full, t_book = [], [], []
     ends = torch.tensor([0, T])
-    clock = clock(dev)
+    now = clock(dev)
     for _ in range(repeats):
         _sync(dev)
-        t0 = clock()
+        t0 = now()
         bare_loop(problem, opt, x0, T, dict(hp), seeds, batch_size)
         _sync(dev)
-        t_bare.append(clock() - t0)
-        t0 = clock()
+        t_bare.append(now() - t0)
+        t0 = now()
         run(problem, opt, x0, T, hp=dict(hp), seeds=seeds, batch_size=batch_size, checkpoints=cp)
         _sync(dev)
-        t_full.append(clock() - t0)
-        t0 = clock()
+        t_full.append(now() - t0)
+        t0 = now()
         run(problem, opt, x0, T, hp=dict(hp), seeds=seeds, batch_size=batch_size, checkpoints=ends)
         _sync(dev)
-        t_book.append(clock() - t0)
+        t_book.append(now() - t0)
     med = statistics.median
     return {
         "problem": problem_name, "optimizer": opt_name, "oracle": "deterministic" if batch_size is None else f"minibatch {batch_size}",
