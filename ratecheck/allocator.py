@@ -7,13 +7,13 @@ glibc serves a block above its mmap threshold (128 KiB rising to at most 32 MiB)
 such tensor faults its pages in again, one 4 KiB page at a time, each zeroed by the kernel. On the
 2-core CI machine (transparent huge pages on ``madvise`` only) ``ratecheck demo`` took 8.9 million
 page faults in its first minute, half of its CPU time in the kernel: 2 min 50 s, of which 1 min
-41 s system time. With the settings below: 1 min 40 s, 8 s system time (docs/cli.md#memory).
+41 s system time; with the settings below, 1 min 40 s with 8 s system time (docs/cli.md#memory).
 
 ``keep_freed_memory`` (called when ratecheck's problems, optimizers or theory are imported)
 serves every block from the heap (``M_MMAP_MAX = 0``), keeps up to 2 GiB of free heap top
 (``M_TRIM_THRESHOLD``) and grows the heap 64 MiB at a time (``M_TOP_PAD``). The cost: memory
 a process freed is reused by it but not handed back to the system until ``release`` (glibc's
-``malloc_trim``), which the memory check calls before it reads the free memory. Set
+``malloc_trim``), which the memory check calls before it refuses a run. Set
 ``RATECHECK_MALLOC=default`` to leave glibc's settings alone; on other C libraries (macOS,
 musl) nothing is changed.
 """
