@@ -18,8 +18,10 @@ What it keeps and what it does not:
   on-disk cache), so it pays off for long runs only;
 - a donated state (``step(..., out=)``) is not used: inductor plans its own buffers;
 - a run with a NaN or inf gradient, loss or new iterate is frozen and flagged as in eager
-  (``base.nonfinite_runs`` probes with ``isfinite`` under compile: inductor folds ``v * 0`` to
-  0, which had silently disabled the freeze; tests/optimizers/test_compiled.py injects a NaN);
+  (``base.nonfinite_runs`` under compile: ``isfinite`` of each run's sum scaled by a power of
+  two, exact; inductor folds eager's ``v * 0`` probe to 0, which had silently disabled the
+  freeze; tests/optimizers/test_compiled.py injects a NaN). On the CPU the freeze itself runs in
+  eager mode after the compiled ``advance`` (``compiled_step``);
 - the MADGRAD family's cube root is exp(log(x) / 3) here (``base.cube_root``, within 8.3e-14
   relative in float64, docs/theory/madgrad.md#cube-root), cheaper than inductor's pow;
 - autograd through a compiled step is not supported here: under a recording autograd graph
