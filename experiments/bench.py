@@ -212,6 +212,18 @@ def _loop(case: Case, oracle: LAD, x0: torch.Tensor, T: int, runs: int) -> None:
                 ref.step()
 
 
+def step_loop(step, state: dict, grads: tuple[torch.Tensor, torch.Tensor], loss: torch.Tensor, reps: int) -> dict:
+    """``reps`` steps from ``state``, the gradient alternating between ``grads[0]`` and
+    ``grads[1]`` (g and -g: with one gradient repeated, D-Adaptation's and Prodigy's estimates grow
+    until every run overflows and is frozen, and the step timed would be the freeze), donating the
+    state from two steps back."""
+    s, spare = state, None
+    for i in range(reps):
+        new, _ = step(s, grads[i % 2], loss, out=spare)
+        spare, s = s, new
+    return s
+
+
 def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float, int]:
     """(seconds per step alone, seconds per elementwise pass over the state bytes, state bytes)."""
     now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
@@ -219,14 +231,11 @@ def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, com
     step = _step_of(opt, compile)
     state = opt.init(x0, **case.hp)
     loss, g = oracle(x0)
-    for _ in range(3):
-        state, _ = step(state, g, loss)
+    grads = (g, -g)
+    state = step_loop(step, state, grads, loss, 3)
     _sync(x0.device)
     t0 = now()
-    s, spare = state, None
-    for _ in range(reps):
-        new, _ = step(s, g, loss, out=spare)
-        spare, s = s, new
+    step_loop(step, state, grads, loss, reps)
     _sync(x0.device)
     t_step = (now() - t0) / reps
     tensors = _state_tensors(state, x0.shape[0])

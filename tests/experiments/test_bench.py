@@ -43,3 +43,19 @@ def test_bench_compile_runs_oracle_and_step_as_one_compiled_function(monkeypatch
     # full run: oracle + step; step/pass: the step (on the CPU its advance, the freeze in eager mode)
     assert "iteration" in compiled and "advance" in compiled
     assert "compiled (full: oracle + step" in capsys.readouterr().out
+
+
+def test_step_vs_pass_times_live_runs_only():
+    """The step / pass loop (one oracle call, then g and -g alternately) keeps every run of every
+    benchmarked method unfrozen: with one gradient repeated, D-Adapt Adam and Prodigy froze all
+    runs within 123 steps, and the step timed was the freeze."""
+    from ratecheck.experiments import bench as bm
+
+    oracle = bm.LAD(200, 64, torch.float32, torch.device("cpu"))
+    x0 = torch.randn(16, 64, generator=torch.Generator().manual_seed(1), dtype=torch.float32)
+    loss, g = oracle(x0)
+    for case in bm._cases():
+        opt = bm._optimizer(case)
+        state = bm.step_loop(opt.step, opt.init(x0, **case.hp), (g, -g), loss, 123)
+        assert not state["diverged"].any(), case.name
+        assert torch.isfinite(state["x"]).all(), case.name
