@@ -22,7 +22,7 @@ import torch
 
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers.base import Optimizer
-from ratecheck.optimizers.compiled import _own_code, _records_autograd
+from ratecheck.optimizers.compiled import _own_code, _records_autograd, freezes_eagerly
 from ratecheck.problems.base import Problem
 
 from . import memory
@@ -283,7 +283,7 @@ def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int |
     def iterate(problem, optimizer, state, x_star, seeds, t, batch_size, out=None, norms=True):  # allocates: no donation
         if _records_autograd(state, x_star):
             return iteration(problem, optimizer, state, x_star, seeds, t, batch_size)
-        if state["x"].device.type != "cpu":
+        if not freezes_eagerly(state["x"].device):
             return fn(problem, optimizer, state, x_star, seeds, t, batch_size)
         new, info, *rest = fn(problem, optimizer, state, x_star, seeds, t, batch_size, hold=False)
         return (*optimizer.hold_diverged(state, new, info), *rest)

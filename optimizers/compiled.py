@@ -62,6 +62,13 @@ def _own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
     return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
+def freezes_eagerly(device: torch.device) -> bool:
+    """Whether a compiled step on ``device`` compiles ``Optimizer.advance`` and leaves the divergence
+    freeze (``hold_diverged``) to eager mode: on the CPU (``compiled_step``, the runner's compiled
+    iteration and the bench follow it)."""
+    return device.type == "cpu"
+
+
 def compiled_step(opt: Optimizer) -> Callable[..., Any]:
     """``opt.step`` compiled once per optimizer instance (the eager step under autograd).
 
@@ -82,7 +89,7 @@ def compiled_step(opt: Optimizer) -> Callable[..., Any]:
         if _records_autograd(state, grad, loss):
             return opt.step(state, grad, loss, idx)
         # ``out`` unused: inductor plans its own buffers
-        if grad.device.type == "cpu":
+        if freezes_eagerly(grad.device):
             return opt.hold_diverged(state, *compiled("advance")(state, grad, loss, idx))
         return compiled("step")(state, grad, loss, idx)
 

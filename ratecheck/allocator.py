@@ -21,6 +21,7 @@ musl) nothing is changed.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -35,6 +36,7 @@ TOP_PAD = 64 << 20
 _applied: bool | None = None
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
