@@ -376,7 +376,8 @@ def freeze(new: State, old: State, mask: torch.Tensor, keys: tuple[str, ...] | N
         if isinstance(val, dict) and isinstance(prev, dict):
             out[key] = freeze(val, prev, mask)
         elif isinstance(val, torch.Tensor) and isinstance(prev, torch.Tensor) and val.ndim >= 1 and val.shape[0] == B:
-            out[key] = torch.where(mask.view(B, *([1] * (val.ndim - 1))), prev, val)
+            keep = per_run(mask) if val.ndim == 2 else mask.view(B, *([1] * (val.ndim - 1)))
+            out[key] = torch.where(keep, prev, val)
     return out
 
 
@@ -459,5 +460,17 @@ def scaled_sum(a: torch.Tensor, x: torch.Tensor, b: torch.Tensor, y: torch.Tenso
 
 
 def per_run(v: torch.Tensor) -> torch.Tensor:
-    """A per-run scalar [B] as a column [B, 1] for broadcasting against [B, d]."""
+    """A per-run scalar [B] as a column [B, 1] for broadcasting against [B, d].
+
+    Under ``torch.compile`` the column is materialised once per step, before the [B, d] loops:
+    inductor would otherwise inline the scalar's computation into the loop over entries, where
+    the C++ compiler cannot hoist a libm call out (inductor compiles with ``-fmath-errno``):
+    MoMo-Adam's 1 - beta2^k cost one ``std::pow`` per vector of 8 entries, Adam's bias
+    corrections a ``std::sqrt`` (step / pass at B*d = 1e7: MoMo-Adam 4.7x -> see README). The
+    column is the maximum of 16 copies of the value, a reduction, which inductor always
+    computes into a buffer (reductions over at most ``unroll_reductions_threshold`` = 8 entries
+    it unrolls into the consumer); the maximum of equal values is the value, NaN included.
+    """
+    if torch.compiler.is_compiling():
+        return v[:, None].expand(v.shape[0], 16).amax(dim=-1, keepdim=True)
     return v[:, None]

@@ -218,7 +218,7 @@ class MirrorMADGRAD(Optimizer):
         eps, wd, mom = hp["eps"], hp["weight_decay"], hp["momentum"]
         decouple = hp["decouple_decay"] != 0
         lr_eff = _effective_lr(hp["lr"], eps)
-        ratio = _decay_ratio(k)
+        ratio = _decay_ratio(k, lr_eff)
         lam = lr_eff * (k + 1) ** (1 / 3)
         c = 1 - mom
         if state["decoupled_wd"]:
@@ -241,17 +241,18 @@ class MirrorMADGRAD(Optimizer):
         return {"x": x_new, "z": z, "v": v, **_paths_of(state)}, info
 
 
-def _decay_ratio(k: int) -> float:
+def _decay_ratio(k: int, like: torch.Tensor) -> float | torch.Tensor:
     """sqrt(k / (k + 1)), MirrorMADGRAD's decay of v (the authors' code: ``math.pow(k/(k+1), 1/2)``).
 
-    Eager: that power of a Python float, as the code. Under ``torch.compile`` k is symbolic and
-    inductor evaluates the factor inside the step's loop, once per vector of entries, and with
-    ``-fmath-errno`` the scalar ``std::pow`` cannot be hoisted (measured 7% of a compiled
-    iteration at [256 x 200]); ``math.sqrt`` there is a square-root instruction. sqrt is correctly
-    rounded and glibc's pow has an error below 1 ulp, so the two differ by at most 1 ulp, far
-    inside the compiled step's tolerance (relative 1e-12 in float64, ``compiled``)."""
+    Eager: that power of a Python float, as the code. Under ``torch.compile`` k is symbolic, and
+    inductor would evaluate the factor inside the step's loop, once per vector of entries (with
+    ``-fmath-errno`` a libm call cannot be hoisted out of it): there it is ``math.sqrt`` of the
+    ratio as a per-run column of ``like``'s dtype (``base.per_run``, computed once per step). The
+    column rounds the factor to the dtype as multiplying by the Python float does; sqrt is
+    correctly rounded and glibc's pow has an error below 1 ulp, so the two differ by at most
+    1 ulp, far inside the compiled step's tolerance (relative 1e-12 in float64, ``compiled``)."""
     if torch.compiler.is_compiling():
-        return math.sqrt(k / (k + 1))
+        return per_run(torch.full_like(like, math.sqrt(k / (k + 1))))
     return (k / (k + 1)) ** 0.5
 
 

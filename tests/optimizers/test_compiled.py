@@ -149,3 +149,46 @@ def test_compiled_divergence_probe_is_exact(dtype):
     probe = torch.compile(nonfinite_runs)(v, None, loss)
     assert probe.tolist() == [False, False, True, True, True, True]
     assert probe.tolist() == nonfinite_runs(v, None, loss).tolist()  # eager, the exact v * 0 probe
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bool])
+def test_compiled_per_run_column_is_the_value(dtype):
+    """Under compile ``per_run`` materialises the column (a maximum over 16 copies): the same
+    values bit for bit (a NaN a NaN), +-inf and -0.0 included, and the same boolean mask."""
+    from ratecheck.optimizers.base import per_run
+
+    if dtype == torch.bool:
+        v = torch.tensor([True, False, True])
+    else:
+        v = torch.tensor([1.5, -0.0, float("nan"), float("inf"), -float("inf"), torch.finfo(dtype).tiny / 4], dtype=dtype)
+    col = torch.compile(per_run)(v)
+    assert col.shape == (v.shape[0], 1) and col.dtype == v.dtype
+    torch.testing.assert_close(col[:, 0], v, rtol=0, atol=0, equal_nan=True)
+    if dtype != torch.bool:
+        assert torch.signbit(col[1, 0]), "-0.0 lost its sign"
+
+
+def test_compiled_step_takes_no_libm_call_per_entry():
+    """MoMo-Adam's 1 - beta2^k (per run) enters the loop over entries through ``per_run``, which
+    compiled keeps it out of that loop: inductor had evaluated it there, one scalar ``std::pow``
+    per vector of entries (the C++ compiler cannot hoist it under ``-fmath-errno``), most of the
+    compiled step's time at B*d = 1e7. Read in the C++ inductor generates for k symbolic."""
+    import re
+    from unittest import mock
+
+    import torch._dynamo
+    from torch._inductor.graph import GraphLowering
+
+    torch._dynamo.reset()
+    opt, d = get("momo_adam"), 64
+    x0 = torch.randn(16, d, generator=torch.Generator().manual_seed(0))
+    state, step, codes = opt.init(x0, lr=0.01), compiled_mod.compiled_step(opt), []
+    with mock.patch.object(GraphLowering, "save_output_code", codes.append):
+        for _ in range(3):  # k = 0, then k symbolic
+            state, _ = step(state, torch.ones_like(x0), torch.ones(16))
+    code = codes[-1]
+    assert "ks0" in code, "the last graph compiled has no symbolic step counter"
+    loops = [body.split("for(int64_t x0")[0] for body in code.split(f"x1<static_cast<int64_t>({d}L)")[1:]]
+    assert loops, "no loop over the entries found in the generated code"
+    calls = [c for body in loops for c in re.findall(r"std::(?:pow|sqrt|exp|log)\(", body)]
+    assert not calls, f"scalar libm calls inside the loop over entries: {calls}"
