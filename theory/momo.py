@@ -49,24 +49,33 @@ def model_gap(h: torch.Tensor, rho: torch.Tensor, lb: torch.Tensor) -> torch.Ten
 
 
 def ema(v: torch.Tensor, beta: torch.Tensor, first_sample: bool) -> torch.Tensor:
-    """The update's EMA of a sequence v [T, B] with weight beta [B]: e_t = beta e_{t-1} + (1-beta) v_t,
-    started at e_0 = v_0 (momo-opt's first-sample start) or at e_{-1} = 0 (bias correction,
-    MoMo-Adam; the weights then sum to rho_t = 1 - beta^(t+1))."""
+    """The update's EMA of a sequence v [T, B] (or [T, ..., B]) with weight beta [B]:
+    e_t = beta e_{t-1} + (1-beta) v_t, started at e_0 = v_0 (momo-opt's first-sample start) or at
+    e_{-1} = 0 (bias correction, MoMo-Adam; the weights then sum to rho_t = 1 - beta^(t+1))."""
     out = torch.empty_like(v)
-    e = v[0] if first_sample else (1 - beta) * v[0]
+    c = 1 - beta
+    e = v[0] if first_sample else c * v[0]
     out[0] = e
     for t in range(1, v.shape[0]):
-        e = beta * e + (1 - beta) * v[t]
+        e = beta * e + c * v[t]
         out[t] = e
     return out
 
 
-def model_magnitude(loss, grad_norm, x_norm, rho, lb, beta, first_sample: bool) -> torch.Tensor:
+def magnitude_emas(loss, grad_norm, x_norm, beta, first_sample: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(EMA(|f|), EMA(||g||), EMA(||g|| ||x||)) [T, B] each: the three sequences stacked through one
+    ``ema`` loop over t (each entry gets the same operations as alone, so the same bits)."""
+    f, g, gx = ema(torch.stack((loss.abs(), grad_norm, grad_norm * x_norm), dim=1), beta, first_sample).unbind(1)
+    return f, g, gx
+
+
+def model_magnitude(loss, grad_norm, x_norm, rho, lb, beta, first_sample: bool, emas=None) -> torch.Tensor:
     """An upper bound on the magnitudes of the terms whose sum is h_t - rho_t lb_t [T, B]:
     |fbar_t| <= EMA(|f|), |<d_t, x_t>| <= ||x_t|| EMA(||g||), |gamma_t| <= EMA(||g_j|| ||x_j||),
-    and rho_t |lb_t| (``x_norm`` >= ||x_t||). The computed gap's round-off is relative to this."""
-    return (ema(loss.abs(), beta, first_sample) + x_norm * ema(grad_norm, beta, first_sample)
-            + ema(grad_norm * x_norm, beta, first_sample) + rho * lb.abs())
+    and rho_t |lb_t| (``x_norm`` >= ||x_t||). The computed gap's round-off is relative to this.
+    ``emas``: ``magnitude_emas`` of the same arguments, if already computed."""
+    f, g, gx = magnitude_emas(loss, grad_norm, x_norm, beta, first_sample) if emas is None else emas
+    return f + x_norm * g + gx + rho * lb.abs()
 
 
 def ema_history(e: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
@@ -80,14 +89,15 @@ def ema_history(e: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def carried_gap_error(loss, grad_norm, x_norm, beta, first_sample: bool, x_star_norm: float) -> torch.Tensor:
+def carried_gap_error(loss, grad_norm, x_norm, beta, first_sample: bool, x_star_norm: float, emas=None) -> torch.Tensor:
     """A bound, in units of u, on the error delta_t that the EMAs' own arithmetic leaves in the gap's
     inequality h_t - rho_t lb_t <= <d_t, x_t - x*> [T, B] (docs/theory/momo.md#round-off): the
     update e_j = beta e_{j-1} + (1 - beta) v_j errs by <= 2u EMA(|v|)_j and the error decays by beta
     per step, so fbar_t, gamma_t and <d_t, x*> carry 2u acc_t of EMA(|f|), EMA(||g|| ||x||) and
-    ||x*|| EMA(||g||)."""
-    f_mag, g_mag, gx_mag = (ema(v, beta, first_sample) for v in (loss.abs(), grad_norm, grad_norm * x_norm))
-    return 2.0 * (ema_history(f_mag, beta) + ema_history(gx_mag, beta) + x_star_norm * ema_history(g_mag, beta))
+    ||x*|| EMA(||g||). ``emas``: ``magnitude_emas`` of the same arguments, if already computed."""
+    emas = magnitude_emas(loss, grad_norm, x_norm, beta, first_sample) if emas is None else emas
+    f_acc, g_acc, gx_acc = ema_history(torch.stack(emas, dim=1), beta).unbind(1)
+    return 2.0 * (f_acc + gx_acc + x_star_norm * g_acc)
 
 
 def fejer_sides(dist: torch.Tensor, tau: torch.Tensor, gap: torch.Tensor):
@@ -164,8 +174,9 @@ def _gap_terms(trace, problem):
     T = A.steps(trace)
     x_norm = A.dist_magnitude(trace, problem)[:T]
     loss, grad_norm = A.col(trace, "loss"), A.col(trace, "grad_norm")
-    mag = model_magnitude(loss, grad_norm, x_norm, rho, lb, beta, first)
-    carried = carried_gap_error(loss, grad_norm, x_norm, beta, first, A.x_star_norm(problem))
+    emas = magnitude_emas(loss, grad_norm, x_norm, beta, first)
+    mag = model_magnitude(loss, grad_norm, x_norm, rho, lb, beta, first, emas)
+    carried = carried_gap_error(loss, grad_norm, x_norm, beta, first, A.x_star_norm(problem), emas)
     return model_gap(h, rho, lb), mag, carried
 
 
