@@ -192,6 +192,10 @@ def test_model_magnitude_bounds_the_terms_of_the_gap():
     mag = M.model_magnitude(v["loss"], v["gn"], v["xn"], zero, zero, beta, False)
     lhs = M.ema(v["loss"].abs(), beta, False) + v["xd"].abs() + v["gamma"].abs()
     assert bool((lhs <= mag * (1 + 1e-12)).all())
+    # the three EMAs, stacked through one loop, are each EMA alone, bit for bit
+    for got, seq in zip(M.magnitude_emas(v["loss"], v["gn"], v["xn"], beta, False),
+                        (v["loss"].abs(), v["gn"], v["gn"] * v["xn"])):
+        assert torch.equal(got, M.ema(seq, beta, False))
 
 
 def test_carried_gap_error_bounds_the_emas_accumulated_roundoff():
