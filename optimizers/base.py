@@ -376,8 +376,7 @@ def freeze(new: State, old: State, mask: torch.Tensor, keys: tuple[str, ...] | N
         if isinstance(val, dict) and isinstance(prev, dict):
             out[key] = freeze(val, prev, mask)
         elif isinstance(val, torch.Tensor) and isinstance(prev, torch.Tensor) and val.ndim >= 1 and val.shape[0] == B:
-            keep = per_run(mask) if val.ndim == 2 else mask.view(B, *([1] * (val.ndim - 1)))
-            out[key] = torch.where(keep, prev, val)
+            out[key] = torch.where(mask.view(B, *([1] * (val.ndim - 1))), prev, val)
     return out
 
 

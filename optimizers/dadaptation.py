@@ -349,7 +349,8 @@ class DAdaptSGDCode(Optimizer):
         dlr = d * hp["lr"] / torch.where(g0_norm > 0, g0_norm, torch.ones_like(g0_norm))
         numerator = state["numerator"] + dlr * dot(grad, state["s"], tmp2)
         s = torch.add(state["s"], torch.mul(per_run(dlr), grad, out=tmp2), out=out.get("s"))
-        s_norm = torch.sqrt(dot(s, s, tmp2))
+        s_sq = dot(s, s, tmp2)
+        s_norm = torch.sqrt(s_sq)
         d_hat = ratio(2 * numerator, s_norm)
         ck = 1 - hp["momentum"]
         z = torch.sub(state["x0"], s, out=tmp)
@@ -358,7 +359,8 @@ class DAdaptSGDCode(Optimizer):
                "d": raise_d_capped(d, d_hat, hp["growth_rate"]), "numerator": numerator,
                "g0_norm": g0_norm, "stopped": stopped}
         # Zero ||s||: the package would divide by zero; nothing has moved yet, so keep the run.
-        new = freeze(new, state, stopped | (s_norm == 0), tuple(k for k in new if k != "stopped"))
+        # (||s||^2 = 0 tests the same: compiled, the mask is evaluated per vector of entries.)
+        new = freeze(new, state, stopped | (s_sq == 0), tuple(k for k in new if k != "stopped"))
         info = {"d": d, "d_next": new["d"], "d_hat": torch.where(stopped, torch.full_like(d, math.nan), d_hat),
                 "lr": torch.where(stopped, torch.zeros_like(dlr), dlr), "numerator": new["numerator"],
                 "s_norm": torch.sqrt(dot(new["s"], new["s"], tmp2)), "g0_norm": g0_norm}
