@@ -469,8 +469,9 @@ def per_run(v: torch.Tensor) -> torch.Tensor:
     elementwise passes over its state, README Speed). The column is the maximum of 16 copies of
     the value, a reduction, which inductor computes into a buffer (reductions over at most
     ``unroll_reductions_threshold`` = 8 entries it unrolls into the consumer); the maximum of
-    equal values is the value, NaN included.
+    equal values is the value, NaN included. Boolean columns (masks, a compare per entry at most)
+    are left to inductor.
     """
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() and v.is_floating_point():
         return v[:, None].expand(v.shape[0], 16).amax(dim=-1, keepdim=True)
     return v[:, None]

@@ -153,8 +153,8 @@ def test_compiled_divergence_probe_is_exact(dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bool])
 def test_compiled_per_run_column_is_the_value(dtype):
-    """Under compile ``per_run`` materialises the column (a maximum over 16 copies): the same
-    values bit for bit (a NaN a NaN), +-inf and -0.0 included, and the same boolean mask."""
+    """Under compile ``per_run`` materialises a floating column (a maximum over 16 copies): the
+    same values bit for bit (a NaN a NaN), +-inf and -0.0 included; a boolean mask passes as is."""
     from ratecheck.optimizers.base import per_run
 
     if dtype == torch.bool:
