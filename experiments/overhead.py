@@ -55,14 +55,16 @@ def clock(dev: torch.device):
 
 
 def bare_loop(problem, opt, x0, T, hp, seeds, batch_size) -> torch.Tensor:
-    """T steps of oracle + optimizer with nothing recorded (the baseline)."""
+    """T steps of oracle + optimizer with nothing recorded (the baseline; minibatch indices drawn
+    32 steps at a time, as the runner draws them)."""
     state = opt.init(x0, **hp)
-    for t in range(T):
+    draws = None if batch_size is None else problem.indices_by_step(seeds, range(T), batch_size)
+    for _ in range(T):
         x = state["x"]
-        if batch_size is None:
+        if draws is None:
             (loss, g), idx = problem.value_and_grad(x), None
         else:
-            idx = problem.sample_indices(seeds, t, batch_size)
+            idx = next(draws)
             loss, g = problem.component_value(x, idx), problem.component_grad(x, idx)
         state, _ = opt.step(state, g, loss, idx)
     return state["x"]

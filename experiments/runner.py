@@ -88,6 +88,9 @@ def run(
         seeds = torch.arange(B) if seeds is None else seeds
         seeds = seeds.to(device=dev, dtype=torch.int64)
     x_star = problem.x_star_tensor(x0)
+    # The minibatch indices of 32 steps per draw (the same as one draw per step, which cost as much
+    # as a least-squares minibatch value and gradient at [64 x 8]).
+    draws = problem.indices_by_step(seeds, range(T), batch_size) if stochastic else None
     if checkpoints is None:
         cp_list = list(range(T + 1))
     else:
@@ -172,7 +175,7 @@ def run(
         # The state from two steps back is donated (x of DONATE_MIN_BYTES or more): the step may
         # write into its buffers (every iterate kept above is a copy).
         new, info, loss, dx, gn = iterate(problem, optimizer, state, x_star, seeds, t, batch_size, out=spare if donate else None,
-                                          norms=not defer)
+                                          norms=not defer, idx=None if draws is None else next(draws))
         spare, state = state, new
         if not defer:
             dist.append(dx)
@@ -239,11 +242,12 @@ def run(
 
 def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch.Tensor, seeds: torch.Tensor | None,
               t: int, batch_size: int | None, out: dict | None = None,
-              norms: bool = True, hold: bool = True) -> tuple[dict, dict, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+              norms: bool = True, hold: bool = True,
+              idx: torch.Tensor | None = None) -> tuple[dict, dict, torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """One step of the loop at x_t = state["x"]: the oracle (deterministic when ``batch_size``
     is None: ``value_grad_dist``, whose distance comes with f and the gradient; else a minibatch
-    drawn per run from ``seeds`` at step t), the optimizer's step (``out``: an older state it may
-    write into, ``Optimizer.step``) and the two per-step norms. Returns (state, info, loss, ||x_t - x*||, ||g_t||);
+    drawn per run from ``seeds`` at step t, or ``idx`` when the caller drew it), the optimizer's
+    step (``out``: an older state it may write into, ``Optimizer.step``) and the two per-step norms. Returns (state, info, loss, ||x_t - x*||, ||g_t||);
     ``norms=False``: no distance (None) and g_t itself in place of its norm (the runner reduces
     a block of x_t and of g_t at once); ``hold=False``: ``optimizer.advance``, the step before its
     divergence freeze (the caller applies ``optimizer.hold_diverged``)."""
@@ -255,7 +259,7 @@ def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch
             (loss, g), dist = problem.value_and_grad(x), None
         idx = None
     else:
-        idx = problem.sample_indices(seeds, t, batch_size)
+        idx = problem.sample_indices(seeds, t, batch_size) if idx is None else idx
         loss, g = problem.component_value(x, idx), problem.component_grad(x, idx)
         dist = torch.linalg.vector_norm(x - x_star, dim=-1) if norms else None
     gnorm = torch.linalg.vector_norm(g, dim=-1) if norms else g
@@ -280,12 +284,12 @@ def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int |
         cache[key] = (problem, torch.compile(_own_code(iteration)))  # the problem kept alive: its id stays its own
     fn = cache[key][1]
 
-    def iterate(problem, optimizer, state, x_star, seeds, t, batch_size, out=None, norms=True):  # allocates: no donation
+    def iterate(problem, optimizer, state, x_star, seeds, t, batch_size, out=None, norms=True, idx=None):  # allocates: no donation
         if _records_autograd(state, x_star):
-            return iteration(problem, optimizer, state, x_star, seeds, t, batch_size)
+            return iteration(problem, optimizer, state, x_star, seeds, t, batch_size, idx=idx)
         if not freezes_eagerly(state["x"].device):
-            return fn(problem, optimizer, state, x_star, seeds, t, batch_size)
-        new, info, *rest = fn(problem, optimizer, state, x_star, seeds, t, batch_size, hold=False)
+            return fn(problem, optimizer, state, x_star, seeds, t, batch_size, idx=idx)
+        new, info, *rest = fn(problem, optimizer, state, x_star, seeds, t, batch_size, hold=False, idx=idx)
         return (*optimizer.hold_diverged(state, new, info), *rest)
 
     return iterate

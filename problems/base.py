@@ -16,7 +16,7 @@ draws its own indices (see ``ratecheck.rng.sample_indices``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,12 +231,21 @@ class Problem:
         """inf f_i for each component, [n], where known (0 for non-negative losses that interpolate)."""
         return None
 
-    def sample_indices(self, seeds: torch.Tensor, step: int, batch_size: int) -> torch.Tensor:
+    def sample_indices(self, seeds: torch.Tensor, step: int | torch.Tensor, batch_size: int) -> torch.Tensor:
+        """The minibatch indices [B, batch_size] run b draws at ``step`` from ``seeds[b]``, or those of
+        a tensor of steps [S] at once, [S, B, batch_size] (``ratecheck.rng.sample_indices``)."""
         if not self.is_finite_sum:
             raise RatecheckError(f"{self.name} is not a finite sum; it has no stochastic oracle")
         if not 1 <= batch_size:
             raise RatecheckError(f"batch_size={batch_size} is out of range; allowed: >= 1")
         return sample_indices(seeds, step, batch_size, self.n)
+
+    def indices_by_step(self, seeds: torch.Tensor, steps: range, batch_size: int, block: int = 32) -> Iterator[torch.Tensor]:
+        """The indices [B, batch_size] of each step in ``steps``, in order, drawn ``block`` steps per
+        call: the same integers as one ``sample_indices`` call per step, whose fixed cost (a dozen
+        int64 operations on [B, batch_size]) a run would otherwise pay at every step."""
+        for i in range(0, len(steps), block):
+            yield from self.sample_indices(seeds, torch.as_tensor(list(steps[i:i + block]), dtype=torch.int64), batch_size)
 
     @property
     def coordinate_scale(self) -> np.ndarray | None:

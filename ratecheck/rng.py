@@ -29,14 +29,22 @@ def mix64(x: torch.Tensor) -> torch.Tensor:
     return x ^ _shr(x, 31)
 
 
-def sample_indices(seeds: torch.Tensor, step: int, batch_size: int, n: int) -> torch.Tensor:
+def sample_indices(seeds: torch.Tensor, step: int | torch.Tensor, batch_size: int, n: int) -> torch.Tensor:
     """Indices in [0, n) of shape [B, batch_size], drawn with replacement.
 
-    ``seeds``: int64 tensor [B] (one per run); ``step``: the step counter.
+    ``seeds``: int64 tensor [B] (one per run); ``step``: the step counter, or a tensor of S step
+    counters [S] for the draws of S steps at once, [S, B, batch_size] (the same integers as S
+    calls: the hash is exact int64 arithmetic; one call costs about as much as one step's draw,
+    ~0.25 ms at [64 x 8] on the CPU, as much as a least-squares minibatch value and gradient).
     """
     seeds = seeds.to(torch.int64)
     j = torch.arange(batch_size, device=seeds.device, dtype=torch.int64)
-    key = mix64(mix64(seeds[:, None] * 1_000_003 + step) + j[None, :])
+    base = seeds[:, None] * 1_000_003
+    if isinstance(step, torch.Tensor):
+        base = base + step.to(device=seeds.device, dtype=torch.int64).reshape(-1, 1, 1)
+    else:
+        base = base + step
+    key = mix64(mix64(base) + j)
     # Use the top 53 bits as a uniform in [0, 1) so that mod-bias is negligible for any n.
     u = _shr(key, 11).to(torch.float64) * (1.0 / (1 << 53))
     return torch.clamp((u * n).to(torch.int64), max=n - 1)

@@ -31,6 +31,23 @@ def test_sampling_is_per_run_and_batch_independent():
     assert not torch.equal(idx, sample_indices(seeds, step=6, batch_size=16, n=37))
 
 
+def test_sampling_a_block_of_steps_draws_what_each_step_draws():
+    """Steps drawn together ([S] steps -> [S, B, m], as the runner and theory draw 32 at a time)
+    give each step's own draws, for seeds that wrap int64 in the hash and steps in any order."""
+    from ratecheck.problems import get as get_problem
+
+    seeds = torch.tensor([0, 5, 2**40, -3])
+    steps = torch.tensor([100, 7, 2**33, 8])
+    block = sample_indices(seeds, steps, 6, 37)
+    assert block.shape == (4, 4, 6)
+    for i, t in enumerate(steps.tolist()):
+        assert torch.equal(block[i], sample_indices(seeds, t, 6, 37))
+    p = get_problem("least_squares")
+    got = list(p.indices_by_step(seeds, range(3, 73), 5))  # 70 steps: two full blocks and a partial one
+    assert len(got) == 70
+    assert all(torch.equal(g, p.sample_indices(seeds, t, 5)) for t, g in zip(range(3, 73), got))
+
+
 def test_sampling_is_roughly_uniform():
     idx = sample_indices(torch.arange(200), step=0, batch_size=500, n=10)
     counts = torch.bincount(idx.flatten(), minlength=10).double()

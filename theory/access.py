@@ -13,6 +13,7 @@ subsampled trace, an option not recorded): the result is then "not checked" with
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 
@@ -175,13 +176,14 @@ def received_grads(trace, problem) -> torch.Tensor:
     if not stochastic(trace):
         return grads(trace, problem)
     x = iterates(trace)[: steps(trace)]
-    return torch.stack([problem.component_grad(x[t], sample_indices(trace, problem, t)) for t in range(x.shape[0])])
+    return torch.stack([problem.component_grad(xt, idx) for xt, idx in zip(x, indices_by_step(trace, problem))])
 
 
-def sample_indices(trace, problem, t: int) -> torch.Tensor:
-    """The minibatch indices [B, m] step t drew (stochastic runs): the runner's counter-based
-    sampling draws the same ones again from the run's seeds."""
-    return problem.sample_indices(trace.meta["seeds"], t, trace.meta["batch_size"])
+def indices_by_step(trace, problem) -> Iterator[torch.Tensor]:
+    """The minibatch indices [B, m] of steps 0..T-1 in order (stochastic runs): the runner's
+    counter-based sampling draws the same ones again from the run's seeds, a block of steps per
+    call as the runner does."""
+    return problem.indices_by_step(trace.meta["seeds"], range(steps(trace)), trace.meta["batch_size"])
 
 
 def x_star_norm(problem) -> float:

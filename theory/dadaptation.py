@@ -489,12 +489,12 @@ def _settled(tr) -> torch.Tensor:
 def sampled_values_at_opt(tr, pb) -> torch.Tensor:
     """f(x*, s_n) [T, B]: the loss at x* of the sample each step n drew (f* for full gradients).
 
-    The indices are drawn again from the run's seeds (``access.sample_indices``)."""
+    The indices are drawn again from the run's seeds (``access.indices_by_step``)."""
     T = A.steps(tr)
     if not A.stochastic(tr):
         return torch.full((T, tr.batch), float(pb.f_star), dtype=torch.float64)
     xs = torch.as_tensor(pb.x_star, dtype=torch.float64)[None, :].expand(tr.batch, -1)
-    return torch.stack([pb.component_value(xs, A.sample_indices(tr, pb, t)) for t in range(T)]).to(torch.float64)
+    return torch.stack([pb.component_value(xs, idx) for idx in A.indices_by_step(tr, pb)]).to(torch.float64)
 
 
 DA = ("dadapt_da",)
