@@ -174,8 +174,8 @@ def run(
             break
         # The state from two steps back is donated (x of DONATE_MIN_BYTES or more): the step may
         # write into its buffers (every iterate kept above is a copy).
-        new, info, loss, dx, gn = iterate(problem, optimizer, state, x_star, seeds, t, batch_size, out=spare if donate else None,
-                                          norms=not defer, idx=None if draws is None else next(draws))
+        idx = None if draws is None else next(draws)
+        new, info, loss, dx, gn = iterate(problem, optimizer, state, x_star, idx, out=spare if donate else None, norms=not defer)
         spare, state = state, new
         if not defer:
             dist.append(dx)
@@ -240,26 +240,24 @@ def run(
     return Trace(torch.arange(T + 1), data, meta, it)
 
 
-def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch.Tensor, seeds: torch.Tensor | None,
-              t: int, batch_size: int | None, out: dict | None = None,
-              norms: bool = True, hold: bool = True,
-              idx: torch.Tensor | None = None) -> tuple[dict, dict, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """One step of the loop at x_t = state["x"]: the oracle (deterministic when ``batch_size``
-    is None: ``value_grad_dist``, whose distance comes with f and the gradient; else a minibatch
-    drawn per run from ``seeds`` at step t, or ``idx`` when the caller drew it), the optimizer's
-    step (``out``: an older state it may write into, ``Optimizer.step``) and the two per-step norms. Returns (state, info, loss, ||x_t - x*||, ||g_t||);
+def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch.Tensor, idx: torch.Tensor | None,
+              out: dict | None = None, norms: bool = True,
+              hold: bool = True) -> tuple[dict, dict, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """One step of the loop at x_t = state["x"]: the oracle (deterministic when ``idx`` is None:
+    ``value_grad_dist``, whose distance comes with f and the gradient; else the minibatch ``idx``
+    [B, m] the runner drew for this step, ``Problem.indices_by_step``), the optimizer's step
+    (``out``: an older state it may write into, ``Optimizer.step``) and the two per-step norms.
+    Returns (state, info, loss, ||x_t - x*||, ||g_t||);
     ``norms=False``: no distance (None) and g_t itself in place of its norm (the runner reduces
     a block of x_t and of g_t at once); ``hold=False``: ``optimizer.advance``, the step before its
     divergence freeze (the caller applies ``optimizer.hold_diverged``)."""
     x = state["x"]
-    if batch_size is None:
+    if idx is None:
         if norms:
             loss, g, dist = problem.value_grad_dist(x, x_star)
         else:
             (loss, g), dist = problem.value_and_grad(x), None
-        idx = None
     else:
-        idx = problem.sample_indices(seeds, t, batch_size) if idx is None else idx
         loss, g = problem.component_value(x, idx), problem.component_grad(x, idx)
         dist = torch.linalg.vector_norm(x - x_star, dim=-1) if norms else None
     gnorm = torch.linalg.vector_norm(g, dim=-1) if norms else g
@@ -272,8 +270,8 @@ def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int |
     ``compile = true``): inductor fuses the oracle's elementwise work, the step and the norms
     into a few loops. Compiled once per (optimizer instance, problem, oracle kind), with a code
     object of its own (dynamo's graph cache and recompile limit are per code object; see
-    ``ratecheck.optimizers.compiled``); the step counters t and k recompile once, at the second
-    step, and then stay symbolic. Equal to eager up to round-off (tests/experiments/
+    ``ratecheck.optimizers.compiled``); the step counter k recompiles once, at the second step,
+    and then stays symbolic. Equal to eager up to round-off (tests/experiments/
     test_runner.py: relative 1e-12 in float64). It pays on problems whose oracle is large
     (``ratecheck bench --compile``); on a tiny problem the compiled call's own overhead is larger
     than the eager iteration. Under autograd (an input that requires grad) the eager iteration
@@ -284,12 +282,12 @@ def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int |
         cache[key] = (problem, torch.compile(_own_code(iteration)))  # the problem kept alive: its id stays its own
     fn = cache[key][1]
 
-    def iterate(problem, optimizer, state, x_star, seeds, t, batch_size, out=None, norms=True, idx=None):  # allocates: no donation
+    def iterate(problem, optimizer, state, x_star, idx, out=None, norms=True):  # allocates: no donation
         if _records_autograd(state, x_star):
-            return iteration(problem, optimizer, state, x_star, seeds, t, batch_size, idx=idx)
+            return iteration(problem, optimizer, state, x_star, idx)
         if not freezes_eagerly(state["x"].device):
-            return fn(problem, optimizer, state, x_star, seeds, t, batch_size, idx=idx)
-        new, info, *rest = fn(problem, optimizer, state, x_star, seeds, t, batch_size, hold=False, idx=idx)
+            return fn(problem, optimizer, state, x_star, idx)
+        new, info, *rest = fn(problem, optimizer, state, x_star, idx, hold=False)
         return (*optimizer.hold_diverged(state, new, info), *rest)
 
     return iterate
