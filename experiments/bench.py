@@ -39,7 +39,7 @@ from ratecheck.device import resolve_device
 from ratecheck.errors import RatecheckError
 from ratecheck.experiments.overhead import clock
 from ratecheck.optimizers import base as opt_base
-from ratecheck.optimizers.compiled import _own_code, compiled_step, freezes_eagerly
+from ratecheck.optimizers.compiled import _own_code, compile_for, compiled_step, freezes_eagerly
 
 
 @dataclass
@@ -148,7 +148,7 @@ def _iteration(case: Case, oracle: LAD, compile: bool) -> Callable[[dict], tuple
         return iteration
     key = (case.name, id(oracle))
     if key not in _ITERATIONS:  # the oracle kept alive with it: its id stays its own
-        _ITERATIONS[key] = (oracle, torch.compile(_own_code(iteration)))
+        _ITERATIONS[key] = (oracle, compile_for(opt, _own_code(iteration)))
     fn = _ITERATIONS[key][1]
     if not freezes_eagerly(oracle.A.device):
         return lambda state, out=None: fn(state)  # a compiled step allocates: no donation

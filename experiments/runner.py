@@ -22,7 +22,7 @@ import torch
 
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers.base import Optimizer
-from ratecheck.optimizers.compiled import _own_code, _records_autograd, freezes_eagerly
+from ratecheck.optimizers.compiled import _own_code, _records_autograd, compile_for, freezes_eagerly
 from ratecheck.problems.base import Problem
 
 from . import memory
@@ -279,7 +279,7 @@ def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int |
     cache = optimizer.__dict__.setdefault("_compiled_iterations", {})
     key = (id(problem), batch_size is None)
     if key not in cache:
-        cache[key] = (problem, torch.compile(_own_code(iteration)))  # the problem kept alive: its id stays its own
+        cache[key] = (problem, compile_for(optimizer, _own_code(iteration)))  # the problem kept alive: its id stays its own
     fn = cache[key][1]
 
     def iterate(problem, optimizer, state, x_star, idx, out=None, norms=True):  # allocates: no donation
