@@ -36,7 +36,7 @@ def test_runner_overhead_bench_runs_and_rejects_bad_numbers(capsys):
 
 def test_bench_compile_runs_oracle_and_step_as_one_compiled_function(monkeypatch, capsys):
     compiled = []
-    monkeypatch.setattr(torch, "compile", lambda fn: (compiled.append(fn.__name__), fn)[1])
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: (compiled.append(fn.__name__), fn)[1])
     args = ["bench", "--n", "20", "--d", "8", "--batch", "4", "--steps", "3", "--repeats", "1", "--loop-runs", "1",
             "--methods", "sgd", "--compile"]
     assert main(args) == 0

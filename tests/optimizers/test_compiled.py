@@ -80,7 +80,7 @@ def test_autograd_through_steps_matches_the_no_grad_run(name):
 
 def test_compiled_step_falls_back_to_eager_under_autograd(monkeypatch):
     calls = []
-    monkeypatch.setattr(torch, "compile", lambda fn: (lambda *a, **kw: (calls.append(1), fn(*a, **kw))[1]))
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: (lambda *a, **kw: (calls.append(1), fn(*a, **kw))[1]))
     opt = get("sgd")
     step = compiled_mod.compiled_step(opt)
     x0 = PROBLEM.x0(B, dtype=torch.float64)
@@ -92,7 +92,7 @@ def test_compiled_step_falls_back_to_eager_under_autograd(monkeypatch):
 
 def test_runner_compile_option_runs_the_compiled_step(monkeypatch):
     calls = []
-    monkeypatch.setattr(torch, "compile", lambda fn: (lambda *a, **kw: (calls.append(1), fn(*a, **kw))[1]))
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: (lambda *a, **kw: (calls.append(1), fn(*a, **kw))[1]))
     x0 = PROBLEM.x0(B, dtype=torch.float64)
     eager = run(PROBLEM, get("sgd"), x0, 10, hp={"lr": 0.01})
     comp = run(PROBLEM, get("sgd"), x0, 10, hp={"lr": 0.01}, compile=True)
