@@ -83,6 +83,12 @@ def _bits_over_three(x: torch.Tensor, f: Format) -> torch.Tensor:
     return ((t * (1 / 3) + two_p).view(f.ints) - one) << f.shift
 
 
+def _power_of_two(small: torch.Tensor, big: torch.Tensor, e: int, dtype: torch.dtype) -> torch.Tensor:
+    """2^e where ``small``, 2^-e where ``big``, else 1: a factor (exact), so that the scaled value is
+    read once (inductor inlines an elementwise value into each of its readers)."""
+    return torch.where(small, 2.0**e, torch.where(big, 2.0**-e, 1.0)).to(dtype)
+
+
 def cube_root(x: torch.Tensor) -> torch.Tensor:
     """x^(1/3) elementwise in float32 or float64 by Newton's method (module docstring); other
     dtypes exp(log(x) / 3). Meant for compiled code: eager, it is a dozen kernels."""
@@ -91,8 +97,7 @@ def cube_root(x: torch.Tensor) -> torch.Tensor:
         return torch.exp(torch.log(x) / 3)
     tiny, huge = 2.0 ** (1 - f.bias), 2.0 ** (f.bias - 3 * f.m)
     small, big = x < tiny, x > huge  # small: subnormals, zeros and x < 0
-    up, down = 2.0 ** (3 * f.m), 2.0 ** (-3 * f.m)
-    xs = torch.where(small, x.abs() * up, torch.where(big, x * down, x))
+    xs = x.abs() * _power_of_two(small, big, 3 * f.m, x.dtype)
     r = (f.magic - _bits_over_three(xs, f)).view(x.dtype)
     # Each value is read once or twice (pow, square): inductor inlines an elementwise value into
     # every reader, so four reads of r per step made compiling exponential in the steps (31 s
@@ -102,7 +107,7 @@ def cube_root(x: torch.Tensor) -> torch.Tensor:
     r2 = r.square()
     y = xs * r2
     y = y - (y.pow(3) - xs) * r2 * (1 / 3)
-    y = torch.where(small, y * 2.0 ** -f.m, torch.where(big, y * 2.0**f.m, y))
+    y = y * _power_of_two(small, big, -f.m, x.dtype)
     # x = 0 (either sign): r_0 ~ 2^(bias/3) grows by 4/3 a step and r^3 overflows; pow gives +0.
     y = torch.where(x == 0, 0.0, torch.where(x < 0, math.nan, y))
     return torch.where(x == math.inf, math.inf, y)
