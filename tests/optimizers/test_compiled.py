@@ -101,6 +101,20 @@ def test_runner_compile_option_runs_the_compiled_step(monkeypatch):
         torch.testing.assert_close(comp.data[k], eager.data[k], rtol=0, atol=0, equal_nan=True, msg=k)
 
 
+def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch):
+    """MADGRAD's options (``Optimizer.compile_options``) reach the compiled step and the runner's
+    compiled iteration; a method without options compiles with inductor's defaults."""
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: (seen.append(options.get("options")), fn)[1])
+    x0 = PROBLEM.x0(B, dtype=torch.float64)
+    for name in ("madgrad", "sgd"):
+        opt = get(name)
+        _steps(opt, x0, _hp(opt), 1, step=compiled_mod.compiled_step(opt))
+        run(PROBLEM, opt, x0, 2, hp=_hp(opt), compile=True)
+    madgrad = {"realize_cpu_opcount_threshold": 20}
+    assert seen == [madgrad, madgrad, None, None]
+
+
 # Relative tolerance of the compiled step in float64 (documented in optimizers/compiled.py).
 COMPILE_RTOL = 1e-12
 
