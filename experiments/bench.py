@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from ratecheck.device import resolve_device
-from ratecheck.errors import RatecheckError
+from ratecheck.errors import RatecheckError, unknown
 from ratecheck.experiments.overhead import clock
 from ratecheck.optimizers import base as opt_base
 from ratecheck.optimizers.compiled import _own_code, compile_for, compiled_step, freezes_eagerly
@@ -292,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     dtype = torch.float32
     registered = set(opt_base.names())
+    benched = [c.name for c in _cases() if c.name in registered]
+    for name in args.methods or ():
+        if name not in benched:
+            raise unknown("benchmarked method", name, benched)
     cases = [c for c in _cases() if c.name in registered and (not args.methods or c.name in args.methods)]
     missing = [c.name for c in _cases() if c.name not in registered]
     oracle = LAD(args.n, args.d, dtype, device)

@@ -21,6 +21,13 @@ def test_bench_bad_count_is_one_line_exit_2(capsys):
     assert len(err) == 1 and "--repeats=0" in err[0] and "allowed" in err[0]
 
 
+def test_bench_unknown_method_is_one_line_exit_2_not_an_empty_table(capsys):
+    assert main(["bench", "--methods", "sgd", "sgdd"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "'sgdd'" in err[0] and "sgd_momentum" in err[0] and not captured.out
+
+
 def test_runner_overhead_bench_runs_and_rejects_bad_numbers(capsys):
     threads = torch.get_num_threads()
     try:
