@@ -14,14 +14,14 @@ import time
 
 import torch
 
+from ratecheck.errors import RatecheckError, out_of_range
+
 
 def _noop(cell) -> int:
     return cell.n_runs
 
 
 def main(argv: list[str] | None = None) -> int:
-    import ray
-
     from ratecheck.cli import _load_spec
 
     from .sweep import run_spec
@@ -32,6 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="local Ray worker counts (default: 1 2)")
     ap.add_argument("--tasks", type=int, default=50, help="tasks for the per-task overhead (default: 50)")
     args = ap.parse_args(argv)
+    for name, values in (("workers", args.workers), ("tasks", [args.tasks])):
+        for v in values:
+            if v < 1:  # checked before the minutes of the in-process run; 0 Ray CPUs would wait forever
+                raise out_of_range(f"--{name}", v, "integers >= 1")
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise RatecheckError("bench --ray needs Ray; allowed: install it with `pip install 'ratecheck[ray]'`") from None
+
     spec = _load_spec(args.spec, args.quick)
     cells = spec.cells()
     quiet = dict(progress=False, log=lambda m: None)

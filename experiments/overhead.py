@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         v = getattr(a, name)
         if v is not None and v < 1:
             raise RatecheckError(f"{'-' if len(name) == 1 else '--'}{name}={v} is out of range; allowed: integers >= 1")
+    resolve_dtype(a.dtype)  # a bad dtype or device: one line before any table output
+    resolve_device(a.device)
     if a.threads is not None:
         torch.set_num_threads(a.threads)
     from ratecheck import optimizers, problems

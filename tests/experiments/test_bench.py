@@ -1,5 +1,6 @@
 """`ratecheck bench` smoke test: the columns the issue's targets are read from, and bad input."""
 
+import pytest
 import torch
 
 from ratecheck.cli import main
@@ -26,6 +27,19 @@ def test_bench_unknown_method_is_one_line_exit_2_not_an_empty_table(capsys):
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and "'sgdd'" in err[0] and "sgd_momentum" in err[0] and not captured.out
+
+
+@pytest.mark.parametrize("args, bad", [
+    (["--runner", "--dtype", "float16"], "dtype='float16'"),
+    (["--runner", "--device", "xpu"], "device='xpu'"),
+    (["--ray", "--workers", "1", "0"], "--workers=0"),  # 0 Ray CPUs would wait forever, after minutes of baseline
+    (["--ray", "--tasks", "0"], "--tasks=0"),
+])
+def test_bench_bad_option_is_one_line_before_any_output(capsys, args, bad):
+    assert main(["bench", *args]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and bad in err[0] and "allowed" in err[0] and not captured.out
 
 
 def test_runner_overhead_bench_runs_and_rejects_bad_numbers(capsys):
