@@ -80,3 +80,19 @@ def test_step_vs_pass_times_live_runs_only():
         state = bm.step_loop(opt.step, opt.init(x0, **case.hp), (g, -g), loss, 123)
         assert not state["diverged"].any(), case.name
         assert torch.isfinite(state["x"]).all(), case.name
+
+
+def test_bench_gpu_scale_table_runs_on_the_cpu_at_a_small_scale(monkeypatch, capsys):
+    """``make gpu-check``'s table (B*d >= 1e8 there), here at B*d >= 64: its columns and ratios."""
+    from ratecheck.experiments import bench
+
+    monkeypatch.setattr(bench, "GPU_SCALE", 64)
+    assert main(["bench", "--gpu-scale", "--device", "cpu", "--n", "5", "--d", "8", "--batch", "4", "--steps", "2", "--repeats", "1",
+                 "--methods", "sgd", "adam"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any("B=8, d=8" in line for line in out)
+    header = next(line for line in out if line.startswith("method"))
+    assert "step/copy" in header and "full/ceiling" in header
+    for name in ("sgd", "adam"):
+        row = next(line for line in out if line.startswith(name)).split()
+        assert float(row[2]) > 0 and float(row[3]) > 0 and float(row[5]) > 0  # step ms, copy ms, full/ceiling

@@ -119,9 +119,7 @@ def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch)
 COMPILE_RTOL = 1e-12
 
 
-@pytest.mark.heavy
-@pytest.mark.parametrize("name", names())
-def test_compiled_equals_eager_within_tolerance_without_recompiling(name):
+def _check_compiled_step(name):
     import torch._dynamo
 
     torch._dynamo.reset()
@@ -143,6 +141,32 @@ def test_compiled_equals_eager_within_tolerance_without_recompiling(name):
         assert torch.allclose(a, b, rtol=COMPILE_RTOL, atol=0.0, equal_nan=True), f"{name}: info[{k!r}]"
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     assert graphs <= 3, f"{name}: {graphs} graphs compiled for 30 steps (a recompilation per step?)"
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", names())
+def test_compiled_equals_eager_within_tolerance_without_recompiling(name):
+    _check_compiled_step(name)
+
+
+def _whole_step_compiled(monkeypatch):
+    """The GPU structure on the CPU: ``compiled_step`` compiles the whole ``step``, the
+    divergence freeze included, as it does on every device but the CPU (``freezes_eagerly``)."""
+    monkeypatch.setattr(compiled_mod, "freezes_eagerly", lambda device: False)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", names())
+def test_whole_compiled_step_as_on_a_gpu_equals_eager(name, monkeypatch):
+    _whole_step_compiled(monkeypatch)
+    _check_compiled_step(name)
+
+
+def test_whole_compiled_step_as_on_a_gpu_freezes_the_nan_run():
+    """The default suite's one real compile of the GPU structure (~10 s): SGD."""
+    with pytest.MonkeyPatch.context() as mp:
+        _whole_step_compiled(mp)
+        _check_compiled_step("sgd")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
