@@ -225,8 +225,29 @@ def step_loop(step, state: dict, grads: tuple[torch.Tensor, torch.Tensor], loss:
     return s
 
 
-def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float, int]:
-    """(seconds per step alone, seconds per elementwise pass over the state bytes, state bytes)."""
+# Warm-up blocks before the step is timed, at most: until a block faults no page in.
+WARM_BLOCKS = 10
+
+
+def minor_faults() -> int | None:
+    """The process's minor page faults so far (``getrusage``); None without ``resource`` (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float, int, float | None]:
+    """(seconds per step alone, seconds per elementwise pass over the state bytes, state bytes,
+    minor page faults per timed step).
+
+    The step is timed in its steady state: after warm-up blocks of ``reps`` steps until one
+    block faults no page in (at most ``WARM_BLOCKS``). A compiled step allocates its new state
+    (no donation), and while glibc's heap still grows, each growth faults a fresh [B, d] buffer
+    in page by page: at B*d = 1e7 a compiled SGD step took 13-16 ms in a block with ~1000 faults
+    a step and 9 ms without, for its first ~80 steps (a one-time cost per run). The faults of
+    the timed block are returned so that a table shows when the window still caught some."""
     now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
     opt = _optimizer(case)
     step = _step_of(opt, compile)
@@ -234,11 +255,18 @@ def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, com
     loss, g = oracle(x0)
     grads = (g, -g)
     state = step_loop(step, state, grads, loss, 3)
+    for _ in range(WARM_BLOCKS):
+        f0 = minor_faults()
+        state = step_loop(step, state, grads, loss, reps)
+        if f0 is None or minor_faults() == f0:
+            break
     _sync(x0.device)
+    f0 = minor_faults()
     t0 = now()
     step_loop(step, state, grads, loss, reps)
     _sync(x0.device)
     t_step = (now() - t0) / reps
+    faults = None if f0 is None else (minor_faults() - f0) / reps
     tensors = _state_tensors(state, x0.shape[0])
     nbytes = sum(t.numel() * t.element_size() for t in tensors)
     scratch = [t.clone() for t in tensors]
@@ -248,13 +276,13 @@ def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, com
         for t in scratch:
             t.neg_()
     _sync(x0.device)
-    return t_step, (now() - t0) / reps, nbytes
+    return t_step, (now() - t0) / reps, nbytes, faults
 
 
 def bench_step_vs_copy(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float]:
     """GPU variant: step time against a device-to-device copy of the same state bytes."""
     now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
-    t_step, _, _ = bench_step_vs_pass(case, oracle, x0, reps, compile)
+    t_step = bench_step_vs_pass(case, oracle, x0, reps, compile)[0]
     opt = opt_base.get(case.name, **case.options)
     tensors = _state_tensors(opt.init(x0, **case.hp), x0.shape[0])
     dst = [torch.empty_like(t) for t in tensors]
@@ -323,12 +351,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{', compiled (full: oracle + step; step/pass: the step)' if args.compile else ''}")
     med = statistics.median
     if args.step_only:
-        print(f"{'method':<22}{'state MB':>10}{'step ms':>10}{'pass ms':>10}{'step/pass':>11}   (median of {args.repeats})")
+        print(f"# the step timed after warm-up until 20 steps fault no page in (at most {WARM_BLOCKS * 20}); "
+              "faults/step: minor page faults of the timed steps (n/a without getrusage)")
+        print(f"{'method':<22}{'state MB':>10}{'step ms':>10}{'pass ms':>10}{'step/pass':>11}{'faults/step':>13}   (median of {args.repeats})")
         for c in cases:
             rs = [bench_step_vs_pass(c, oracle, x0, reps=20, compile=args.compile) for _ in range(args.repeats)]
-            nbytes = rs[0][2]
+            nbytes, faults = rs[0][2], [r[3] for r in rs]
             print(f"{c.name:<22}{nbytes / 1e6:>10.1f}{1e3 * med(r[0] for r in rs):>10.3f}{1e3 * med(r[1] for r in rs):>10.3f}"
-                  f"{med(r[0] / r[1] for r in rs):>10.2f}x")
+                  f"{med(r[0] / r[1] for r in rs):>10.2f}x{'n/a' if None in faults else f'{med(faults):.0f}':>13}")
         return 0
     print(f"# ratios: median of {args.repeats} back-to-back measurements; ceiling = oracle + x -= lr*g")
     print(f"{'method':<22}{'run-steps/s':>12}{'ceiling/s':>11}{'full/ceiling':>13}{'loop/s':>9}{'speed-up':>10}{'step/pass':>11}")
@@ -338,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             t_c = bench_ceiling(oracle, x0, args.steps)
             t_b = bench_batched(c, oracle, x0, args.steps, args.compile)
             t_l = bench_loop(c, oracle, x0, args.steps, args.loop_runs)
-            t_step, t_pass, _ = bench_step_vs_pass(c, oracle, x0, reps=100, compile=args.compile)
+            t_step, t_pass, _, _ = bench_step_vs_pass(c, oracle, x0, reps=100, compile=args.compile)
             full.append(t_b)
             ceil.append(t_c)
             loop.append(t_l)

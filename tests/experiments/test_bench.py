@@ -96,3 +96,28 @@ def test_bench_gpu_scale_table_runs_on_the_cpu_at_a_small_scale(monkeypatch, cap
     for name in ("sgd", "adam"):
         row = next(line for line in out if line.startswith(name)).split()
         assert float(row[2]) > 0 and float(row[3]) > 0 and float(row[5]) > 0  # step ms, copy ms, full/ceiling
+
+
+def test_step_is_timed_after_the_heap_stops_faulting_pages_in(monkeypatch, capsys):
+    """Warm-up blocks go on while a block faults pages in, stop at the first block that faults
+    none, and never exceed WARM_BLOCKS; the timed block's faults per step are reported."""
+    from ratecheck.experiments import bench
+
+    counter = iter([0, 500, 500, 500, 500, 520])  # block 1 faults, block 2 none; timed: 20 over 20 steps
+    calls = []
+    monkeypatch.setattr(bench, "minor_faults", lambda: next(counter))
+    real_loop = bench.step_loop
+    monkeypatch.setattr(bench, "step_loop", lambda step, state, grads, loss, reps: (calls.append(reps), real_loop(step, state, grads, loss, reps))[1])
+    oracle = bench.LAD(5, 8, torch.float32, torch.device("cpu"))
+    case = next(c for c in bench._cases() if c.name == "sgd")
+    t_step, t_pass, nbytes, faults = bench.bench_step_vs_pass(case, oracle, torch.randn(4, 8, dtype=torch.float32), reps=20)
+    assert calls == [3, 20, 20, 20] and faults == 1.0 and t_step > 0 and t_pass > 0 and nbytes == 4 * 8 * 4
+
+    monkeypatch.setattr(bench, "minor_faults", lambda: len(calls) * 1000)  # always faulting: capped
+    calls.clear()
+    bench.bench_step_vs_pass(case, oracle, torch.randn(4, 8, dtype=torch.float32), reps=5)
+    assert calls == [3] + [5] * bench.WARM_BLOCKS + [5]
+
+    assert main(["bench", "--step-only", "--n", "5", "--d", "8", "--batch", "4", "--repeats", "1", "--methods", "sgd"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "faults/step" in next(line for line in out if line.startswith("method"))
