@@ -32,6 +32,7 @@ What it keeps and what it does not:
 from __future__ import annotations
 
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -65,8 +66,20 @@ def _own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def compile_for(opt: Optimizer, fn: Callable[..., Any]) -> Callable[..., Any]:
     """``torch.compile(fn)`` with the method's inductor options (``Optimizer.compile_options``):
-    its step, or the runner's and the bench's iteration around it."""
-    return torch.compile(fn, options=dict(opt.compile_options) or None)
+    its step, or the runner's and the bench's iteration around it.
+
+    The options are speed hints, tuned on the torch this package pins for the CPU: an option the
+    installed inductor does not know (an older torch, e.g. a GPU machine's own build) is left out
+    with a warning, where ``torch.compile`` would refuse the whole compile."""
+    import torch._inductor.config as inductor_config
+
+    known = inductor_config.get_config_copy()
+    options = {k: v for k, v in opt.compile_options.items() if k in known}
+    if len(options) < len(opt.compile_options):
+        unknown = sorted(set(opt.compile_options) - set(options))
+        warnings.warn(f"{opt.name}: inductor options {unknown} are unknown to torch {torch.__version__}; compiling without them",
+                      RuntimeWarning, stacklevel=2)
+    return torch.compile(fn, options=options or None)
 
 
 def freezes_eagerly(device: torch.device) -> bool:

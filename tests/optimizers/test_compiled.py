@@ -115,6 +115,21 @@ def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch)
     assert seen == [madgrad, madgrad, None, None]
 
 
+def test_an_inductor_option_this_torch_does_not_know_is_left_out_with_a_warning(monkeypatch):
+    """torch.compile refuses an unknown option outright; an older torch (a GPU machine's own
+    build) may lack one of the options tuned here."""
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: (seen.append(options.get("options")), fn)[1])
+    opt = get("madgrad")
+    monkeypatch.setattr(opt, "compile_options", {"realize_cpu_opcount_threshold": 20, "no_such_inductor_option": 1})
+    with pytest.warns(RuntimeWarning, match="no_such_inductor_option"):
+        compiled_mod.compile_for(opt, lambda x: x)
+    monkeypatch.setattr(opt, "compile_options", {"no_such_inductor_option": 1})
+    with pytest.warns(RuntimeWarning):
+        compiled_mod.compile_for(opt, lambda x: x)
+    assert seen == [{"realize_cpu_opcount_threshold": 20}, None]
+
+
 # Relative tolerance of the compiled step in float64 (documented in optimizers/compiled.py).
 COMPILE_RTOL = 1e-12
 
