@@ -177,11 +177,10 @@ def test_whole_compiled_step_as_on_a_gpu_equals_eager(name, monkeypatch):
     _check_compiled_step(name)
 
 
-def test_whole_compiled_step_as_on_a_gpu_freezes_the_nan_run():
+def test_whole_compiled_step_as_on_a_gpu_freezes_the_nan_run(monkeypatch):
     """The default suite's one real compile of the GPU structure (~10 s): SGD."""
-    with pytest.MonkeyPatch.context() as mp:
-        _whole_step_compiled(mp)
-        _check_compiled_step("sgd")
+    _whole_step_compiled(monkeypatch)
+    _check_compiled_step("sgd")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
