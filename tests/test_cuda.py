@@ -78,6 +78,8 @@ def test_compiled_cuda_step_matches_cpu_and_isolates_nan(name):
     xs, div = _steps(name, "cuda", nan_run=1, compile=True)
     assert div.tolist() == [False, True, False, False], f"{name}: the compiled CUDA step did not freeze run 1 alone"
     assert torch.isfinite(xs).all(), f"{name}: a NaN reached the compiled CUDA iterates"
+    keep = [0, 2, 3]
+    assert torch.equal(xs[:, keep], gpu[:, keep]), f"{name}: a NaN in run 1 changed another run under compile"
 
 
 def test_compiled_cuda_runner_matches_cpu():
