@@ -41,6 +41,8 @@ from ratecheck.experiments.overhead import clock
 from ratecheck.optimizers import base as opt_base
 from ratecheck.optimizers.compiled import _own_code, compile_for, compiled_step, freezes_eagerly
 
+from . import targets
+
 
 @dataclass
 class Case:
@@ -335,15 +337,17 @@ def main(argv: list[str] | None = None) -> int:
         B = max(args.batch, (GPU_SCALE + args.d - 1) // args.d)
         x0 = torch.randn(B, args.d, generator=g).to(device=device, dtype=dtype)
         print(f"# step vs device-to-device copy, B={B}, d={args.d}, float32, {device}")
-        print("# target 4: step/copy <= 2 (the step at >= 50% of the copy's bandwidth); full/ceiling (throughput, over "
-              f"--steps={args.steps} steps) >= 0.77 (the whole run within 1.3x the oracle alone's time)")
-        print(f"{'method':<22}{'coord-steps/s':>16}{'step ms':>10}{'copy ms':>10}{'step/copy':>10}{'full/ceiling':>13}")
+        print(f"# target 4: {targets.GPU_STEP} (the step at >= 50% of the copy's bandwidth; one timing of 20 steps) and "
+              f"{targets.GPU_FULL} (throughput over --steps={args.steps} steps: the whole run within 1.3x the oracle alone's time)")
+        print(f"# verdicts: ok = every repeat meets the target, MISSED = none does, noise = some do (repeats: {args.repeats})")
+        print(f"{'method':<22}{'coord-steps/s':>16}{'step ms':>10}{'copy ms':>10}{'step/copy':>10}{'':>8}"
+              f"{'full/ceiling [range]':>22}{'':>8}")
         for c in cases:
             t_step, t_copy = bench_step_vs_copy(c, oracle, x0, reps=20, compile=args.compile)
-            vs = statistics.median(bench_ceiling(oracle, x0, args.steps) / bench_batched(c, oracle, x0, args.steps, args.compile)
-                                   for _ in range(args.repeats))
+            vs = [bench_ceiling(oracle, x0, args.steps) / bench_batched(c, oracle, x0, args.steps, args.compile)
+                  for _ in range(args.repeats)]
             print(f"{c.name:<22}{B * args.d / t_step:>16.3e}{1e3 * t_step:>10.3f}{1e3 * t_copy:>10.3f}{t_step / t_copy:>10.2f}"
-                  f"{vs:>13.2f}")
+                  f"{targets.GPU_STEP.verdict([t_step / t_copy]):>8}{targets.spread(vs):>22}{targets.GPU_FULL.verdict(vs):>8}")
         return 0
 
     x0 = torch.randn(args.batch, args.d, generator=g).to(device=device, dtype=dtype)
@@ -353,15 +357,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.step_only:
         print(f"# the step timed after warm-up until 20 steps fault no page in (at most {WARM_BLOCKS * 20}); "
               "faults/step: minor page faults of the timed steps (n/a without getrusage)")
-        print(f"{'method':<22}{'state MB':>10}{'step ms':>10}{'pass ms':>10}{'step/pass':>11}{'faults/step':>13}   (median of {args.repeats})")
+        size = x0.numel()
+        applies = size >= targets.STEP_MIN_SIZE and device.type == "cpu"
+        why = f"n/a: B*d={size:.0e} < {targets.STEP_MIN_SIZE:.0e}" if device.type == "cpu" else "n/a: a CPU target"
+        print(f"# target 2: {targets.STEP} at B*d >= {targets.STEP_MIN_SIZE:.0e} on the CPU; ok = every repeat meets it, "
+              f"MISSED = none does, noise = some do (repeats: {args.repeats})")
+        print(f"{'method':<22}{'state MB':>10}{'step ms':>10}{'pass ms':>10}{'step/pass [range]':>22}{'target 2':>10}"
+              f"{'faults/step':>13}   (medians)")
         for c in cases:
             rs = [bench_step_vs_pass(c, oracle, x0, reps=20, compile=args.compile) for _ in range(args.repeats)]
             nbytes, faults = rs[0][2], [r[3] for r in rs]
+            ratios = [r[0] / r[1] for r in rs]
             print(f"{c.name:<22}{nbytes / 1e6:>10.1f}{1e3 * med(r[0] for r in rs):>10.3f}{1e3 * med(r[1] for r in rs):>10.3f}"
-                  f"{med(r[0] / r[1] for r in rs):>10.2f}x{'n/a' if None in faults else f'{med(faults):.0f}':>13}")
+                  f"{targets.spread(ratios):>22}{targets.STEP.verdict(ratios) if applies else '':>10}"
+                  f"{'n/a' if None in faults else f'{med(faults):.0f}':>13}")
+        if not applies:
+            print(f"# target 2: {why}")
         return 0
-    print(f"# ratios: median of {args.repeats} back-to-back measurements; ceiling = oracle + x -= lr*g")
-    print(f"{'method':<22}{'run-steps/s':>12}{'ceiling/s':>11}{'full/ceiling':>13}{'loop/s':>9}{'speed-up':>10}{'step/pass':>11}")
+    # Target 1 is set on the default problem (n = 1000, d = 200, B = 256); other sizes get no verdict.
+    at_target = (args.n, args.d, args.batch) == (ap.get_default("n"), ap.get_default("d"), ap.get_default("batch"))
+    print(f"# ratios: median [range] of {args.repeats} back-to-back measurements; ceiling = oracle + x -= lr*g; "
+          f"target 1: {targets.FULL} at n=1000 d=200 B=256 (ok = every repeat meets it, MISSED = none does, noise = some do)"
+          f"{'' if at_target else '; not this size: no verdict'}")
+    print(f"{'method':<22}{'run-steps/s':>12}{'ceiling/s':>11}{'full/ceiling [range]':>22}{'target 1':>10}{'loop/s':>9}"
+          f"{'speed-up':>10}{'step/pass':>11}")
     for c in cases:
         full, ceil, loop, sp = [], [], [], []
         for _ in range(args.repeats):
@@ -376,9 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         rate_b = args.batch * args.steps / med(full)
         rate_c = args.batch * args.steps / med(ceil)
         rate_l = args.loop_runs * args.steps / med(loop)
-        vs_ceiling = med(c_ / b_ for b_, c_ in zip(full, ceil))
+        vs_ceiling = [c_ / b_ for b_, c_ in zip(full, ceil)]
         speed_up = med((args.batch / b_) / (args.loop_runs / l_) for b_, l_ in zip(full, loop))
-        print(f"{c.name:<22}{rate_b:>12.0f}{rate_c:>11.0f}{vs_ceiling:>13.2f}{rate_l:>9.0f}{speed_up:>9.1f}x{med(sp):>10.2f}x")
+        print(f"{c.name:<22}{rate_b:>12.0f}{rate_c:>11.0f}{targets.spread(vs_ceiling):>22}{targets.FULL.verdict(vs_ceiling) if at_target else '':>10}"
+              f"{rate_l:>9.0f}{speed_up:>9.1f}x{med(sp):>10.2f}x")
     if missing:
         print(f"# not registered (skipped): {', '.join(missing)}")
     return 0

@@ -49,7 +49,7 @@ def test_runner_overhead_bench_runs_and_rejects_bad_numbers(capsys):
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
-    assert "thread_time" in out and "l1_distance" in out and "worst record/bare" in out
+    assert "thread_time" in out and "l1_distance" in out and "target 3: record / bare <= 1.2: " in out
     assert main(["bench", "--runner", "--threads", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--threads=0 is out of range; allowed: integers >= 1" in err
@@ -95,7 +95,8 @@ def test_bench_gpu_scale_table_runs_on_the_cpu_at_a_small_scale(monkeypatch, cap
     assert "step/copy" in header and "full/ceiling" in header
     for name in ("sgd", "adam"):
         row = next(line for line in out if line.startswith(name)).split()
-        assert float(row[2]) > 0 and float(row[3]) > 0 and float(row[5]) > 0  # step ms, copy ms, full/ceiling
+        assert float(row[2]) > 0 and float(row[3]) > 0 and float(row[6]) > 0  # step ms, copy ms, full/ceiling
+        assert row[5] in ("ok", "MISSED") and row[8] in ("ok", "MISSED")  # target 4's verdicts (one repeat: no "noise")
 
 
 def test_step_is_timed_after_the_heap_stops_faulting_pages_in(monkeypatch, capsys):
@@ -121,3 +122,16 @@ def test_step_is_timed_after_the_heap_stops_faulting_pages_in(monkeypatch, capsy
     assert main(["bench", "--step-only", "--n", "5", "--d", "8", "--batch", "4", "--repeats", "1", "--methods", "sgd"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "faults/step" in next(line for line in out if line.startswith("method"))
+    # target 2 is set at B*d >= 1e6: this 4 x 8 batch gets no verdict, and the table says why
+    assert "target 2" in next(line for line in out if line.startswith("method"))
+    assert out[-1] == "# target 2: n/a: B*d=3e+01 < 1e+06"
+
+
+def test_step_pass_verdict_at_the_target_size(monkeypatch, capsys):
+    """At B*d >= 1e6 (lowered here) each method's row carries target 2's verdict."""
+    from ratecheck.experiments import targets
+
+    monkeypatch.setattr(targets, "STEP_MIN_SIZE", 32)
+    assert main(["bench", "--step-only", "--n", "5", "--d", "8", "--batch", "4", "--repeats", "2", "--methods", "sgd"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sgd")).split()
+    assert row[-2] in ("ok", "MISSED", "noise"), row
