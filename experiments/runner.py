@@ -34,7 +34,7 @@ CHUNK = 32  # steps per block of recorded rows
 # hot, so a fresh output costs little, while ``base.donated``'s per-step bookkeeping (buffer,
 # storage and autograd checks of every state entry) is pure Python: on ``l1_distance`` (d = 20,
 # B = 64) donating steps made the recorded run 1.60x the bare loop against 1.42x allocating
-# (README, Speed). From [256 x 200] float64 (400 KB) on, donation is faster (0.9x at 400 KB,
+# (docs/speed.md). From [256 x 200] float64 (400 KB) on, donation is faster (0.9x at 400 KB,
 # 0.3-0.7x at 2-8 MB).
 DONATE_MIN_BYTES = 128 * 1024
 

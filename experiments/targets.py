@@ -1,7 +1,7 @@
 """Issue 13's speed targets, and the verdict of a benchmark's repeated ratios on one.
 
 Each benchmark ratio is measured ``--repeats`` times, back to back, on a machine that other
-processes share, where a ratio moves by up to +-15 % between repeats (README, Speed). A verdict
+processes share, where a ratio moves by up to +-15 % between repeats (docs/speed.md). A verdict
 on the median alone would report that noise as a result. So a target is "ok" only when every
 repeat meets it, "MISSED" only when none does, and "noise" when the repeats fall on both sides:
 the reader then knows the measurement, not the code, decided nothing. With one repeat the

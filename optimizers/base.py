@@ -295,7 +295,7 @@ def donated(out: State | None, state: State, *inputs: torch.Tensor | None) -> di
     Why: at B*d = 1e6 a fresh [B, d] output per operation costs 30-35% of an eager Adam step on
     the CPU (glibc hands freed blocks of that size back to the OS and they fault in again),
     measured against the same operations writing into donated buffers; at [256 x 200] it costs
-    little, the allocator's blocks come back hot (README, Speed)."""
+    little, the allocator's blocks come back hot (docs/speed.md)."""
     if out is None:
         return {}
     tensors = [v for v in state.values() if isinstance(v, torch.Tensor)] + [v for v in inputs if v is not None]
@@ -469,7 +469,7 @@ def per_run(v: torch.Tensor) -> torch.Tensor:
     the C++ compiler cannot hoist a libm call out (inductor compiles with ``-fmath-errno``):
     MoMo-Adam's 1 - beta2^k cost one ``std::pow`` per vector of 8 entries, Adam's bias
     corrections a ``std::sqrt`` (compiled MoMo-Adam step at B*d = 1e7: 4.7-6.7 -> 2.9-3.1
-    elementwise passes over its state, README Speed). The column is the maximum of 16 copies of
+    elementwise passes over its state, docs/speed.md). The column is the maximum of 16 copies of
     the value, a reduction, which inductor computes into a buffer (reductions over at most
     ``unroll_reductions_threshold`` = 8 entries it unrolls into the consumer); the maximum of
     equal values is the value, NaN included. Boolean columns (masks, a compare per entry at most)
