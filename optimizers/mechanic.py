@@ -252,8 +252,8 @@ class Mechanic(Optimizer):
 
         info = {"h": h, "s_sum_prev": S, "s_sum": S_new, "wealth": W.sum(dim=-1), "reward": r_new.sum(dim=-1)}
         for q, t in zip(PER_TUNER, (s_new, r_new, m_new, v_new, W)):
-            for i in range(n):
-                info[f"{q}_{i}"] = t[:, i]
+            # one unbind per quantity: the same column views as t[:, i], one dispatch instead of n
+            info.update((f"{q}_{i}", col) for i, col in enumerate(t.unbind(-1)))
         for k, val in base_info.items():
             if k != "diverged":
                 info[PREFIX + k] = val
