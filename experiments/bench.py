@@ -15,8 +15,9 @@ batched matrix product for every column):
    at B*d >= 1e6 (``--step-only --d 4000``).
 
 Every ratio is computed from timings taken back to back in the same process, ``--repeats``
-times (default 3), and the median is reported: the CPU may be shared, and a ratio of adjacent
-timings is far steadier than either timing. With one CPU thread (``--threads 1``) a timing is
+times (default 3), and reported as median [range]: the CPU may be shared, and a ratio of
+adjacent timings is far steadier than either timing. A target's verdict reads every repeat
+(``targets``): ok, MISSED, or noise when the repeats fall on both sides. With one CPU thread (``--threads 1``) a timing is
 the thread's CPU time (``overhead.clock``): time the shared machine spent on other processes
 does not count.
 
