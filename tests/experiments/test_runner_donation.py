@@ -55,7 +55,7 @@ def test_runner_donates_from_the_size_threshold_on(monkeypatch, d, donates):
     assert all((o is not None) == donates for o in outs[1:]), [o is not None for o in outs]
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16], ids=["f64", "f32", "bf16"])
 @pytest.mark.parametrize("stochastic", [False, True], ids=["full", "minibatch"])
 def test_deferred_norms_record_the_same_bits(monkeypatch, dtype, stochastic):
     """A small CPU run (below ``DONATE_MIN_BYTES``) keeps x_t and g_t of up to CHUNK steps and
