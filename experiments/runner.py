@@ -115,11 +115,11 @@ def run(
     # test_runner.py. The running sum of iterates is taken per block too (``_add_rows``: one
     # ``index_add_`` into one row, which adds the block's rows one after another with the
     # kernel of ``add_``): the same bits as one ``x_sum.add_(x)`` per step (tested against that
-    # path in float32, float64 and bfloat16, checkpoints inside and across blocks). One call per block instead of a
-    # Python-level call per step: 3-4 % of a step on ``l1_distance`` (record / bare medians
-    # 1.27-1.37 -> 1.18-1.27 in five A/B runs of 40 interleaved repeats, docs/speed.md);
-    # ``cumsum`` would accumulate float32 in double. Not on a GPU, whose ``index_add_`` adds in
-    # any order.
+    # path in float32, float64 and bfloat16, checkpoints inside and across blocks). One call a
+    # block instead of a Python-level call a step: 3-4 % of a step on ``l1_distance``
+    # (record / bare medians 1.27-1.37 -> 1.18-1.27 in five A/B runs of 40 interleaved repeats,
+    # docs/speed.md); ``cumsum`` would accumulate float32 in double. CPU only: a GPU's
+    # ``index_add_`` adds in any order.
     donate = x0.numel() * x0.element_size() >= DONATE_MIN_BYTES
     defer = not donate and not compile and dev.type == "cpu"
     pending_x: list[torch.Tensor] = []  # x_t since the last flush (defer)
