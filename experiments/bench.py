@@ -17,9 +17,9 @@ batched matrix product for every column):
 Every ratio is computed from timings taken back to back in the same process, ``--repeats``
 times (default 3), and reported as median [range]: the CPU may be shared, and a ratio of
 adjacent timings is far steadier than either timing. A target's verdict reads every repeat
-(``targets``): ok, MISSED, or noise when the repeats fall on both sides. With one CPU thread (``--threads 1``) a timing is
-the thread's CPU time (``overhead.clock``): time the shared machine spent on other processes
-does not count.
+(``targets``): ok, MISSED, or noise when the repeats fall on both sides. With one CPU thread
+(``--threads 1``) a timing is the thread's CPU time (``overhead.clock``): time the shared
+machine spent on other processes does not count.
 
 ``python -m ratecheck.experiments.bench`` or ``ratecheck bench``; ``--gpu-scale`` runs the
 large-batch GPU variant (B*d >= 1e8, float32), reporting coordinate-steps per second and the
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# step vs device-to-device copy, B={B}, d={args.d}, float32, {device}")
         print(f"# target 4: {targets.GPU_STEP} (the step at >= 50% of the copy's bandwidth; one timing of 20 steps) and "
               f"{targets.GPU_FULL} (throughput over --steps={args.steps} steps: the whole run within 1.3x the oracle alone's time)")
-        print(f"# verdicts: ok = every repeat meets the target, MISSED = none does, noise = some do (repeats: {args.repeats})")
+        print(f"# {targets.legend(args.repeats)}")
         print(f"{'method':<22}{'coord-steps/s':>16}{'step ms':>10}{'copy ms':>10}{'step/copy':>10}{'':>8}"
               f"{'full/ceiling [range]':>22}{'':>8}")
         for c in cases:
@@ -360,9 +360,7 @@ def main(argv: list[str] | None = None) -> int:
               "faults/step: minor page faults of the timed steps (n/a without getrusage)")
         size = x0.numel()
         applies = size >= targets.STEP_MIN_SIZE and device.type == "cpu"
-        why = f"n/a: B*d={size:.0e} < {targets.STEP_MIN_SIZE:.0e}" if device.type == "cpu" else "n/a: a CPU target"
-        print(f"# target 2: {targets.STEP} at B*d >= {targets.STEP_MIN_SIZE:.0e} on the CPU; ok = every repeat meets it, "
-              f"MISSED = none does, noise = some do (repeats: {args.repeats})")
+        print(f"# target 2: {targets.STEP} at B*d >= {targets.STEP_MIN_SIZE:.0e} on the CPU; {targets.legend(args.repeats)}")
         print(f"{'method':<22}{'state MB':>10}{'step ms':>10}{'pass ms':>10}{'step/pass [range]':>22}{'target 2':>10}"
               f"{'faults/step':>13}   (medians)")
         for c in cases:
@@ -373,12 +371,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{targets.spread(ratios):>22}{targets.STEP.verdict(ratios) if applies else '':>10}"
                   f"{'n/a' if None in faults else f'{med(faults):.0f}':>13}")
         if not applies:
-            print(f"# target 2: {why}")
+            why = f"B*d={size:.0e} < {targets.STEP_MIN_SIZE:.0e}" if device.type == "cpu" else "a CPU target"
+            print(f"# target 2: n/a: {why}")
         return 0
     # Target 1 is set on the default problem (n = 1000, d = 200, B = 256); other sizes get no verdict.
     at_target = (args.n, args.d, args.batch) == (ap.get_default("n"), ap.get_default("d"), ap.get_default("batch"))
     print(f"# ratios: median [range] of {args.repeats} back-to-back measurements; ceiling = oracle + x -= lr*g; "
-          f"target 1: {targets.FULL} at n=1000 d=200 B=256 (ok = every repeat meets it, MISSED = none does, noise = some do)"
+          f"target 1: {targets.FULL} at n=1000 d=200 B=256; {targets.legend(args.repeats)}"
           f"{'' if at_target else '; not this size: no verdict'}")
     print(f"{'method':<22}{'run-steps/s':>12}{'ceiling/s':>11}{'full/ceiling [range]':>22}{'target 1':>10}{'loop/s':>9}"
           f"{'speed-up':>10}{'step/pass':>11}")

@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prob:<16}{opt:<12}{r['oracle']:<14}{r['bare_s']:>9.3f}{r['full_s']:>9.3f}{1 + r['overhead']:>10.2f}"
               f"{targets.spread(ratios):>22}{verdicts[-1]:>8}")
     print(f"# target 3: {targets.RECORD}: {verdicts.count('ok')} ok, {verdicts.count('MISSED')} MISSED, {verdicts.count('noise')} "
-          f"noise (ok = all {a.repeats} repeats meet it, MISSED = none does). 'record' is the per-step recording (distances, gradient\n"
-          f"# norms, losses, optimizer info); 'full' adds f at the last and average iterate at every checkpoint: for a\n"
-          f"# finite sum each is a full pass over the data (n / batch_size minibatch steps; `record` is the lever).")
+          f"noise ({targets.legend(a.repeats)}).\n"
+          f"# 'record' is the per-step recording (distances, gradient norms, losses, optimizer info); 'full' adds f at\n"
+          f"# the last and average iterate at every checkpoint: for a finite sum each is a full pass over the data\n"
+          f"# (n / batch_size minibatch steps; `record` is the lever).")
     return 0

@@ -44,6 +44,11 @@ GPU_STEP = Target("step / copy", 2.0, at_most=True)  # 4: the step at >= 50% of 
 GPU_FULL = Target("full / ceiling", 1 / 1.3, at_most=False)  # 4: the whole run within 1.3x the oracle
 
 
+def legend(repeats: int) -> str:
+    """The verdicts' meaning, for a table's header."""
+    return f"verdicts over {repeats} repeat(s): ok = every repeat meets the target, MISSED = none does, noise = some do"
+
+
 def spread(ratios: Sequence[float]) -> str:
     """``median [min-max]`` of the repeats, two decimals."""
     return f"{statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"

@@ -127,11 +127,14 @@ def test_step_is_timed_after_the_heap_stops_faulting_pages_in(monkeypatch, capsy
     assert out[-1] == "# target 2: n/a: B*d=3e+01 < 1e+06"
 
 
-def test_step_pass_verdict_at_the_target_size(monkeypatch, capsys):
-    """At B*d >= 1e6 (lowered here) each method's row carries target 2's verdict."""
+@pytest.mark.parametrize("bound, verdict", [(1e9, "ok"), (1e-9, "MISSED")])
+def test_step_pass_verdict_at_the_target_size(monkeypatch, capsys, bound, verdict):
+    """At B*d >= 1e6 (lowered here) each method's row carries target 2's verdict, read from its
+    ratios against the target's bound (set here to one every ratio meets, then to one none does)."""
     from ratecheck.experiments import targets
 
     monkeypatch.setattr(targets, "STEP_MIN_SIZE", 32)
+    monkeypatch.setattr(targets, "STEP", targets.Target("step / pass", bound, at_most=True))
     assert main(["bench", "--step-only", "--n", "5", "--d", "8", "--batch", "4", "--repeats", "2", "--methods", "sgd"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sgd")).split()
-    assert row[-2] in ("ok", "MISSED", "noise"), row
+    assert row[-2] == verdict, row
