@@ -66,6 +66,28 @@ def test_bench_compile_runs_oracle_and_step_as_one_compiled_function(monkeypatch
     assert "compiled (full: oracle + step" in capsys.readouterr().out
 
 
+def test_full_run_and_ceiling_alternate_in_blocks(monkeypatch):
+    """Both loops run T steps, alternating every BLOCK steps (a short last block included): the
+    clock here counts oracle calls, so each interval between its reads is one block of one loop."""
+    from ratecheck.experiments import bench
+
+    calls = [0]
+    lad = bench.LAD(5, 8, torch.float32, torch.device("cpu"))
+
+    def oracle(x):
+        calls[0] += 1
+        return lad(x)
+
+    oracle.A = lad.A  # the compiled iteration's key reads the oracle's device
+    reads = []
+    monkeypatch.setattr(bench, "clock", lambda device: lambda: reads.append(calls[0]) or calls[0])
+    case = next(c for c in bench._cases() if c.name == "sgd")
+    t_full, t_ceiling = bench.bench_full_and_ceiling(case, oracle, torch.randn(4, 8, dtype=torch.float32), T=2 * bench.BLOCK + 3)
+    assert (t_full, t_ceiling) == (2 * bench.BLOCK + 3, 2 * bench.BLOCK + 3)
+    blocks = [b - a for a, b in zip(reads, reads[1:])]  # ceiling, full, then the next block's first read
+    assert blocks == [bench.BLOCK, bench.BLOCK, 0, bench.BLOCK, bench.BLOCK, 0, 3, 3], blocks
+
+
 def test_step_vs_pass_times_live_runs_only():
     """The step / pass loop (one oracle call, then g and -g alternately) keeps every run of every
     benchmarked method unfrozen: with one gradient repeated, D-Adapt Adam and Prodigy froze all

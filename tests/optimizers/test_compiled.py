@@ -103,7 +103,8 @@ def test_runner_compile_option_runs_the_compiled_step(monkeypatch):
 
 def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch):
     """MADGRAD's options (``Optimizer.compile_options``) reach the compiled step and the runner's
-    compiled iteration; a method without options compiles with inductor's defaults."""
+    compiled iteration, over the options every method takes (``COMMON_OPTIONS``); a method without
+    options of its own compiles with those alone."""
     seen = []
     monkeypatch.setattr(torch, "compile", lambda fn, **options: (seen.append(options.get("options")), fn)[1])
     x0 = PROBLEM.x0(B, dtype=torch.float64)
@@ -111,8 +112,10 @@ def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch)
         opt = get(name)
         _steps(opt, x0, _hp(opt), 1, step=compiled_mod.compiled_step(opt))
         run(PROBLEM, opt, x0, 2, hp=_hp(opt), compile=True)
-    madgrad = {"realize_cpu_opcount_threshold": 20}
-    assert seen == [madgrad, madgrad, None, None]
+    common = {"size_asserts": False}
+    assert compiled_mod.COMMON_OPTIONS == common
+    madgrad = {**common, "realize_cpu_opcount_threshold": 20}
+    assert seen == [madgrad, madgrad, common, common]
 
 
 def test_an_inductor_option_this_torch_does_not_know_is_left_out_with_a_warning(monkeypatch):
@@ -127,7 +130,7 @@ def test_an_inductor_option_this_torch_does_not_know_is_left_out_with_a_warning(
     monkeypatch.setattr(opt, "compile_options", {"no_such_inductor_option": 1})
     with pytest.warns(RuntimeWarning):
         compiled_mod.compile_for(opt, lambda x: x)
-    assert seen == [{"realize_cpu_opcount_threshold": 20}, None]
+    assert seen == [{"size_asserts": False, "realize_cpu_opcount_threshold": 20}, {"size_asserts": False}]
 
 
 # Relative tolerance of the compiled step in float64 (documented in optimizers/compiled.py).
