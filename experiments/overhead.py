@@ -2,9 +2,11 @@
 
 For one problem and optimizer, ``bare`` runs T steps of oracle + ``optimizer.step`` with nothing
 recorded; ``full`` is ``runner.run`` with log-spaced checkpoints (every per-step scalar recorded,
-objective-only quantities at checkpoints). Both run on the same x0, hyper-parameters and seeds,
-alternately ``repeats`` times; overhead = full / bare - 1, the median over the repeats of the
-ratio of adjacent timings (steadier than either timing on a shared CPU). With one CPU thread
+objective-only quantities at checkpoints); ``record`` is ``runner.run`` with the objective at
+steps 0 and T only (the per-step recording: target 3). All run on the same x0, hyper-parameters
+and seeds, ``repeats`` times, each repeat in the order bare, record, record, bare, full: a ratio
+of timings taken back to back, in an order that cancels a linear drift of the machine's speed, is
+steadier than either timing on a shared CPU. Each column is the median over the repeats. With one CPU thread
 the timings are the thread's CPU time (``time.thread_time``: time spent descheduled by other
 processes on a shared machine does not count); otherwise wall-clock time. The bare loop uses
 the fused oracle ``value_and_grad`` as the runner does. The problems are every problem of the
@@ -90,20 +92,27 @@ def measure(problem_name, params, opt_name, options, hp, batch_size, *, B=64, T=
     t_bare, t_full, t_book = [], [], []
     ends = torch.tensor([0, T])
     now = clock(dev)
-    for _ in range(repeats):
+
+    def timed(fn) -> float:
         _sync(dev)
         t0 = now()
+        fn()
+        _sync(dev)
+        return now() - t0
+
+    def bare():
         bare_loop(problem, opt, x0, T, dict(hp), seeds, batch_size)
-        _sync(dev)
-        t_bare.append(now() - t0)
-        t0 = now()
-        run(problem, opt, x0, T, hp=dict(hp), seeds=seeds, batch_size=batch_size, checkpoints=cp)
-        _sync(dev)
-        t_full.append(now() - t0)
-        t0 = now()
-        run(problem, opt, x0, T, hp=dict(hp), seeds=seeds, batch_size=batch_size, checkpoints=ends)
-        _sync(dev)
-        t_book.append(now() - t0)
+
+    def book(points):
+        return lambda: run(problem, opt, x0, T, hp=dict(hp), seeds=seeds, batch_size=batch_size, checkpoints=points)
+
+    for _ in range(repeats):
+        # bare, record, record, bare (each pair's mean): a speed that drifts over the four runs
+        # weighs on both means alike, to first order; one bare-then-record pair charged it to one
+        first = timed(bare)
+        t_book.append((timed(book(ends)) + timed(book(ends))) / 2)
+        t_bare.append((first + timed(bare)) / 2)
+        t_full.append(timed(book(cp)))
     med = statistics.median
     return {
         "problem": problem_name, "optimizer": opt_name, "oracle": "deterministic" if batch_size is None else f"minibatch {batch_size}",

@@ -160,3 +160,29 @@ def test_step_pass_verdict_at_the_target_size(monkeypatch, capsys, bound, verdic
     assert main(["bench", "--step-only", "--n", "5", "--d", "8", "--batch", "4", "--repeats", "2", "--methods", "sgd"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sgd")).split()
     assert row[-2] == verdict, row
+
+
+def test_runner_overhead_times_bare_record_record_bare_then_full(monkeypatch):
+    """Each repeat runs bare, record, record, bare, full; record / bare is the ratio of the two
+    pairs' means (a clock that advances by each run's cost, 1 for bare, 2 for record, 5 for full,
+    gives exactly 2), so a linear drift of the machine's speed weighs on both alike."""
+    from ratecheck.experiments import overhead
+
+    order, clock = [], [0.0]
+
+    def fake_bare(*args):
+        order.append("bare")
+        clock[0] += 1
+
+    def fake_run(*args, checkpoints, **kw):
+        full = len(checkpoints) > 2
+        order.append("full" if full else "record")
+        clock[0] += 5 if full else 2
+
+    monkeypatch.setattr(overhead, "bare_loop", fake_bare)
+    monkeypatch.setattr(overhead, "run", fake_run)
+    monkeypatch.setattr(overhead, "clock", lambda dev: lambda: clock[0])
+    r = overhead.measure("quadratic", {"d": 4}, "sgd", {}, {"lr": 0.1}, None, B=2, T=10, checkpoints=5, repeats=2,
+                         device="cpu")
+    assert order == ["bare"] + ["bare", "record", "record", "bare", "full"] * 2  # a warm-up bare run first
+    assert r["bookkeeping_ratios"] == [2.0, 2.0] and r["overhead"] == 4.0
