@@ -40,7 +40,7 @@ from ratecheck.device import resolve_device
 from ratecheck.errors import RatecheckError, unknown
 from ratecheck.experiments.overhead import clock
 from ratecheck.optimizers import base as opt_base
-from ratecheck.optimizers.compiled import _own_code, compile_for, compiled_step, freezes_eagerly
+from ratecheck.optimizers.compiled import COMMON_OPTIONS, TwoSteps, _own_code, compile_for, compiled_step, freezes_eagerly
 
 from . import targets
 
@@ -136,39 +136,92 @@ def _step_of(opt: opt_base.Optimizer, compile: bool):
     return compiled_step(opt) if compile else opt.step
 
 
-_ITERATIONS: dict[tuple[str, int], tuple[LAD, Callable[[dict], tuple[dict, dict]]]] = {}
+_ITERATIONS: dict[tuple[str, int], tuple[LAD, Callable[..., Any], Callable[..., Any]]] = {}
 
 
-def _iteration(case: Case, oracle: LAD, compile: bool) -> Callable[[dict], tuple[dict, dict]]:
-    """One iteration (oracle + step) of a method; ``compile``: the two as one ``torch.compile``d
-    function (as ``run(compile=True)``: inductor fuses the oracle's elementwise work with the
-    step), compiled once per method and oracle with a code object of its own."""
+def _iteration(case: Case, oracle: LAD, compile: bool, T: int) -> Callable[[dict], tuple[dict, dict]]:
+    """One iteration (oracle + step) of a method, in a run of T steps; ``compile``: as
+    ``run(compile=True)``, the two as one ``torch.compile``d function (inductor fuses the
+    oracle's elementwise work with the step), two steps a call while two remain of the T
+    (``compiled.TwoSteps``), compiled once per method and oracle with code objects of their own."""
     opt = _optimizer(case)
 
     def iteration(state, out=None, hold=True):
         loss, g = oracle(state["x"])
         return (opt.step if hold else opt.advance)(state, g, loss, out=out)
 
+    def two_iterations(state):
+        first = iteration(state)
+        return first, iteration(first[0])
+
     if not compile:
         return iteration
     key = (case.name, id(oracle))
-    if key not in _ITERATIONS:  # the oracle kept alive with it: its id stays its own
-        _ITERATIONS[key] = (oracle, compile_for(opt, _own_code(iteration)))
-    fn = _ITERATIONS[key][1]
-    if not freezes_eagerly(oracle.A.device):
-        return lambda state, out=None: fn(state)  # a compiled step allocates: no donation
-    return lambda state, out=None: opt.hold_diverged(state, *fn(state, hold=False))
+    if key not in _ITERATIONS:  # the oracle kept alive with them: its id stays its own
+        _ITERATIONS[key] = (oracle, compile_for(opt, _own_code(iteration)), compile_for(opt, _own_code(two_iterations)))
+    _, fn, two = _ITERATIONS[key]
+    steps = TwoSteps(two)
+
+    def compiled(state, out=None):  # a compiled step allocates: no donation
+        kept = steps.kept(state)
+        if kept is not None:
+            return kept
+        if state["k"] + 2 <= T:
+            return steps(state)
+        if not freezes_eagerly(oracle.A.device):
+            return fn(state)
+        return opt.hold_diverged(state, *fn(state, hold=False))
+
+    return compiled
 
 
-# Steps per block in ``bench_full_and_ceiling``: both loops alternate every BLOCK steps.
-BLOCK = 25
+# Steps per block in ``bench_full_and_ceiling``: both loops alternate every BLOCK steps. Even,
+# so that a compiled run's call of two steps (``TwoSteps``) never straddles two blocks.
+BLOCK = 24
+
+
+_CEILINGS: dict[int, tuple[LAD, Callable[..., Any]]] = {}
+
+
+def _ceiling(oracle: LAD, compile: bool, T: int, lr: float) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """Step k of the oracle-only ceiling, ``x -= lr * g``, returning the new x. ``compile``:
+    compiled as the full run is (two steps a call while two remain of the T, ``TwoSteps``; the
+    last step of an odd T eagerly), so that the ceiling stays a ceiling: compiled, inductor fuses
+    the oracle's own elementwise work (the residual's sign, its absolute mean), which the eager
+    ceiling runs one operation at a time."""
+
+    def eager(x, k=0):
+        _, g = oracle(x)
+        return x.sub_(g, alpha=lr)
+
+    if not compile:
+        return eager
+
+    def step(x):
+        return x - lr * oracle(x)[1]
+
+    def two_steps(x):
+        x1 = step(x)
+        return (x1,), (step(x1),)
+
+    if id(oracle) not in _CEILINGS:  # the oracle kept alive with it: its id stays its own
+        _CEILINGS[id(oracle)] = (oracle, torch.compile(_own_code(two_steps), options=dict(COMMON_OPTIONS)))
+    steps = TwoSteps(_CEILINGS[id(oracle)][1])
+
+    def compiled(x, k):
+        kept = steps.kept(x)
+        if kept is not None:
+            return kept[0]
+        return steps(x)[0] if k + 2 <= T else eager(x)
+
+    return compiled
 
 
 def bench_full_and_ceiling(case: Case, oracle: LAD, x0: torch.Tensor, T: int, compile: bool = False,
                            lr: float = 0.01) -> tuple[float, float]:
     """Seconds for T steps of oracle + step of all runs (the full run) and for T steps of the
-    oracle followed by ``x -= lr * g`` (the oracle-only ceiling: no optimizer can run faster),
-    timed in alternating blocks of ``BLOCK`` steps.
+    oracle followed by ``x -= lr * g`` (the oracle-only ceiling: no optimizer can run faster;
+    compiled when the full run is, ``_ceiling``), timed in alternating blocks of ``BLOCK`` steps.
 
     Why alternating: this shared machine's speed drifts over seconds (the ceiling alone took
     3.4-4.1 ms a step in one process). Timed one after the other, T = 500 steps each, compiled
@@ -176,19 +229,20 @@ def bench_full_and_ceiling(case: Case, oracle: LAD, x0: torch.Tensor, T: int, co
     0.87-0.89 (2026-12-07): the sums see both loops under the same conditions."""
     now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
     opt = _optimizer(case)
-    iteration = _iteration(case, oracle, compile)
-    state = opt.init(x0, **case.hp)
-    for _ in range(3):  # warm-up (allocator, lazy imports, compilation)
+    iteration = _iteration(case, oracle, compile, T)
+    ceiling = _ceiling(oracle, compile, T, lr)
+    state, x = opt.init(x0, **case.hp), x0.clone()
+    for k in range(4):  # warm-up (allocator, lazy imports, compilation: the step counter recompiles once)
         state, _ = iteration(state)
+        x = ceiling(x, k)
     state, spare, x = opt.init(x0, **case.hp), None, x0.clone()
     t_full = t_ceiling = 0.0
     for start in range(0, T, BLOCK):
         n = min(BLOCK, T - start)
         _sync(x0.device)
         t0 = now()
-        for _ in range(n):
-            _, g = oracle(x)
-            x.sub_(g, alpha=lr)
+        for k in range(start, start + n):
+            x = ceiling(x, k)
         _sync(x0.device)
         t1 = now()
         for _ in range(n):

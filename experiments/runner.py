@@ -23,7 +23,7 @@ import torch
 
 from ratecheck.errors import RatecheckError
 from ratecheck.optimizers.base import Optimizer
-from ratecheck.optimizers.compiled import _own_code, _records_autograd, compile_for, freezes_eagerly
+from ratecheck.optimizers.compiled import TwoSteps, _own_code, _records_autograd, compile_for, freezes_eagerly
 from ratecheck.problems.base import Problem
 
 from . import memory
@@ -81,7 +81,7 @@ def run(
         dev, T=T, B=B, d=d, checkpoints=n_cp, keep_iterates=keep_iterates,
     )
     state = optimizer.init(x0, **hp)
-    iterate = compiled_iteration(problem, optimizer, batch_size) if compile else iteration
+    iterate = compiled_iteration(problem, optimizer, batch_size, T) if compile else iteration
     stochastic = batch_size is not None
     if stochastic:
         if not problem.is_finite_sum:
@@ -273,26 +273,46 @@ def iteration(problem: Problem, optimizer: Optimizer, state: dict, x_star: torch
     return state, info, loss, dist, gnorm
 
 
-def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int | None) -> Callable[..., Any]:
+def two_iterations(state: dict, problem: Problem, optimizer: Optimizer, x_star: torch.Tensor) -> tuple[tuple, tuple]:
+    """Two steps of ``iteration`` under a deterministic oracle, each with its divergence freeze."""
+    first = iteration(problem, optimizer, state, x_star, None)
+    return first, iteration(problem, optimizer, first[0], x_star, None)
+
+
+def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int | None, T: int) -> Callable[..., Any]:
     """``iteration`` through ``torch.compile`` (``run(compile=True)``, ``--compile``, spec
     ``compile = true``): inductor fuses the oracle's elementwise work, the step and the norms
     into a few loops. Compiled once per (optimizer instance, problem, oracle kind), with a code
     object of its own (dynamo's graph cache and recompile limit are per code object; see
-    ``ratecheck.optimizers.compiled``); the step counter k recompiles once, at the second step,
+    ``ratecheck.optimizers.compiled``); the step counter k recompiles once, at the second call,
     and then stays symbolic. Equal to eager up to round-off (tests/experiments/
     test_runner.py: relative 1e-12 in float64). It pays on problems whose oracle is large
     (``ratecheck bench --compile``); on a tiny problem the compiled call's own overhead is larger
     than the eager iteration. Under autograd (an input that requires grad) the eager iteration
-    runs. On the CPU the divergence freeze runs in eager mode after it (``compiled_step``)."""
+    runs.
+
+    Under a deterministic oracle one call takes two steps (``two_iterations``, served a step at
+    a time by ``compiled.TwoSteps``) while two remain of the T; the divergence freeze is then
+    inside the graph. Otherwise (a minibatch oracle, whose next indices the runner draws later,
+    or the last step of an odd T) one step a call, and on the CPU its freeze in eager mode
+    after it (``compiled_step``)."""
     cache = optimizer.__dict__.setdefault("_compiled_iterations", {})
     key = (id(problem), batch_size is None)
-    if key not in cache:
-        cache[key] = (problem, compile_for(optimizer, _own_code(iteration)))  # the problem kept alive: its id stays its own
-    fn = cache[key][1]
+    if key not in cache:  # the problem kept alive: its id stays its own
+        two = compile_for(optimizer, _own_code(two_iterations)) if batch_size is None else None
+        cache[key] = (problem, compile_for(optimizer, _own_code(iteration)), two)
+    _, fn, two = cache[key]
+    steps = TwoSteps(two) if two is not None else None
 
     def iterate(problem, optimizer, state, x_star, idx, out=None, norms=True):  # allocates: no donation
         if _records_autograd(state, x_star):
             return iteration(problem, optimizer, state, x_star, idx)
+        if steps is not None:
+            kept = steps.kept(state)
+            if kept is not None:
+                return kept
+            if state["k"] + 2 <= T:  # two steps left at least
+                return steps(state, problem, optimizer, x_star)
         if not freezes_eagerly(state["x"].device):
             return fn(problem, optimizer, state, x_star, idx)
         new, info, *rest = fn(problem, optimizer, state, x_star, idx, hold=False)

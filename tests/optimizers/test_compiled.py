@@ -90,15 +90,42 @@ def test_compiled_step_falls_back_to_eager_under_autograd(monkeypatch):
     assert len(calls) == 2
 
 
-def test_runner_compile_option_runs_the_compiled_step(monkeypatch):
+@pytest.mark.parametrize("T, batch_size, expected", [
+    (10, None, ["two_iterations"] * 5),  # deterministic: two steps a call
+    (11, None, ["two_iterations"] * 5 + ["iteration"]),  # the last step of an odd T alone
+    (4, 2, ["iteration"] * 4),  # minibatches: one step a call (the runner draws each step's indices)
+])
+def test_runner_compile_option_runs_the_compiled_step(monkeypatch, T, batch_size, expected):
     calls = []
-    monkeypatch.setattr(torch, "compile", lambda fn, **options: (lambda *a, **kw: (calls.append(1), fn(*a, **kw))[1]))
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: (lambda *a, **kw: (calls.append(fn.__name__), fn(*a, **kw))[1]))
     x0 = PROBLEM.x0(B, dtype=torch.float64)
-    eager = run(PROBLEM, get("sgd"), x0, 10, hp={"lr": 0.01})
-    comp = run(PROBLEM, get("sgd"), x0, 10, hp={"lr": 0.01}, compile=True)
-    assert len(calls) == 10
+    kw = dict(hp={"lr": 0.01}, batch_size=batch_size)
+    eager = run(PROBLEM, get("sgd"), x0, T, **kw)
+    comp = run(PROBLEM, get("sgd"), x0, T, compile=True, **kw)
+    assert calls == expected
     for k in eager.data:  # the stand-in compiler runs the eager step: the same bits (NaN rows included)
         torch.testing.assert_close(comp.data[k], eager.data[k], rtol=0, atol=0, equal_nan=True, msg=k)
+
+
+def test_two_steps_serve_the_kept_step_only_from_its_own_state():
+    """``TwoSteps`` returns the second step's outputs for the state the first step produced, and
+    computes afresh for any other state (a new run, a state the caller changed)."""
+    calls = []
+
+    def two(state, tag):
+        calls.append((state, tag))
+        first = ({"x": state["x"] + 1}, tag)
+        return first, ({"x": state["x"] + 2}, tag)
+
+    steps = compiled_mod.TwoSteps(two)
+    s0 = {"x": 0}
+    s1, _ = steps(s0, "a")
+    assert steps.kept(dict(s1)) is None  # an equal state, not the same object: nothing kept
+    s1, _ = steps(s0, "a")
+    s2, _ = steps(s1, "b")  # kept: not computed
+    assert (s1["x"], s2["x"]) == (1, 2) and len(calls) == 2
+    s3, _ = steps(s2, "c")
+    assert s3["x"] == 3 and len(calls) == 3 and steps.kept(s1) is None
 
 
 def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch):
@@ -115,7 +142,7 @@ def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch)
     common = {"size_asserts": False}
     assert compiled_mod.COMMON_OPTIONS == common
     madgrad = {**common, "realize_cpu_opcount_threshold": 20}
-    assert seen == [madgrad, madgrad, common, common]
+    assert seen == [madgrad] * 3 + [common] * 3  # the step, the runner's two iterations and its one
 
 
 def test_an_inductor_option_this_torch_does_not_know_is_left_out_with_a_warning(monkeypatch):
