@@ -25,6 +25,8 @@ What it keeps and what it does not:
 - the MADGRAD family's cube root is Newton's method from a bit-pattern guess here
   (``optimizers/cube_root.py``, within 1.75 u, docs/theory/madgrad.md#cube-root), a third of the
   time of exp(log(x) / 3) and cheaper still than inductor's pow;
+- the runner and the bench take two steps per compiled call under a deterministic oracle
+  (``TwoSteps``): the call's own Python costs as much as a step's kernels at [256 x 200];
 - autograd through a compiled step is not supported here: under a recording autograd graph
   (``torch.is_grad_enabled()`` and an input that requires grad) the eager step runs.
 """
@@ -135,10 +137,11 @@ class TwoSteps:
 
     Why: a compiled call's fixed cost is the Python around its kernels (dynamo's frame, the AOT
     and inductor wrappers, the freeze check), and it runs cold, right after the oracle's matrix
-    product has flushed the L2 cache. One call per two steps halves it: compiled Prodigy's and
-    Mechanic's full / ceiling went from 0.87-0.89 to 0.95-0.97 (docs/speed.md). The two steps
-    are one graph, so each freezes its diverged runs inside it (``Optimizer.step``'s ``where``,
-    as on a GPU)."""
+    product has flushed the L2 cache. One call per two steps halves it: against the eager
+    ceiling, in one process, full / ceiling went 0.870 -> 0.950 (Mechanic), 0.889 -> 0.969
+    (Prodigy), 0.854 -> 0.954 (D-Adapt Adam), 0.866 -> 0.942 (MirrorMADGRAD) (docs/speed.md).
+    The two steps are one graph, so each freezes its diverged runs inside it
+    (``Optimizer.step``'s ``where``, as on a GPU)."""
 
     def __init__(self, two: Callable[..., Any]):
         self.two = two
