@@ -6,8 +6,8 @@ objective-only quantities at checkpoints); ``record`` is ``runner.run`` with the
 steps 0 and T only (the per-step recording: target 3). All run on the same x0, hyper-parameters
 and seeds, ``repeats`` times, each repeat in the order bare, record, record, bare, full: a ratio
 of timings taken back to back, in an order that cancels a linear drift of the machine's speed, is
-steadier than either timing on a shared CPU. Each column is the median over the repeats. With one CPU thread
-the timings are the thread's CPU time (``time.thread_time``: time spent descheduled by other
+steadier than either timing on a shared CPU. Each column is the median over the repeats. With
+one CPU thread the timings are the thread's CPU time (``time.thread_time``: time spent descheduled by other
 processes on a shared machine does not count); otherwise wall-clock time. The bare loop uses
 the fused oracle ``value_and_grad`` as the runner does. The problems are every problem of the
 demo spec (``specs/demo.toml``) with its oracle, each with SGD, plus two learning-rate-free rows.

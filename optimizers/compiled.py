@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import types
 import warnings
-from types import MappingProxyType
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import torch
