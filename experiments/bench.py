@@ -150,12 +150,13 @@ def _iteration(case: Case, oracle: LAD, compile: bool, T: int) -> Callable[[dict
         loss, g = oracle(state["x"])
         return (opt.step if hold else opt.advance)(state, g, loss, out=out)
 
+    if not compile:
+        return iteration
+
     def two_iterations(state):
         first = iteration(state)
         return first, iteration(first[0])
 
-    if not compile:
-        return iteration
     key = (case.name, id(oracle))
     if key not in _ITERATIONS:  # the oracle kept alive with them: its id stays its own
         _ITERATIONS[key] = (oracle, compile_for(opt, _own_code(iteration)), compile_for(opt, _own_code(two_iterations)))
@@ -163,11 +164,9 @@ def _iteration(case: Case, oracle: LAD, compile: bool, T: int) -> Callable[[dict
     steps = TwoSteps(two)
 
     def compiled(state, out=None):  # a compiled step allocates: no donation
-        kept = steps.kept(state)
-        if kept is not None:
-            return kept
-        if state["k"] + 2 <= T:
-            return steps(state)
+        served = steps(state, two=state["k"] + 2 <= T)
+        if served is not None:
+            return served
         if not freezes_eagerly(oracle.A.device):
             return fn(state)
         return opt.hold_diverged(state, *fn(state, hold=False))
@@ -209,10 +208,8 @@ def _ceiling(oracle: LAD, compile: bool, T: int, lr: float) -> Callable[[torch.T
     steps = TwoSteps(_CEILINGS[id(oracle)][1])
 
     def compiled(x, k):
-        kept = steps.kept(x)
-        if kept is not None:
-            return kept[0]
-        return steps(x)[0] if k + 2 <= T else eager(x)
+        out = steps(x, two=k + 2 <= T)
+        return eager(x) if out is None else out[0]
 
     return compiled
 

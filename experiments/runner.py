@@ -307,12 +307,9 @@ def compiled_iteration(problem: Problem, optimizer: Optimizer, batch_size: int |
     def iterate(problem, optimizer, state, x_star, idx, out=None, norms=True):  # allocates: no donation
         if _records_autograd(state, x_star):
             return iteration(problem, optimizer, state, x_star, idx)
-        if steps is not None:
-            kept = steps.kept(state)
-            if kept is not None:
-                return kept
-            if state["k"] + 2 <= T:  # two steps left at least
-                return steps(state, problem, optimizer, x_star)
+        out = None if steps is None else steps(state, problem, optimizer, x_star, two=state["k"] + 2 <= T)
+        if out is not None:
+            return out
         if not freezes_eagerly(state["x"].device):
             return fn(problem, optimizer, state, x_star, idx)
         new, info, *rest = fn(problem, optimizer, state, x_star, idx, hold=False)

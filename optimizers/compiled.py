@@ -152,10 +152,11 @@ class TwoSteps:
         ahead, self.ahead = self.ahead, None
         return ahead[1] if ahead is not None and ahead[0] is state else None
 
-    def __call__(self, state: Any, *args: Any) -> Any:
-        """The outputs of the step from ``state``: kept, or computed with the next one."""
+    def __call__(self, state: Any, *args: Any, two: bool = True) -> Any:
+        """The outputs of the step from ``state``: kept, or computed with the next one when
+        ``two`` (two steps remain); None otherwise, and the caller takes the one step itself."""
         out = self.kept(state)
-        if out is None:
+        if out is None and two:
             out, second = self.two(state, *args)
             self.ahead = (out[0], second)
         return out

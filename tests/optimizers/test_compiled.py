@@ -125,7 +125,12 @@ def test_two_steps_serve_the_kept_step_only_from_its_own_state():
     s2, _ = steps(s1, "b")  # kept: not computed
     assert (s1["x"], s2["x"]) == (1, 2) and len(calls) == 2
     s3, _ = steps(s2, "c")
-    assert s3["x"] == 3 and len(calls) == 3 and steps.kept(s1) is None
+    assert s3["x"] == 3 and len(calls) == 3
+    s4, _ = steps(s3, "d", two=False)  # kept, though two steps no longer fit: computed already
+    assert s4["x"] == 4 and len(calls) == 3
+    assert steps(s4, "e", two=False) is None and len(calls) == 3  # one step left: the caller's
+    steps(s4, "e")
+    assert steps.kept(s1) is None and steps.kept(s4) is None  # a stale state drops what was kept
 
 
 def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch):
