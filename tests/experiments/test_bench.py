@@ -79,7 +79,6 @@ def test_full_run_and_ceiling_alternate_in_blocks(monkeypatch):
         calls[0] += 1
         return lad(x)
 
-    oracle.A = lad.A  # the compiled iteration's key reads the oracle's device
     reads = []
     monkeypatch.setattr(bench, "clock", lambda device: lambda: reads.append(calls[0]) or calls[0])
     case = next(c for c in bench._cases() if c.name == "sgd")
