@@ -187,7 +187,12 @@ def _ceiling(oracle: LAD, compile: bool, T: int, lr: float) -> Callable[[torch.T
     compiled as the full run is (two steps a call while two remain of the T, ``TwoSteps``; the
     last step of an odd T eagerly), so that the ceiling stays a ceiling: compiled, inductor fuses
     the oracle's own elementwise work (the residual's sign, its absolute mean), which the eager
-    ceiling runs one operation at a time."""
+    ceiling runs one operation at a time.
+
+    The compiled ceiling returns each step's loss beside the new x: an oracle call is the value
+    and the gradient, as in the full run (whose step reads the loss) and in the eager ceiling.
+    Unused, inductor would drop the value's absolute mean as dead code, and the ceiling would do
+    2 % less oracle work than the full run (3.39 against 3.47 ms a step, 2026-12-07)."""
 
     def eager(x, k=0):
         _, g = oracle(x)
@@ -197,11 +202,12 @@ def _ceiling(oracle: LAD, compile: bool, T: int, lr: float) -> Callable[[torch.T
         return eager
 
     def step(x):
-        return x - lr * oracle(x)[1]
+        loss, g = oracle(x)
+        return x - lr * g, loss
 
     def two_steps(x):
-        x1 = step(x)
-        return (x1,), (step(x1),)
+        first = step(x)
+        return first, step(first[0])
 
     if id(oracle) not in _CEILINGS:  # the oracle kept alive with it: its id stays its own
         _CEILINGS[id(oracle)] = (oracle, torch.compile(_own_code(two_steps), options=dict(COMMON_OPTIONS)))

@@ -67,6 +67,20 @@ def test_bench_compile_runs_oracle_and_step_as_one_compiled_function(monkeypatch
     assert "compiled (full: oracle + step" in capsys.readouterr().out
 
 
+def test_compiled_ceiling_keeps_the_oracles_value(monkeypatch):
+    # unused, the value would be dead code to inductor: the ceiling would skip work the full run does
+    from ratecheck.experiments import bench
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: fn)
+    monkeypatch.setattr(bench, "_CEILINGS", {})
+    oracle = bench.LAD(20, 8, torch.float64, torch.device("cpu"))
+    x = torch.randn(4, 8, dtype=torch.float64)
+    bench._ceiling(oracle, True, 4, 0.1)
+    (x1, loss1), (x2, loss2) = bench._CEILINGS[id(oracle)][1](x)
+    assert torch.equal(loss1, oracle(x)[0]) and torch.equal(loss2, oracle(x1)[0])
+    assert torch.equal(x2, x1 - 0.1 * oracle(x1)[1])
+
+
 def test_full_run_and_ceiling_alternate_in_blocks(monkeypatch):
     """Both loops run T steps, alternating every BLOCK steps (a short last block included): the
     clock here counts oracle calls, so each interval between its reads is one block of one loop."""
