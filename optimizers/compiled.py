@@ -132,8 +132,9 @@ class TwoSteps:
 
     ``two(state, *args)`` returns ``(first, second)``, the outputs of the steps from ``state``
     and from ``first[0]`` (the state after the first step). A call returns ``first`` and keeps
-    ``second``; the next call from exactly that state object (same ``args``) returns ``second``
-    without computing anything. Any other state computes afresh.
+    ``second``; the next call from exactly that state object returns ``second`` without
+    computing anything. Any other state computes afresh. Only the state is compared: one
+    instance serves one run, whose ``args`` (problem, optimizer, x*) are the same every call.
 
     Why: a compiled call's fixed cost is the Python around its kernels (dynamo's frame, the AOT
     and inductor wrappers, the freeze check), and it runs cold, right after the oracle's matrix
