@@ -7,7 +7,8 @@
   ``compiled.freezes_eagerly``) equals the CPU's eager step within the same tolerance and
   freezes a NaN run, and the compiled runner iteration records the CPU's trace;
 - the runner on CUDA records the same trace as on the CPU within the same tolerance, and the
-  memory estimate reads the device's free memory.
+  memory estimate reads the device's free memory;
+- the GPU benchmark's table gives target 4 its verdicts.
 """
 
 from __future__ import annotations
@@ -97,3 +98,16 @@ def test_cuda_runner_matches_cpu_and_reads_device_memory():
     for k in a.data:
         assert torch.allclose(a.data[k], b.data[k], rtol=RTOL, atol=1e-12, equal_nan=True), k
     assert 0 < memory.available_bytes(torch.device("cuda")) <= torch.cuda.get_device_properties(0).total_memory
+
+
+def test_gpu_scale_table_gives_target_4_its_verdicts_on_cuda(monkeypatch, capsys):
+    """The GPU benchmark's table at a small scale on CUDA: both of target 4's verdict columns (on
+    the CPU they are left empty, tests/experiments/test_bench.py)."""
+    from ratecheck.cli import main
+    from ratecheck.experiments import bench
+
+    monkeypatch.setattr(bench, "GPU_SCALE", 64)
+    assert main(["bench", "--gpu-scale", "--device", "cuda", "--n", "5", "--d", "8", "--batch", "4", "--steps", "2",
+                 "--repeats", "1", "--methods", "sgd"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sgd")).split()
+    assert row[5] in ("ok", "MISSED") and row[8] in ("ok", "MISSED"), row  # one repeat: no "noise"

@@ -119,7 +119,8 @@ def test_step_vs_pass_times_live_runs_only():
 
 
 def test_bench_gpu_scale_table_runs_on_the_cpu_at_a_small_scale(monkeypatch, capsys):
-    """``make gpu-check``'s table (B*d >= 1e8 there), here at B*d >= 64: its columns and ratios."""
+    """``make gpu-check``'s table (B*d >= 1e8 there), here at B*d >= 64: its columns and ratios,
+    and on the CPU no verdict for target 4 (a GPU target), but a line that says why."""
     from ratecheck.experiments import bench
 
     monkeypatch.setattr(bench, "GPU_SCALE", 64)
@@ -127,12 +128,13 @@ def test_bench_gpu_scale_table_runs_on_the_cpu_at_a_small_scale(monkeypatch, cap
                  "--methods", "sgd", "adam"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert any("B=8, d=8" in line for line in out)
+    assert "# target 4: n/a: a GPU target; device=cpu" in out
     header = next(line for line in out if line.startswith("method"))
     assert "step/copy" in header and "full/ceiling" in header
     for name in ("sgd", "adam"):
         row = next(line for line in out if line.startswith(name)).split()
-        assert float(row[2]) > 0 and float(row[3]) > 0 and float(row[6]) > 0  # step ms, copy ms, full/ceiling
-        assert row[5] in ("ok", "MISSED") and row[8] in ("ok", "MISSED")  # target 4's verdicts (one repeat: no "noise")
+        assert len(row) == 7, row  # name, rate, step ms, copy ms, step/copy, full/ceiling and its range: no verdict
+        assert float(row[2]) > 0 and float(row[3]) > 0 and float(row[5]) > 0  # step ms, copy ms, full/ceiling
 
 
 def test_step_is_timed_after_the_heap_stops_faulting_pages_in(monkeypatch, capsys):
