@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# step vs device-to-device copy, B={B}, d={args.d}, float32, {device}")
         on_gpu = device.type == "cuda"  # target 4 is set for a GPU: no verdict elsewhere
         print(f"# target 4: {targets.GPU_STEP} (the step at >= 50% of the copy's bandwidth; one timing of 20 steps) and "
-              f"{targets.GPU_FULL} (throughput over --steps={args.steps} steps: the whole run within 1.3x the oracle alone's time)")
+              f"{targets.GPU_FULL} (over --steps={args.steps} steps: the whole run within 1.3x the oracle-only ceiling's time, oracle + x -= lr*g as in target 1)")
         print(f"# {targets.legend(args.repeats)}" if on_gpu else f"# target 4: n/a: a GPU target; device={device}")
         print(f"{'method':<22}{'coord-steps/s':>16}{'step ms':>10}{'copy ms':>10}{'step/copy':>10}{'':>8}"
               f"{'full/ceiling [range]':>22}{'':>8}")
