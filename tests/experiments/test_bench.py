@@ -179,9 +179,9 @@ def test_step_pass_verdict_at_the_target_size(monkeypatch, capsys, bound, verdic
 
 
 def test_runner_overhead_times_bare_record_record_bare_then_full(monkeypatch):
-    """Each repeat runs bare, record, record, bare, full; record / bare is the ratio of the two
-    pairs' means (a clock that advances by each run's cost, 1 for bare, 2 for record, 5 for full,
-    gives exactly 2), so a linear drift of the machine's speed weighs on both alike."""
+    """Each repeat runs bare, record, record, bare ``PAIRS`` times, then full; record / bare is the
+    ratio of the sums (a clock that advances by each run's cost, 1 for bare, 2 for record, 5 for
+    full, gives exactly 2), so a linear drift of the machine's speed weighs on both alike."""
     from ratecheck.experiments import overhead
 
     order, clock = [], [0.0]
@@ -200,5 +200,7 @@ def test_runner_overhead_times_bare_record_record_bare_then_full(monkeypatch):
     monkeypatch.setattr(overhead, "clock", lambda dev: lambda: clock[0])
     r = overhead.measure("quadratic", {"d": 4}, "sgd", {}, {"lr": 0.1}, None, B=2, T=10, checkpoints=5, repeats=2,
                          device="cpu")
-    assert order == ["bare"] + ["bare", "record", "record", "bare", "full"] * 2  # a warm-up bare run first
+    assert overhead.PAIRS > 1
+    repeat = ["bare", "record", "record", "bare"] * overhead.PAIRS + ["full"]
+    assert order == ["bare"] + repeat * 2  # a warm-up bare run first
     assert r["bookkeeping_ratios"] == [2.0, 2.0] and r["overhead"] == 4.0
