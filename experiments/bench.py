@@ -40,7 +40,7 @@ from ratecheck.device import resolve_device
 from ratecheck.errors import RatecheckError, unknown
 from ratecheck.experiments.overhead import clock
 from ratecheck.optimizers import base as opt_base
-from ratecheck.optimizers.compiled import COMMON_OPTIONS, TwoSteps, _own_code, compile_for, compiled_step, freezes_eagerly
+from ratecheck.optimizers.compiled import TwoSteps, _own_code, compile_for, compile_with, compiled_step, freezes_eagerly, inductor_options
 
 from . import targets
 
@@ -210,7 +210,7 @@ def _ceiling(oracle: LAD, compile: bool, T: int, lr: float) -> Callable[[torch.T
         return first, step(first[0])
 
     if id(oracle) not in _CEILINGS:  # the oracle kept alive with it: its id stays its own
-        _CEILINGS[id(oracle)] = (oracle, torch.compile(_own_code(two_steps), options=dict(COMMON_OPTIONS)))
+        _CEILINGS[id(oracle)] = (oracle, compile_with(_own_code(two_steps), inductor_options("ceiling")))
     steps = TwoSteps(_CEILINGS[id(oracle)][1])
 
     def compiled(x, k):

@@ -25,6 +25,10 @@ What it keeps and what it does not:
 - the MADGRAD family's cube root is Newton's method from a bit-pattern guess here
   (``optimizers/cube_root.py``, within 1.75 u, docs/theory/madgrad.md#cube-root), a third of the
   time of exp(log(x) / 3) and cheaper still than inductor's pow;
+- every compile takes ``row_fusion.RowFusion`` as inductor's fusion heuristic
+  (``inductor_options``): on the CPU the per-run [B] nodes stay out of the [B, d] loops' group,
+  whose passes over a row then share one loop over the rows (D-Adapt SGD: four passes over
+  memory -> one loop; docs/speed.md, "Row fusion");
 - the runner and the bench take two steps per compiled call under a deterministic oracle
   (``TwoSteps``): the call's own Python costs as much as a step's kernels at [256 x 200];
 - autograd through a compiled step is not supported here: under a recording autograd graph
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -74,23 +78,61 @@ def _own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
 COMMON_OPTIONS = MappingProxyType({"size_asserts": False})
 
 
-def compile_for(opt: Optimizer, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``torch.compile(fn)`` with the method's inductor options (``Optimizer.compile_options``):
-    its step, or the runner's and the bench's iteration around it.
+def inductor_options(label: str, extra: Mapping[str, Any] = MappingProxyType({})) -> dict[str, Any]:
+    """The inductor options of every compile here (``COMMON_OPTIONS``, the row fusion heuristic
+    ``row_fusion.RowFusion``) and ``extra``, less those the installed inductor does not know.
 
     The options are speed hints, tuned on the torch this package pins for the CPU: an option the
     installed inductor does not know (an older torch, e.g. a GPU machine's own build) is left out
-    with a warning, where ``torch.compile`` would refuse the whole compile."""
+    with a warning naming ``label``, where ``torch.compile`` would refuse the whole compile."""
     import torch._inductor.config as inductor_config
 
+    try:
+        from .row_fusion import RowFusion
+
+        wanted = {**COMMON_OPTIONS, "inductor_choices_class": RowFusion, **extra}
+    except ImportError:  # no torch._inductor.choices in this torch
+        wanted = {**COMMON_OPTIONS, "inductor_choices_class": None, **extra}
     known = inductor_config.get_config_copy()
-    wanted = {**COMMON_OPTIONS, **opt.compile_options}
-    options = {k: v for k, v in wanted.items() if k in known}
-    if len(options) < len(wanted):
-        unknown = sorted(set(wanted) - set(options))
-        warnings.warn(f"{opt.name}: inductor options {unknown} are unknown to torch {torch.__version__}; compiling without them",
-                      RuntimeWarning, stacklevel=2)
-    return torch.compile(fn, options=options or None)
+    options = {k: v for k, v in wanted.items() if k in known and v is not None}
+    unknown = sorted(k for k in wanted if k not in options)
+    if unknown:
+        warnings.warn(f"{label}: inductor options {unknown} are unknown to torch {torch.__version__}; compiling without them",
+                      RuntimeWarning, stacklevel=3)
+    return options
+
+
+def compile_with(fn: Callable[..., Any], options: Mapping[str, Any]) -> Callable[..., Any]:
+    """``torch.compile(fn, options=options)``, and, when the options name an
+    ``inductor_choices_class``, that class's heuristics installed around every call.
+
+    Why around the calls: inductor reads ``inductor_choices_class`` once per thread, at the
+    first compile, and keeps that handler for every later one; a compile's own option only
+    enters its cache key. So the option alone would apply the heuristics only if a step were
+    the thread's first compile, and would leave them in force for every compile after it (a
+    user's own model included). Installed per call (``V.set_choices_handler``, restored on
+    return), they apply to each compile of ``fn`` (compiles happen inside its calls) and to
+    nothing else; about 2 us a call."""
+    compiled = torch.compile(fn, options=dict(options) or None)
+    choices = options.get("inductor_choices_class")
+    if choices is None:
+        return compiled
+    from torch._inductor.virtualized import V
+
+    handler = choices()
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with V.set_choices_handler(handler):
+            return compiled(*args, **kwargs)
+
+    return call
+
+
+def compile_for(opt: Optimizer, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``torch.compile(fn)`` with every compile's inductor options and the method's own
+    (``Optimizer.compile_options``): its step, or the runner's and the bench's iteration around
+    it (``inductor_options``, ``compile_with``)."""
+    return compile_with(fn, inductor_options(opt.name, opt.compile_options))
 
 
 def freezes_eagerly(device: torch.device) -> bool:

@@ -21,6 +21,7 @@ import torch
 from ratecheck.experiments.runner import run
 from ratecheck.optimizers import get, names
 from ratecheck.optimizers import compiled as compiled_mod
+from ratecheck.optimizers.row_fusion import RowFusion
 from ratecheck.rng import sample_indices
 from tests._lib.core import least_squares
 
@@ -136,7 +137,8 @@ def test_two_steps_serve_the_kept_step_only_from_its_own_state():
 def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch):
     """MADGRAD's options (``Optimizer.compile_options``) reach the compiled step and the runner's
     compiled iteration, over the options every method takes (``COMMON_OPTIONS``); a method without
-    options of its own compiles with those alone."""
+    options of its own compiles with those alone. Every compile takes the row fusion heuristic
+    (``row_fusion.RowFusion``)."""
     seen = []
     monkeypatch.setattr(torch, "compile", lambda fn, **options: (seen.append(options.get("options")), fn)[1])
     x0 = PROBLEM.x0(B, dtype=torch.float64)
@@ -144,8 +146,8 @@ def test_every_compile_of_a_step_takes_the_methods_inductor_options(monkeypatch)
         opt = get(name)
         _steps(opt, x0, _hp(opt), 1, step=compiled_mod.compiled_step(opt))
         run(PROBLEM, opt, x0, 2, hp=_hp(opt), compile=True)
-    common = {"size_asserts": False}
-    assert compiled_mod.COMMON_OPTIONS == common
+    assert compiled_mod.COMMON_OPTIONS == {"size_asserts": False}
+    common = {"size_asserts": False, "inductor_choices_class": RowFusion}
     madgrad = {**common, "realize_cpu_opcount_threshold": 20}
     assert seen == [madgrad] * 3 + [common] * 3  # the step, the runner's two iterations and its one
 
@@ -162,7 +164,8 @@ def test_an_inductor_option_this_torch_does_not_know_is_left_out_with_a_warning(
     monkeypatch.setattr(opt, "compile_options", {"no_such_inductor_option": 1})
     with pytest.warns(RuntimeWarning):
         compiled_mod.compile_for(opt, lambda x: x)
-    assert seen == [{"size_asserts": False, "realize_cpu_opcount_threshold": 20}, {"size_asserts": False}]
+    common = {"size_asserts": False, "inductor_choices_class": RowFusion}
+    assert seen == [{**common, "realize_cpu_opcount_threshold": 20}, common]
 
 
 # Relative tolerance of the compiled step in float64 (documented in optimizers/compiled.py).
@@ -280,3 +283,52 @@ def test_compiled_step_takes_no_libm_call_per_entry():
     assert loops, "no loop over the entries found in the generated code"
     calls = [c for body in loops for c in re.findall(r"std::(?:pow|sqrt|exp|log)\(", body)]
     assert not calls, f"scalar libm calls inside the loop over entries: {calls}"
+
+
+def _row_loops(code: str, d: int) -> int:
+    """Top-level loops over the rows (``x0``) of the generated C++ that read or write a [B, d]
+    entry (an index ``... + dL*x0``)."""
+    loops = code.split("for(int64_t x0=")[1:]
+    return sum(f"{d}L*x0" in body for body in loops)
+
+
+def _generated_code(name: str, options: dict | None, B: int = 16, d: int = 64) -> tuple[str, torch.Tensor]:
+    """The C++ inductor generates for the compiled step of ``name`` at [B x d] with ``options``
+    (the last graph, k symbolic), and x after three steps (``options`` None: eager, no code)."""
+    from unittest import mock
+
+    import torch._dynamo
+    from torch._inductor.graph import GraphLowering
+
+    torch._dynamo.reset()
+    opt = get(name)
+    x0 = torch.randn(B, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    fn = opt.advance if options is None else compiled_mod.compile_with(compiled_mod._own_code(type(opt).advance).__get__(opt), options)
+    state, codes = opt.init(x0, **_hp(opt)), []
+    with mock.patch.object(GraphLowering, "save_output_code", codes.append):
+        for t in range(3):  # k = 0, then k symbolic
+            g = torch.randn(B, d, generator=torch.Generator().manual_seed(t + 1), dtype=torch.float64)
+            state, _ = opt.hold_diverged(state, *fn(state, g, torch.ones(B, dtype=torch.float64)))
+    assert codes or options is None, "no generated code seen"
+    return (codes[-1] if codes else ""), state["x"]
+
+
+def test_row_fusion_keeps_a_steps_passes_over_a_row_in_one_loop_over_the_rows():
+    """D-Adapt SGD's step writes s_{k+1}, reduces it (||s_{k+1}||^2), writes x_{k+1} and reduces
+    that (the divergence probe). Every one of these is row-local: with ``RowFusion`` they are one
+    loop over the rows; with inductor's default heuristics the per-run [B] nodes join that
+    loop's group, the C++ backend falls back, and each pass is a loop over the rows of its own
+    (optimizers/row_fusion.py). The fused step's iterates equal eager's within the tolerance, and
+    the heuristic applies to these compiles only (``compiled.compile_with``): the default compile
+    after it, in the same thread, is inductor's own."""
+    d = 64
+    fresh = {"fx_graph_cache": False}  # the generated code itself, not a cached one
+    fused, x_fused = _generated_code("dadapt_sgd_code", {**compiled_mod.inductor_options("test"), **fresh}, d=d)
+    default, _ = _generated_code("dadapt_sgd_code", {**compiled_mod.COMMON_OPTIONS, **fresh}, d=d)
+    _, x_eager = _generated_code("dadapt_sgd_code", None, d=d)
+    assert _row_loops(default, d) >= 3, "inductor's default heuristics now fuse the passes: revisit RowFusion"
+    assert _row_loops(fused, d) == 1
+    assert ((x_fused - x_eager).abs().amax() / x_eager.abs().amax()) <= COMPILE_RTOL
+    from torch._inductor.virtualized import V
+
+    assert not isinstance(V.choices, RowFusion), "RowFusion left in force after the compiled calls"
