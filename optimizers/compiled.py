@@ -119,6 +119,8 @@ def compile_with(fn: Callable[..., Any], options: Mapping[str, Any]) -> Callable
         return compiled
     from torch._inductor.virtualized import V
 
+    if not hasattr(V, "set_choices_handler"):  # a torch without the per-thread handler: the option alone
+        return compiled
     handler = choices()
 
     def call(*args: Any, **kwargs: Any) -> Any:

@@ -14,9 +14,9 @@ just written (``OuterLoopFusedSchedulerNode.check_outer_fusion_loop_level_attr``
 in size: a per-run node ([B], or [B, 16] for a ``per_run`` column) and a [B, d] node when d > 32.
 So the per-run nodes run in loops of their own and the [B, d] nodes keep their fused row loop.
 (The rule sees sizes, not the rows: the scheduler's sizes may merge a [B, d] loop into one of
-B*d.) For d <= 32 inductor's own heuristics decide, as without it. Set for every compile of a step
-(``compiled.inductor_options``, inductor's ``inductor_choices_class``). On other devices it
-changes nothing. It decides fusion only, never the arithmetic of a node, and the compiled
+B*d.) For d <= 32 inductor's own heuristics decide, as without it. Every compile here takes it
+(``compiled.inductor_options``: inductor's ``inductor_choices_class``, installed around each
+call by ``compiled.compile_with``). On other devices it changes nothing. It decides fusion only, never the arithmetic of a node, and the compiled
 steps stay within the documented tolerance of eager (tests/optimizers/test_compiled.py,
 heavy). Measured in docs/speed.md ("Row fusion").
 """
