@@ -111,10 +111,10 @@ def measure(problem_name, params, opt_name, options, hp, batch_size, *, B=64, T=
         return lambda: run(problem, opt, x0, T, hp=dict(hp), seeds=seeds, batch_size=batch_size, checkpoints=points)
 
     for _ in range(repeats):
-        # bare, record, record, bare (each pair's mean): a speed that drifts over the four runs
-        # weighs on both means alike, to first order; one bare-then-record pair charged it to one.
-        # PAIRS such sequences a repeat, their sums compared: one sequence of ~0.1 s runs gave
-        # ratios over a range of 0.4-0.6 on this shared machine.
+        # bare, record, record, bare: a speed that drifts over the four runs weighs on both sums
+        # alike, to first order; one bare-then-record pair charged it to one. PAIRS such
+        # sequences a repeat: one sequence of ~0.1 s runs gave ratios over a range of 0.4-0.6 on
+        # this shared machine.
         bare_s = book_s = 0.0
         for _ in range(PAIRS):
             first = timed(bare)

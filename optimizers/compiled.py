@@ -112,7 +112,9 @@ def compile_with(fn: Callable[..., Any], options: Mapping[str, Any]) -> Callable
     the thread's first compile, and would leave them in force for every compile after it (a
     user's own model included). Installed per call (``V.set_choices_handler``, restored on
     return), they apply to each compile of ``fn`` (compiles happen inside its calls) and to
-    nothing else; about 2 us a call."""
+    nothing else. Cost: 8 us a call (torch's context manager; measured on the 2-core CI machine),
+    about 0.1 % of a compiled two-step call at [256 x 200] and 0.2-1.6 % of a compiled step
+    at B*d = 1e6 (0.5-3.8 ms)."""
     compiled = torch.compile(fn, options=dict(options) or None)
     choices = options.get("inductor_choices_class")
     if choices is None:
