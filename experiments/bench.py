@@ -111,13 +111,24 @@ def _sync(device: torch.device) -> None:
 
 
 def _state_tensors(state: dict, B: int) -> list[torch.Tensor]:
-    out = []
+    """The [B, ...] tensors of ``state``, each once (a step may return one tensor under two
+    names: Mechanic's x and its base method's x)."""
+    out: dict[int, torch.Tensor] = {}
     for v in state.values():
         if isinstance(v, dict):
-            out += _state_tensors(v, B)
+            out.update((id(t), t) for t in _state_tensors(v, B))
         elif isinstance(v, torch.Tensor) and v.ndim == 2 and v.shape[0] == B:
-            out.append(v)
-    return out
+            out[id(v)] = v
+    return list(out.values())
+
+
+def _stepped(case: Case, oracle: LAD, x0: torch.Tensor) -> tuple[dict, dict]:
+    """A method's state at x0 and the state one eager step later (whose tensors are all its own,
+    where an initial state may share one buffer of zeros among several entries)."""
+    opt = _optimizer(case)
+    state = opt.init(x0, **case.hp)
+    loss, g = oracle(x0)
+    return state, opt.step(state, g, loss)[0]
 
 
 GPU_SCALE = 10**8  # --gpu-scale: B*d at least this (issue 13, target 4)
@@ -304,36 +315,43 @@ def minor_faults() -> int | None:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def _steady(block: Callable[[Any, int], Any], start: Any, reps: int, device: torch.device) -> tuple[float, float | None]:
+    """(seconds per step, minor page faults per step) of ``block(s, reps)``, which takes ``reps``
+    steps from ``s`` and returns the state it ends in, timed in its steady state: after warm-up
+    blocks until one faults no page in (at most ``WARM_BLOCKS``).
+
+    While glibc's heap still grows, each growth faults a fresh [B, d] buffer in page by page: at
+    B*d = 1e7 a compiled SGD step took 13-16 ms in a block with ~1000 faults a step and 9 ms
+    without, for its first ~80 steps (a one-time cost per run). The faults of the timed block
+    are returned so that a table shows when the window still caught some."""
+    now = clock(device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
+    s = block(start, 3)
+    for _ in range(WARM_BLOCKS):
+        f0 = minor_faults()
+        s = block(s, reps)
+        if f0 is None or minor_faults() == f0:
+            break
+    _sync(device)
+    f0 = minor_faults()
+    t0 = now()
+    block(s, reps)
+    _sync(device)
+    return (now() - t0) / reps, None if f0 is None else (minor_faults() - f0) / reps
+
+
 def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float, int, float | None]:
     """(seconds per step alone, seconds per elementwise pass over the state bytes, state bytes,
     minor page faults per timed step).
 
-    The step is timed in its steady state: after warm-up blocks of ``reps`` steps until one
-    block faults no page in (at most ``WARM_BLOCKS``). A compiled step allocates its new state
-    (no donation), and while glibc's heap still grows, each growth faults a fresh [B, d] buffer
-    in page by page: at B*d = 1e7 a compiled SGD step took 13-16 ms in a block with ~1000 faults
-    a step and 9 ms without, for its first ~80 steps (a one-time cost per run). The faults of
-    the timed block are returned so that a table shows when the window still caught some."""
-    now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
+    The step is timed in its steady state (``_steady``). A compiled step allocates its new state
+    (no donation)."""
+    now = clock(x0.device)
     opt = _optimizer(case)
     step = _step_of(opt, compile)
-    state = opt.init(x0, **case.hp)
     loss, g = oracle(x0)
     grads = (g, -g)
-    state = step_loop(step, state, grads, loss, 3)
-    for _ in range(WARM_BLOCKS):
-        f0 = minor_faults()
-        state = step_loop(step, state, grads, loss, reps)
-        if f0 is None or minor_faults() == f0:
-            break
-    _sync(x0.device)
-    f0 = minor_faults()
-    t0 = now()
-    step_loop(step, state, grads, loss, reps)
-    _sync(x0.device)
-    t_step = (now() - t0) / reps
-    faults = None if f0 is None else (minor_faults() - f0) / reps
-    tensors = _state_tensors(state, x0.shape[0])
+    t_step, faults = _steady(lambda s, n: step_loop(step, s, grads, loss, n), opt.init(x0, **case.hp), reps, x0.device)
+    tensors = _state_tensors(_stepped(case, oracle, x0)[1], x0.shape[0])
     nbytes = sum(t.numel() * t.element_size() for t in tensors)
     scratch = [t.clone() for t in tensors]
     _sync(x0.device)
@@ -345,12 +363,66 @@ def bench_step_vs_pass(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, com
     return t_step, (now() - t0) / reps, nbytes, faults
 
 
+def _pairs(state: dict, new: dict):
+    """(old, new) for every tensor entry of ``state``, nested dicts included."""
+    for k, v in state.items():
+        if isinstance(v, dict):
+            yield from _pairs(v, new[k])
+        elif isinstance(v, torch.Tensor):
+            yield v, new[k]
+
+
+def _replaced(state: dict, new: dict, shape: torch.Size) -> list[torch.Tensor]:
+    """The tensors of ``state`` shaped like x that a step replaced (``new`` holds another object
+    under that name), one per new tensor: Mechanic's reference point is carried over, and its new
+    x is also its base method's."""
+    out: dict[int, torch.Tensor] = {}
+    for old, t in _pairs(state, new):
+        if old.shape == shape and t is not old:
+            out.setdefault(id(t), old)
+    return list(out.values())
+
+
+_FLOORS: dict[int, Callable[..., Any]] = {}
+
+
+def bench_floor(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> float:
+    """Seconds per call of the least work of a step that leaves its input state intact: read each
+    [B, d] tensor the method's step replaces and the gradient, and write each anew
+    (``t - 0.01 * g``; with ``compile``, all of them in one compiled function). No divergence
+    probe, no per-run reduction: no such step of the method can take less memory traffic.
+
+    Timed as ``bench_step_vs_pass`` times the step (``_steady``, the gradient alternating with its
+    negative, three states alive), so floor / pass is the least step / pass that the functional
+    API allows at this size on this machine."""
+    loss, g = oracle(x0)
+    tensors = _replaced(*_stepped(case, oracle, x0), x0.shape)
+
+    def update(ts: list[torch.Tensor], grad: torch.Tensor) -> list[torch.Tensor]:
+        return [t - 0.01 * grad for t in ts]
+
+    fn = update
+    if compile:
+        if len(tensors) not in _FLOORS:  # a code object per length: dynamo's cache is per code object
+            _FLOORS[len(tensors)] = compile_with(_own_code(update), inductor_options("floor"))
+        fn = _FLOORS[len(tensors)]
+    grads = (g, -g)
+
+    def block(ts: list[torch.Tensor], n: int) -> list[torch.Tensor]:
+        spare = None
+        for i in range(n):
+            new = fn(ts, grads[i % 2])
+            spare, ts = ts, new  # as ``step_loop``: three states alive
+        return ts
+
+    return _steady(block, [t.clone() for t in tensors], reps, x0.device)[0]
+
+
 def bench_step_vs_copy(case: Case, oracle: LAD, x0: torch.Tensor, reps: int, compile: bool = False) -> tuple[float, float]:
     """GPU variant: step time against a device-to-device copy of the same state bytes."""
     now = clock(x0.device)  # one thread on the CPU: its CPU time (experiments/overhead.py)
     t_step = bench_step_vs_pass(case, oracle, x0, reps, compile)[0]
-    opt = opt_base.get(case.name, **case.options)
-    tensors = _state_tensors(opt.init(x0, **case.hp), x0.shape[0])
+    tensors = _state_tensors(_stepped(case, oracle, x0)[1], x0.shape[0])
     dst = [torch.empty_like(t) for t in tensors]
     _sync(x0.device)
     t0 = now()
@@ -426,14 +498,20 @@ def main(argv: list[str] | None = None) -> int:
         size = x0.numel()
         applies = size >= targets.STEP_MIN_SIZE and device.type == "cpu"
         print(f"# target 2: {targets.STEP} at B*d >= {targets.STEP_MIN_SIZE:.0e} on the CPU; {targets.legend(args.repeats)}")
-        print(f"{'method':<22}{'state MB':>10}{'step ms':>10}{'pass ms':>10}{'step/pass [range]':>22}{'target 2':>10}"
-              f"{'faults/step':>13}   (medians)")
+        print("# floor/pass: the least step / pass of a step that leaves its input intact (each [B, d] tensor the step "
+              "replaces and the gradient read, each written anew; no probe, no reduction: bench_floor); "
+              f"floor/pass > {targets.STEP.bound:g}: no such step meets target 2 at this size on this machine")
+        print(f"{'method':<22}{'state MB':>10}{'step ms':>10}{'pass ms':>10}{'step/pass [range]':>24}{'target 2':>10}"
+              f"{'floor/pass':>12}{'faults/step':>13}   (medians)")
         for c in cases:
-            rs = [bench_step_vs_pass(c, oracle, x0, reps=20, compile=args.compile) for _ in range(args.repeats)]
+            rs, floors = [], []
+            for _ in range(args.repeats):  # each floor timed right after the pass it is divided by
+                rs.append(bench_step_vs_pass(c, oracle, x0, reps=20, compile=args.compile))
+                floors.append(bench_floor(c, oracle, x0, reps=20, compile=args.compile) / rs[-1][1])
             nbytes, faults = rs[0][2], [r[3] for r in rs]
             ratios = [r[0] / r[1] for r in rs]
             print(f"{c.name:<22}{nbytes / 1e6:>10.1f}{1e3 * med(r[0] for r in rs):>10.3f}{1e3 * med(r[1] for r in rs):>10.3f}"
-                  f"{targets.spread(ratios):>22}{targets.STEP.verdict(ratios) if applies else '':>10}"
+                  f"{targets.spread(ratios):>24}{targets.STEP.verdict(ratios) if applies else '':>10}{med(floors):>12.2f}"
                   f"{'n/a' if None in faults else f'{med(faults):.0f}':>13}")
         if not applies:
             why = f"B*d={size:.0e} < {targets.STEP_MIN_SIZE:.0e}" if device.type == "cpu" else "a CPU target"

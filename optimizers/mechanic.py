@@ -210,22 +210,28 @@ class Mechanic(Optimizer):
 
         base_state = dict(state["base"])
         base_state["x"] = x
-        if self.needs_indices:
-            base_new, base_info = self.base.step(base_state, grad, loss, idx)
+        args = (base_state, grad, loss, idx) if self.needs_indices else (base_state, grad, loss)
+        compiling = torch.compiler.is_compiling()
+        if compiling:  # the base's update and its freeze apart: _h_in_one_pass reads both
+            base_raw, base_info = self.base.advance(*args)
+            base_new, base_info = self.base.hold_diverged(base_state, base_raw, base_info)
         else:
-            base_new, base_info = self.base.step(base_state, grad, loss)
+            base_new, base_info = self.base.step(*args)
         y = base_new["x"]
         tmp, tmp2, x_out = out.get("tmp"), out.get("tmp2"), out.get("x")  # x's buffer holds the decay term first
         u = torch.sub(y, x, out=tmp)
 
         delta = state["delta"] if self.store_delta else torch.div(torch.sub(x, x_ref, out=tmp2), per_run(S + eps), out=tmp2)
-        # mechanic-pytorch evaluates the decay term at the parameters after the base step;
-        # both JAX versions at x_t (docs/references/mechanic.md, section 3).
-        point = y if self.variant == "pytorch" else x
-        decay = torch.mul(per_run(lam), point, out=x_out)
-        decay = torch.mul(torch.mul(decay, per_run(S), out=x_out), per_run(norm(grad)), out=x_out)
-        decay = torch.div(decay, per_run(norm(point) + eps), out=x_out)
-        h = dot(delta, torch.add(grad, decay, out=x_out), x_out)
+        if compiling:
+            h = self._h_in_one_pass(delta, grad, x, base_raw["x"], base_info["diverged"], S, lam, eps)
+        else:
+            # mechanic-pytorch evaluates the decay term at the parameters after the base step;
+            # both JAX versions at x_t (docs/references/mechanic.md, section 3).
+            point = y if self.variant == "pytorch" else x
+            decay = torch.mul(per_run(lam), point, out=x_out)
+            decay = torch.mul(torch.mul(decay, per_run(S), out=x_out), per_run(norm(grad)), out=x_out)
+            decay = torch.div(decay, per_run(norm(point) + eps), out=x_out)
+            h = dot(delta, torch.add(grad, decay, out=x_out), x_out)
         delta_new = torch.add(delta, u, out=out.get("delta") if self.store_delta else tmp2)
 
         hc = per_run(h)
@@ -258,6 +264,27 @@ class Mechanic(Optimizer):
             if k != "diverged":
                 info[PREFIX + k] = val
         return new, info
+
+
+    def _h_in_one_pass(self, delta, grad, x, y_raw, frozen, S, lam, eps):
+        """h = <Delta, g + lambda S ||g|| p / (||p|| + eps)> under ``torch.compile``, from sums that
+        one pass over the rows computes: h = <Delta, g> + lambda S ||g|| <Delta, p> / (||p|| + eps).
+
+        The point p is the base's new x (``pytorch``), which the base's divergence freeze sets
+        back to x in its frozen runs, or x itself (``optax``). Eager computes the freeze first
+        and then the decay term and h over p: three passes over the entries, since each waits for
+        per-run values of the pass before (the freeze's probe, then ||p||). Here the sums of
+        both candidates are taken in the pass that takes the probe's, and each run picks its own
+        (``where(frozen, ., .)``, exact). The same h up to the reordering of the sums, inside
+        the compiled step's tolerance (tests/optimizers/test_compiled.py, the frozen-base run
+        included). At B*d = 1e7 the compiled step makes two passes over the rows instead of
+        four (docs/speed.md, "Mechanic's passes")."""
+        if self.variant == "pytorch":
+            sq = torch.where(frozen, (x * x).sum(-1), (y_raw * y_raw).sum(-1))
+            dp = torch.where(frozen, (delta * x).sum(-1), (delta * y_raw).sum(-1))
+        else:
+            sq, dp = (x * x).sum(-1), (delta * x).sum(-1)
+        return (delta * grad).sum(-1) + lam * S * norm(grad) * dp / (sq.sqrt() + eps)
 
 
 def _check_betas(betas: Sequence[float]) -> tuple[float, ...]:

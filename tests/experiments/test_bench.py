@@ -160,9 +160,29 @@ def test_step_is_timed_after_the_heap_stops_faulting_pages_in(monkeypatch, capsy
     assert main(["bench", "--step-only", "--n", "5", "--d", "8", "--batch", "4", "--repeats", "1", "--methods", "sgd"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "faults/step" in next(line for line in out if line.startswith("method"))
+    assert "floor/pass" in next(line for line in out if line.startswith("method"))
     # target 2 is set at B*d >= 1e6: this 4 x 8 batch gets no verdict, and the table says why
     assert "target 2" in next(line for line in out if line.startswith("method"))
     assert out[-1] == "# target 2: n/a: B*d=3e+01 < 1e+06"
+
+
+def test_the_pass_and_the_floor_count_each_state_tensor_once_and_the_floor_only_those_a_step_replaces():
+    """Mechanic's new x is also its base method's (one tensor, counted once) and its reference
+    point is carried over (in the pass's state bytes, not in the floor's writes); D-Adaptation's
+    x0 likewise. The floor is read beside each row of the step-only table."""
+    from ratecheck.experiments import bench
+
+    oracle = bench.LAD(5, 8, torch.float32, torch.device("cpu"))
+    x0 = torch.randn(4, 8, dtype=torch.float32)
+    cases = {c.name: c for c in bench._cases()}
+    state, new = bench._stepped(cases["mechanic"], oracle, x0)
+    assert new["base"]["x"] is new["x"]
+    assert sum(t is new["x"] for t in bench._state_tensors(new, 4)) == 1
+    assert {id(t) for t in bench._replaced(state, new, x0.shape)} in ({id(state["x"]), id(state["delta"])},
+                                                                      {id(state["base"]["x"]), id(state["delta"])})
+    state, new = bench._stepped(cases["dadapt_sgd_code"], oracle, x0)
+    assert {id(t) for t in bench._replaced(state, new, x0.shape)} == {id(state["x"]), id(state["s"])}
+    assert bench.bench_floor(cases["sgd"], oracle, x0, reps=3) > 0
 
 
 @pytest.mark.parametrize("bound, verdict", [(1e9, "ok"), (1e-9, "MISSED")])
@@ -175,7 +195,7 @@ def test_step_pass_verdict_at_the_target_size(monkeypatch, capsys, bound, verdic
     monkeypatch.setattr(targets, "STEP", targets.Target("step / pass", bound, at_most=True))
     assert main(["bench", "--step-only", "--n", "5", "--d", "8", "--batch", "4", "--repeats", "2", "--methods", "sgd"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sgd")).split()
-    assert row[-2] == verdict, row
+    assert row[-3] == verdict, row  # then floor/pass and faults/step
 
 
 def test_runner_overhead_times_bare_record_record_bare_then_full(monkeypatch):

@@ -203,6 +203,42 @@ def test_compiled_equals_eager_within_tolerance_without_recompiling(name):
     assert _check_compiled_step(name) == {"advance"}
 
 
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", ["mechanic", "mechanic_optax"])
+def test_compiled_mechanic_equals_eager_when_only_its_base_step_is_frozen(name):
+    """Compiled, Mechanic takes h's sums for the base's new x and for x in one pass and lets each
+    run pick (``Mechanic._h_in_one_pass``). Run 1 is the case that picks x: from step 3 its base
+    SGD step overflows (its lr set to 1e300, a gradient entry 1e10) while its gradient, loss and
+    Mechanic's own new x stay finite, so the base freezes the run, and keeps it frozen, and
+    Mechanic goes on with h over x. A wrong pick gives a NaN h (Delta times the overflowed
+    point) or a decay term over ||inf||."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    opt = get(name)
+    x0 = PROBLEM.x0(B, scale=0.5, seed=11, dtype=torch.float64)
+    runs = {}
+    for label, step in (("eager", opt.step), ("compiled", compiled_mod.compiled_step(opt))):
+        state, xs = opt.init(x0, base_lr=0.1, s_decay=0.5), []
+        for t in range(8):
+            g = PROBLEM.grad(state["x"])
+            if t >= 3:
+                g[1, 0] = 1e10
+            if t == 3:
+                base = state["base"]
+                state = {**state, "base": {**base, "hp": {**base["hp"], "lr": torch.tensor([0.1, 1e300, 0.1], dtype=torch.float64)}}}
+            state, info = step(state, g, PROBLEM.value(state["x"]))
+            xs.append(state["x"])
+        runs[label] = (torch.stack(xs), state, info)
+    (xe, se, ie), (xc, sc, ic) = runs["eager"], runs["compiled"]
+    for s_, i_ in ((se, ie), (sc, ic)):
+        assert s_["base"]["diverged"].tolist() == [False, True, False] and i_["diverged"].tolist() == [False] * 3
+    assert torch.isfinite(xe).all() and (xe[-1, 1] != xe[3, 1]).any(), "run 1 should move on, Mechanic's h alone"
+    assert ((xc - xe).abs().amax() / xe.abs().amax()) <= COMPILE_RTOL
+    for k in ("h", "s_sum"):
+        assert torch.allclose(ic[k], ie[k], rtol=COMPILE_RTOL, atol=0.0), k
+
+
 def _whole_step_compiled(monkeypatch):
     """The GPU structure on the CPU: ``compiled_step`` compiles the whole ``step``, the
     divergence freeze included, as it does on every device but the CPU (``freezes_eagerly``)."""
