@@ -29,6 +29,8 @@ What it keeps and what it does not:
   (``inductor_options``): on the CPU the per-run [B] nodes stay out of the [B, d] loops' group,
   whose passes over a row then share one loop over the rows (D-Adapt SGD: four passes over
   memory -> one loop; docs/speed.md, "Row fusion");
+- inductor's cascade helper for long float32 sums is left out where it would not cascade
+  (``plain_sums``: the same bits, a third of Mechanic's step at B*d = 1e7);
 - the runner and the bench take two steps per compiled call under a deterministic oracle
   (``TwoSteps``): the call's own Python costs as much as a step's kernels at [256 x 200];
 - autograd through a compiled step is not supported here: under a recording autograd graph
@@ -37,6 +39,7 @@ What it keeps and what it does not:
 
 from __future__ import annotations
 
+import contextlib
 import types
 import warnings
 from collections.abc import Callable, Mapping
@@ -46,6 +49,7 @@ from typing import Any
 import torch
 
 from .base import Optimizer
+from .plain_sums import plain_sums
 
 
 def _records_autograd(*args: Any) -> bool:
@@ -103,8 +107,9 @@ def inductor_options(label: str, extra: Mapping[str, Any] = MappingProxyType({})
 
 
 def compile_with(fn: Callable[..., Any], options: Mapping[str, Any]) -> Callable[..., Any]:
-    """``torch.compile(fn, options=options)``, and, when the options name an
-    ``inductor_choices_class``, that class's heuristics installed around every call.
+    """``torch.compile(fn, options=options)``, with two things installed around every call:
+    the heuristics of the options' ``inductor_choices_class``, if any, and ``plain_sums``
+    (inductor's cascade sums left out where they change no bit).
 
     Why around the calls: inductor reads ``inductor_choices_class`` once per thread, at the
     first compile, and keeps that handler for every later one; a compile's own option only
@@ -115,18 +120,15 @@ def compile_with(fn: Callable[..., Any], options: Mapping[str, Any]) -> Callable
     nothing else. Cost: 8 us a call (torch's context manager; measured on the 2-core CI machine),
     about 0.1 % of a compiled two-step call at [256 x 200] and 0.2-1.6 % of a compiled step
     at B*d = 1e6 (0.5-3.8 ms)."""
-    compiled = torch.compile(fn, options=dict(options) or None)
-    choices = options.get("inductor_choices_class")
-    if choices is None:
-        return compiled
     from torch._inductor.virtualized import V
 
-    if not hasattr(V, "set_choices_handler"):  # a torch without the per-thread handler: the option alone
-        return compiled
-    handler = choices()
+    compiled = torch.compile(fn, options=dict(options) or None)
+    choices = options.get("inductor_choices_class")
+    # a torch without the per-thread handler: the option alone
+    handler = choices() if choices is not None and hasattr(V, "set_choices_handler") else None
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        with V.set_choices_handler(handler):
+        with plain_sums(), (V.set_choices_handler(handler) if handler is not None else contextlib.nullcontext()):
             return compiled(*args, **kwargs)
 
     return call

@@ -15,6 +15,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import pytest
 import torch
 
@@ -368,3 +371,42 @@ def test_row_fusion_keeps_a_steps_passes_over_a_row_in_one_loop_over_the_rows():
     from torch._inductor.virtualized import V
 
     assert not isinstance(V.choices, RowFusion), "RowFusion left in force after the compiled calls"
+
+
+@pytest.mark.parametrize("d, helpers", [(40000, 0), (40003, 3), (65544, 3)])
+def test_plain_sums_leave_out_only_the_cascade_helpers_that_would_not_cascade(d, helpers):
+    """Inductor sums more than 4096 float32 entries through a cascade helper, which cascades
+    only past two chunks of 4096 vector additions (optimizers/plain_sums.py). Under
+    ``compile_with`` the helpers of rows of whole vectors up to 65536 entries are left out (a
+    row of 40000: 5000 vectors), those of other rows kept (40003: a partial last vector, which
+    the helper adds in another order; 65544: 8193 vectors); the sums' bits are the same as with
+    every helper in (two threads: each sums part of a row), and the helpers are inductor's own
+    again once the calls return."""
+    from unittest import mock
+
+    import torch._dynamo
+    from torch._inductor.graph import GraphLowering
+
+    from ratecheck.optimizers import plain_sums as plain_sums_mod
+
+    def sums(x, g):
+        y = x - 0.01 * g
+        return (x * g).sum(-1), (y * y).sum(-1), y.abs().sum(-1)
+
+    x, g = (torch.randn(2, d, generator=torch.Generator().manual_seed(s), dtype=torch.float32) for s in (1, 2))
+    runs = {}
+    for label, context in (("plain", plain_sums_mod.plain_sums), ("inductor", contextlib.nullcontext)):
+        torch._dynamo.reset()
+        codes = []
+        with mock.patch.object(compiled_mod, "plain_sums", context), \
+                mock.patch.object(GraphLowering, "save_output_code", codes.append):
+            fn = compiled_mod.compile_with(compiled_mod._own_code(sums), {"fx_graph_cache": False})
+            runs[label] = (fn(x, g), len(re.findall(r"CascadeSumHelper<at::vec::Vectorized<float>, \d+> cascade_helper", codes[-1])))
+    (plain, n_plain), (default, n_default) = runs["plain"], runs["inductor"]
+    assert n_default == 3, "inductor no longer sums these rows through its cascade helper: revisit plain_sums"
+    assert n_plain == helpers
+    assert all(torch.equal(a, b) for a, b in zip(plain, default))
+    from torch._inductor.codegen.cpp import CppKernel
+
+    assert CppKernel.need_use_acc_helper.__name__ == "need_use_acc_helper" and \
+        CppKernel.need_use_acc_helper.__qualname__.startswith("CppKernel."), "plain_sums left in force"
