@@ -265,7 +265,6 @@ class Mechanic(Optimizer):
                 info[PREFIX + k] = val
         return new, info
 
-
     def _h_in_one_pass(self, delta, grad, x, y_raw, frozen, S, lam, eps):
         """h = <Delta, g + lambda S ||g|| p / (||p|| + eps)> under ``torch.compile``, from sums that
         one pass over the rows computes: h = <Delta, g> + lambda S ||g|| <Delta, p> / (||p|| + eps).

@@ -16,8 +16,8 @@ vectorised sum exactly when it would not cascade: one reduced dimension, the one
 loop runs along, of whole vectors (d a multiple of 8 with AVX2), at most 2 * 4096 of them.
 A row with a partial last vector keeps the helper: the helper adds that vector into an
 accumulator of its own and a plain reduction into the row's, another order. Longer rows keep
-the helper and its precision. The same bits either way (tests/optimizers/test_compiled.py compares the two
-compiles), so an inductor cache entry made without it serves the same numbers.
+the helper and its precision. The same bits either way (tests/optimizers/test_compiled.py
+compares the two compiles), so an inductor cache entry made without it serves the same numbers.
 
 Installed around each call of a compiled step (``compiled.compile_with``, where compiles
 happen) and removed on return: a private method of inductor, replaced only while a step of this
