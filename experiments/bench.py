@@ -12,7 +12,9 @@ batched matrix product for every column):
    (default 4), and its cost per run-step does not depend on how many runs are looped over;
 3. ``step / pass``: the optimizer step alone against one elementwise pass (``t.neg_()``) over
    the same state bytes (one read and one write of each byte, the memory bound). Target: <= 3x
-   at B*d >= 1e6 (``--step-only --d 4000``).
+   at B*d >= 1e6 (``--step-only --d 4000``). Beside it ``floor / pass`` (``bench_floor``): the
+   least a step that leaves its input intact costs, which may exceed the target at a size
+   where the pass runs from the cache.
 
 Every ratio is computed from timings taken back to back in the same process, ``--repeats``
 times (default 3), and reported as median [range]: the CPU may be shared, and a ratio of
