@@ -19,34 +19,42 @@ accumulator of its own and a plain reduction into the row's, another order. Long
 the helper and its precision. The same bits either way (tests/optimizers/test_compiled.py
 compares the two compiles), so an inductor cache entry made without it serves the same numbers.
 
-Installed around each call of a compiled step (``compiled.compile_with``, where compiles
-happen) and removed on return: a private method of inductor, replaced only while a step of this
-package compiles. A torch without that method compiles with its own helpers.
+Active around each call of a compiled step (``compiled.compile_with``, where compiles happen):
+a private method of inductor is wrapped once, and the wrapper defers to it unless a step of this
+package compiles in the calling context (a ``ContextVar``, so other threads and a user's own
+compiles keep inductor's helpers). A torch without that method compiles with its own helpers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
+from contextvars import ContextVar
 
 import sympy
 
 # CascadeSumHelper's chunk (cpp_prefix.h): with at most two chunks its stack has depth <= 1.
 CHUNK = 4096
 
+_active: ContextVar[bool] = ContextVar("plain_sums", default=False)
 
-def _kernel_class():
+
+@functools.cache
+def _install() -> None:
+    """Wrap inductor's ``CppKernel.need_use_acc_helper`` once per process; the wrapper defers to
+    the original unless ``plain_sums`` is active in the calling context."""
     try:
         from torch._inductor.codegen.cpp import CppKernel
     except ImportError:
-        return None
-    return CppKernel if "need_use_acc_helper" in CppKernel.__dict__ else None
+        return
+    original = CppKernel.__dict__.get("need_use_acc_helper")
+    if original is None:  # another torch: its own helpers
+        return
 
-
-def _without_idle_helpers(original):
     def need_use_acc_helper(self, reduction_type, dtype, use_scalar):
         need = original(self, reduction_type, dtype, use_scalar)
-        if not need or reduction_type != "sum" or use_scalar:  # use_scalar: a scalar kernel
+        if not (_active.get() and need and reduction_type == "sum" and not use_scalar):  # use_scalar: a scalar kernel
             return need
         try:
             from torch._inductor.virtualized import V
@@ -59,19 +67,16 @@ def _without_idle_helpers(original):
         except Exception:  # another torch's kernel or sizes: inductor's own choice
             return need
 
-    return need_use_acc_helper
+    CppKernel.need_use_acc_helper = need_use_acc_helper
 
 
 @contextlib.contextmanager
 def plain_sums() -> Iterator[None]:
-    """Inductor's CPU kernels without the cascade helpers that would not cascade, inside."""
-    kernel = _kernel_class()
-    if kernel is None:
-        yield
-        return
-    original = kernel.__dict__["need_use_acc_helper"]
-    kernel.need_use_acc_helper = _without_idle_helpers(original)
+    """Inductor's CPU kernels compiled inside leave out the cascade helpers that would not
+    cascade (this context only: other threads and code outside keep inductor's own)."""
+    _install()
+    token = _active.set(True)
     try:
         yield
     finally:
-        kernel.need_use_acc_helper = original
+        _active.reset(token)

@@ -406,7 +406,4 @@ def test_plain_sums_leave_out_only_the_cascade_helpers_that_would_not_cascade(d,
     assert n_default == 3, "inductor no longer sums these rows through its cascade helper: revisit plain_sums"
     assert n_plain == helpers
     assert all(torch.equal(a, b) for a, b in zip(plain, default))
-    from torch._inductor.codegen.cpp import CppKernel
-
-    assert CppKernel.need_use_acc_helper.__name__ == "need_use_acc_helper" and \
-        CppKernel.need_use_acc_helper.__qualname__.startswith("CppKernel."), "plain_sums left in force"
+    assert not plain_sums_mod._active.get(), "plain_sums left in force after the compiled calls"
