@@ -16,9 +16,10 @@ So the per-run nodes run in loops of their own and the [B, d] nodes keep their f
 (The rule sees sizes, not the rows: the scheduler's sizes may merge a [B, d] loop into one of
 B*d.) For d <= 32 inductor's own heuristics decide, as without it. Every compile here takes it
 (``compiled.inductor_options``: inductor's ``inductor_choices_class``, installed around each
-call by ``compiled.compile_with``). On other devices it changes nothing. It decides fusion only, never the arithmetic of a node, and the compiled
-steps stay within the documented tolerance of eager (tests/optimizers/test_compiled.py,
-heavy). Measured in docs/speed.md ("Row fusion").
+call by ``compiled.compile_with``). On other devices it changes nothing. It decides fusion
+only, never the arithmetic of a node, and the compiled steps stay within the documented
+tolerance of eager (tests/optimizers/test_compiled.py, heavy). Measured in docs/speed.md
+("Row fusion").
 """
 
 from __future__ import annotations

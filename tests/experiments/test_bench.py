@@ -178,8 +178,7 @@ def test_the_pass_and_the_floor_count_each_state_tensor_once_and_the_floor_only_
     state, new = bench._stepped(cases["mechanic"], oracle, x0)
     assert new["base"]["x"] is new["x"]
     assert sum(t is new["x"] for t in bench._state_tensors(new, 4)) == 1
-    assert {id(t) for t in bench._replaced(state, new, x0.shape)} in ({id(state["x"]), id(state["delta"])},
-                                                                      {id(state["base"]["x"]), id(state["delta"])})
+    assert {id(t) for t in bench._replaced(state, new, x0.shape)} == {id(state["x"]), id(state["delta"])}
     state, new = bench._stepped(cases["dadapt_sgd_code"], oracle, x0)
     assert {id(t) for t in bench._replaced(state, new, x0.shape)} == {id(state["x"]), id(state["s"])}
     assert bench.bench_floor(cases["sgd"], oracle, x0, reps=3) > 0
